@@ -1,0 +1,98 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "baton",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "baton", targets: ["baton"]),
+        .library(name: "BatonWorker", targets: ["BatonWorker"]),
+        .library(name: "BatonNATS", targets: ["BatonNATS"]),
+    ],
+    dependencies: [
+        // Traits off: Baton needs neither swift-configuration nor full Foundation in Hummingbird.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    ],
+    targets: [
+        // nats.c (Debian: libnats-dev), found through pkg-config.
+        .systemLibrary(
+            name: "CNats",
+            pkgConfig: "libnats",
+            providers: [.apt(["libnats-dev"])]
+        ),
+        // The only module that touches the nats.c API.
+        .target(
+            name: "BatonNATS",
+            dependencies: [
+                "CNats",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Job model, subjects, wire headers, codecs, problem documents: no I/O.
+        .target(
+            name: "BatonCore",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        // Shared JetStream / KV layout and job-record store used by gateway and worker.
+        .target(
+            name: "BatonWorker",
+            dependencies: [
+                "BatonCore", "BatonNATS",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "BatonGateway",
+            dependencies: [
+                "BatonCore", "BatonNATS", "BatonWorker",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The example services (echo, slow, fail) used by `baton dev`, the tests and the docs.
+        .target(
+            name: "BatonExamples",
+            dependencies: ["BatonCore", "BatonWorker"]
+        ),
+        // Runs a nats-server child process (for `baton dev` and the tests).
+        .target(
+            name: "EmbeddedNATS",
+            dependencies: [.product(name: "Logging", package: "swift-log")]
+        ),
+        .executableTarget(
+            name: "baton",
+            dependencies: [
+                "BatonCore", "BatonNATS", "BatonWorker", "BatonGateway", "BatonExamples", "EmbeddedNATS",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
+        .testTarget(
+            name: "BatonCoreTests",
+            dependencies: ["BatonCore"]
+        ),
+        .testTarget(
+            name: "BatonNATSTests",
+            dependencies: ["BatonNATS", "EmbeddedNATS"]
+        ),
+        .testTarget(
+            name: "BatonIntegrationTests",
+            dependencies: [
+                "baton", "BatonCore", "BatonNATS", "BatonWorker", "BatonGateway", "BatonExamples", "EmbeddedNATS",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,153 @@
+import CNats
+import Foundation
+import NIOCore
+
+/// JetStream over a `NATSConnection`.
+///
+/// Stream and consumer administration goes through nats.c's `js_*` calls on the connection's
+/// blocking pool (rare, start-up only). The hot path (publish with dedupe, KV, pull) speaks the
+/// JetStream wire API through `NATSConnection.request`, so it never parks a thread.
+public final class JetStream: Sendable {
+    public let connection: NATSConnection
+    private let context: JetStreamContext
+    /// How long to wait for a JetStream API answer.
+    public let timeout: Duration
+
+    public init(_ connection: NATSConnection, timeout: Duration = .seconds(5)) throws {
+        var js: OpaquePointer? = nil
+        try check("natsConnection_JetStream", natsConnection_JetStream(&js, connection.handle.pointer, nil))
+        self.connection = connection
+        self.context = JetStreamContext(js!)
+        self.timeout = timeout
+    }
+
+    // MARK: - Publish
+
+    /// Publishes to a stream and waits for the stream's acknowledgement.
+    ///
+    /// - Parameters:
+    ///   - messageID: sets `Nats-Msg-Id`; a repeat within the stream's duplicate window is not
+    ///     stored again and comes back with `duplicate == true`.
+    ///   - expectedLastSubjectSequence: optimistic concurrency (`0` means "subject must be empty");
+    ///     a mismatch throws `.wrongLastSequence`.
+    @discardableResult
+    public func publish(
+        _ payload: ByteBuffer, to subject: String, headers: NATSHeaders = [:],
+        messageID: String? = nil, expectedLastSubjectSequence: UInt64? = nil
+    ) async throws -> PublishAck {
+        var headers = headers
+        if let messageID { headers["Nats-Msg-Id"] = messageID }
+        if let expectedLastSubjectSequence { headers["Nats-Expected-Last-Subject-Sequence"] = String(expectedLastSubjectSequence) }
+        let reply: NATSMessage
+        do {
+            reply = try await connection.request(payload, to: subject, headers: headers, timeout: timeout)
+        } catch let error as NATSError where error.kind == .noResponders {
+            throw NATSError(.noResponders, "no JetStream stream takes subject \(subject)")
+        }
+        let ack = try JSONDecoder().decode(PublishAckWire.self, from: Data(reply.payload.readableBytesView))
+        if let error = ack.error { throw error.natsError }
+        guard let stream = ack.stream, let sequence = ack.seq else {
+            throw NATSError(.protocolViolation, "unexpected publish ack: \(reply.string)")
+        }
+        return PublishAck(stream: stream, sequence: sequence, duplicate: ack.duplicate ?? false)
+    }
+
+    // MARK: - Administration
+
+    /// Creates the stream, or updates it in place when it exists with another configuration.
+    public func ensureStream(_ spec: StreamSpec) async throws {
+        let js = context
+        try await connection.blockingPool.runIfActive {
+            try spec.withCConfig { config in
+                var errorCode = jsErrCode(rawValue: 0)
+                var status = js_AddStream(nil, js.pointer, config, nil, &errorCode)
+                if status != NATS_OK, Int(errorCode.rawValue) == NATSError.jsStreamNameExists {
+                    status = js_UpdateStream(nil, js.pointer, config, nil, &errorCode)
+                }
+                try check("ensure stream \(spec.name) (err_code \(errorCode.rawValue))", status)
+            }
+        }
+    }
+
+    /// Creates the durable consumer, or updates it when its configuration changed.
+    public func ensureConsumer(_ spec: ConsumerSpec) async throws {
+        let js = context
+        try await connection.blockingPool.runIfActive {
+            try spec.withCConfig { config in
+                var errorCode = jsErrCode(rawValue: 0)
+                var status = js_AddConsumer(nil, js.pointer, spec.stream, config, nil, &errorCode)
+                if status != NATS_OK, errorCode.rawValue != 0 {
+                    status = js_UpdateConsumer(nil, js.pointer, spec.stream, config, nil, &errorCode)
+                }
+                try check("ensure consumer \(spec.stream)/\(spec.durable) (err_code \(errorCode.rawValue))", status)
+            }
+        }
+    }
+
+    /// True when the stream exists.
+    public func streamExists(_ name: String) async throws -> Bool {
+        try await streamMessageCount(name) != nil
+    }
+
+    /// The number of messages a stream holds, or nil when it does not exist.
+    public func streamMessageCount(_ name: String) async throws -> UInt64? {
+        let js = context
+        return try await connection.blockingPool.runIfActive { () throws -> UInt64? in
+            var info: UnsafeMutablePointer<jsStreamInfo>? = nil
+            var errorCode = jsErrCode(rawValue: 0)
+            let status = js_GetStreamInfo(&info, js.pointer, name, nil, &errorCode)
+            if status == NATS_NOT_FOUND { return nil }
+            try check("stream info \(name)", status)
+            defer { jsStreamInfo_Destroy(info) }
+            return info?.pointee.State.Msgs
+        }
+    }
+
+    /// Deletes a stream (tests and tooling).
+    public func deleteStream(_ name: String) async throws {
+        let js = context
+        try await connection.blockingPool.runIfActive {
+            var errorCode = jsErrCode(rawValue: 0)
+            let status = js_DeleteStream(js.pointer, name, nil, &errorCode)
+            if status == NATS_NOT_FOUND { return }
+            try check("delete stream \(name)", status)
+        }
+    }
+}
+
+/// The stream's acknowledgement of a publish.
+public struct PublishAck: Sendable, Equatable {
+    public var stream: String
+    public var sequence: UInt64
+    /// The message id was seen before within the duplicate window; nothing new was stored.
+    public var duplicate: Bool
+}
+
+struct JetStreamAPIError: Decodable {
+    var code: Int
+    var err_code: Int?
+    var description: String?
+
+    var natsError: NATSError {
+        if err_code == NATSError.jsWrongLastSequence {
+            return NATSError(.wrongLastSequence, description ?? "wrong last sequence")
+        }
+        return NATSError(.jetStream(code: code, errorCode: err_code ?? 0), description ?? "JetStream error \(code)")
+    }
+}
+
+private struct PublishAckWire: Decodable {
+    var stream: String?
+    var seq: UInt64?
+    var duplicate: Bool?
+    var error: JetStreamAPIError?
+}
+
+/// Owns a `jsCtx*`.
+/// `@unchecked Sendable`: nats.c's JetStream context is immutable after creation and its calls
+/// are safe from any thread; destroyed once in `deinit`.
+final class JetStreamContext: @unchecked Sendable {
+    let pointer: OpaquePointer
+    init(_ pointer: OpaquePointer) { self.pointer = pointer }
+    deinit { jsCtx_Destroy(pointer) }
+}

@@ -1,0 +1,60 @@
+import NIOCore
+
+/// A message delivered by a JetStream consumer, with its delivery metadata and acks.
+public struct JetStreamMessage: Sendable {
+    public var message: NATSMessage
+    /// How many times this message has been delivered (1 on first delivery).
+    public var deliveryCount: Int
+    public var streamSequence: UInt64
+    /// Messages left in the consumer after this one.
+    public var pending: UInt64
+    private let connection: NATSConnection
+
+    init?(_ message: NATSMessage, connection: NATSConnection) {
+        // $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>, or the v2 form
+        // with domain and account hash in front (12+ tokens).
+        guard let reply = message.replyTo, reply.hasPrefix("$JS.ACK.") else { return nil }
+        let tokens = reply.split(separator: ".", omittingEmptySubsequences: false)
+        let offset: Int
+        switch tokens.count {
+        case 9: offset = 4
+        case 12...: offset = 6
+        default: return nil
+        }
+        guard let delivered = Int(tokens[offset]), let sseq = UInt64(tokens[offset + 1]),
+            let pending = UInt64(tokens[offset + 4])
+        else { return nil }
+        self.message = message
+        self.deliveryCount = delivered
+        self.streamSequence = sseq
+        self.pending = pending
+        self.connection = connection
+    }
+
+    public var headers: NATSHeaders { message.headers }
+    public var payload: ByteBuffer { message.payload }
+    public var subject: String { message.subject }
+
+    /// Done: the stream may forget the message (a work queue deletes it).
+    public func ack() throws { try reply("+ACK") }
+
+    /// Failed: redeliver, after `delay` if given.
+    public func nak(delay: Duration? = nil) throws {
+        if let delay {
+            try reply("-NAK {\"delay\":\(delay.nanoseconds)}")
+        } else {
+            try reply("-NAK")
+        }
+    }
+
+    /// Still working: restart the ack-wait timer so the message is not redelivered.
+    public func inProgress() throws { try reply("+WPI") }
+
+    /// Never redeliver this message.
+    public func terminate() throws { try reply("+TERM") }
+
+    private func reply(_ body: String) throws {
+        guard let replyTo = message.replyTo else { return }
+        try connection.publish(ByteBuffer(string: body), to: replyTo)
+    }
+}

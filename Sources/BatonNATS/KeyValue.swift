@@ -1,0 +1,91 @@
+import Foundation
+import NIOCore
+
+/// A JetStream key-value bucket, laid out exactly as other NATS clients expect (stream
+/// `KV_<bucket>`, subjects `$KV.<bucket>.<key>`), so `nats kv` and nats-py read it too.
+///
+/// Reads use the stream's direct-get API; writes are JetStream publishes, with
+/// `Nats-Expected-Last-Subject-Sequence` for create-only and compare-and-set updates. Entries
+/// may carry headers (other clients see the value only).
+public struct KeyValueBucket: Sendable {
+    public let name: String
+    public let jetStream: JetStream
+    private let streamName: String
+    private let subjectPrefix: String
+
+    /// Opens a bucket without checking that it exists.
+    public init(_ name: String, jetStream: JetStream) {
+        self.name = name
+        self.jetStream = jetStream
+        self.streamName = "KV_\(name)"
+        self.subjectPrefix = "$KV.\(name)."
+    }
+
+    /// Creates (or updates) the bucket. `ttl` is how long a key lives after its last write.
+    public static func ensure(
+        _ name: String, jetStream: JetStream, ttl: Duration? = nil, replicas: Int = 1,
+        maxValueSize: Int32 = -1, memoryStorage: Bool = false
+    ) async throws -> KeyValueBucket {
+        var spec = StreamSpec(name: "KV_\(name)", subjects: ["$KV.\(name).>"])
+        spec.maxMessagesPerSubject = 1
+        spec.maxAge = ttl
+        spec.maxMessageSize = maxValueSize
+        spec.discardNew = true
+        spec.allowRollup = true
+        spec.denyDelete = true
+        spec.allowDirect = true
+        spec.replicas = replicas
+        spec.memoryStorage = memoryStorage
+        try await jetStream.ensureStream(spec)
+        return KeyValueBucket(name, jetStream: jetStream)
+    }
+
+    /// The latest entry for `key`, or nil when there is none (or it was deleted).
+    public func get(_ key: String) async throws -> KeyValueEntry? {
+        let reply = try await jetStream.connection.request(
+            ByteBuffer(), to: "$JS.API.DIRECT.GET.\(streamName).\(subjectPrefix)\(key)",
+            timeout: jetStream.timeout
+        )
+        if let status = reply.status {
+            if status == 404 { return nil }
+            throw NATSError(.jetStream(code: status, errorCode: 0), "get \(name)/\(key): \(reply.statusDescription ?? "status \(status)")")
+        }
+        if let operation = reply.headers["KV-Operation"], operation == "DEL" || operation == "PURGE" { return nil }
+        guard let revision = reply.headers["Nats-Sequence"].flatMap(UInt64.init) else {
+            throw NATSError(.protocolViolation, "direct get \(name)/\(key) without Nats-Sequence")
+        }
+        var headers = reply.headers
+        for name in ["Nats-Stream", "Nats-Subject", "Nats-Sequence", "Nats-Time-Stamp", "Nats-Expected-Last-Subject-Sequence", "Nats-Msg-Id"] {
+            headers[name] = nil
+        }
+        return KeyValueEntry(key: key, value: reply.payload, headers: headers, revision: revision)
+    }
+
+    /// Writes `value` whatever is there; returns the new revision.
+    @discardableResult
+    public func put(_ key: String, _ value: ByteBuffer, headers: NATSHeaders = [:]) async throws -> UInt64 {
+        try await jetStream.publish(value, to: subjectPrefix + key, headers: headers).sequence
+    }
+
+    /// Writes `value` only if `key` has no value yet; throws `.wrongLastSequence` if it has.
+    @discardableResult
+    public func create(_ key: String, _ value: ByteBuffer, headers: NATSHeaders = [:]) async throws -> UInt64 {
+        try await update(key, value, headers: headers, revision: 0)
+    }
+
+    /// Writes `value` only if the latest revision of `key` is `revision`; throws
+    /// `.wrongLastSequence` if another write came first.
+    @discardableResult
+    public func update(_ key: String, _ value: ByteBuffer, headers: NATSHeaders = [:], revision: UInt64) async throws -> UInt64 {
+        try await jetStream.publish(value, to: subjectPrefix + key, headers: headers, expectedLastSubjectSequence: revision).sequence
+    }
+}
+
+/// One value of a key-value bucket.
+public struct KeyValueEntry: Sendable {
+    public var key: String
+    public var value: ByteBuffer
+    public var headers: NATSHeaders
+    /// The stream sequence of this write: pass it to `update` for compare-and-set.
+    public var revision: UInt64
+}

@@ -1,0 +1,259 @@
+import CNats
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// A connection to NATS over nats.c, with an async/await face.
+///
+/// Publishing is a short, non-blocking nats.c call (with `sendAsap` it writes to the socket
+/// buffer, or to nats.c's pending buffer while reconnecting), so it runs inline. Requests never
+/// park a thread: they publish with a reply subject under the connection's one wildcard inbox
+/// subscription and resume a continuation (`ReplyInbox`). The few calls that do block (connect,
+/// flush, JetStream admin) run on `blockingPool`, never on a NIO event loop or the cooperative pool.
+public final class NATSConnection: Sendable {
+    let handle: ConnectionHandle
+    let configuration: NATSConfiguration
+    let logger: Logger
+    let blockingPool: NIOThreadPool
+    let inbox: ReplyInbox
+    private let inboxSubscription: Mutex<SubscriptionHandle?>
+    private let events: ConnectionEvents
+
+    private init(
+        handle: ConnectionHandle, configuration: NATSConfiguration, logger: Logger,
+        blockingPool: NIOThreadPool, events: ConnectionEvents, inboxPrefix: String
+    ) {
+        self.handle = handle
+        self.configuration = configuration
+        self.logger = logger
+        self.blockingPool = blockingPool
+        self.events = events
+        self.inbox = ReplyInbox(prefix: inboxPrefix)
+        self.inboxSubscription = Mutex(nil)
+    }
+
+    /// Connects to the first reachable server of `configuration.servers`, retrying with backoff
+    /// until `configuration.connectTimeout`; afterwards the connection reconnects forever.
+    public static func connect(_ configuration: NATSConfiguration, logger: Logger) async throws -> NATSConnection {
+        let pool = NIOThreadPool(numberOfThreads: max(1, configuration.blockingThreads))
+        pool.start()
+        let events = ConnectionEvents(logger: logger, configuration: configuration)
+        do {
+            let clock = ContinuousClock()
+            let deadline = clock.now.advanced(by: configuration.connectTimeout)
+            var delay = configuration.reconnectDelay
+            while true {
+                do {
+                    let pointer = try await pool.runIfActive { () throws -> ConnectionPointer in
+                        try Self.connectBlocking(configuration, events: events)
+                    }
+                    let handle = ConnectionHandle(pointer.value, events: events)
+                    let inboxPrefix = try Self.newInboxPrefix()
+                    let connection = NATSConnection(
+                        handle: handle, configuration: configuration, logger: logger,
+                        blockingPool: pool, events: events, inboxPrefix: inboxPrefix
+                    )
+                    try connection.startInbox()
+                    logger.info("connected to NATS", metadata: ["url": "\(connection.connectedURL ?? "?")", "name": "\(configuration.name)"])
+                    return connection
+                } catch let error as NATSError where clock.now < deadline {
+                    logger.info("NATS not reachable yet, retrying", metadata: ["error": "\(error.message)", "in": "\(delay)"])
+                    try await Task.sleep(for: delay)
+                    delay = min(delay * 2, configuration.maxReconnectDelay)
+                }
+            }
+        } catch {
+            try? await pool.shutdownGracefully()
+            throw error
+        }
+    }
+
+    private static func connectBlocking(_ configuration: NATSConfiguration, events: ConnectionEvents) throws -> ConnectionPointer {
+        var opts: OpaquePointer? = nil
+        try check("natsOptions_Create", natsOptions_Create(&opts))
+        defer { natsOptions_Destroy(opts) }
+        var cStrings = configuration.servers.map { strdup($0) }
+        defer { cStrings.forEach { free($0) } }
+        let status = cStrings.withUnsafeMutableBufferPointer { buffer in
+            buffer.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: buffer.count) {
+                natsOptions_SetServers(opts, $0, Int32(buffer.count))
+            }
+        }
+        try check("natsOptions_SetServers(\(configuration.servers))", status)
+        try check("natsOptions_SetName", natsOptions_SetName(opts, configuration.name))
+        try check("natsOptions_SetSendAsap", natsOptions_SetSendAsap(opts, configuration.sendAsap))
+        try check("natsOptions_SetMaxReconnect", natsOptions_SetMaxReconnect(opts, -1))
+        try check("natsOptions_SetTimeout", natsOptions_SetTimeout(opts, 2_000))
+        // Our own buffers bound what a slow reader holds; nats.c should not drop first.
+        try check("natsOptions_SetMaxPendingMsgs", natsOptions_SetMaxPendingMsgs(opts, 1 << 20))
+        // Retained until nats.c's closed callback, the last one it makes (see `closedTrampoline`).
+        let closure = Unmanaged.passRetained(events).toOpaque()
+        var handedOver = false
+        defer { if !handedOver { Unmanaged<ConnectionEvents>.fromOpaque(closure).release() } }
+        try check("natsOptions_SetCustomReconnectDelay", natsOptions_SetCustomReconnectDelay(opts, reconnectDelayTrampoline, closure))
+        try check("natsOptions_SetDisconnectedCB", natsOptions_SetDisconnectedCB(opts, disconnectedTrampoline, closure))
+        try check("natsOptions_SetReconnectedCB", natsOptions_SetReconnectedCB(opts, reconnectedTrampoline, closure))
+        try check("natsOptions_SetClosedCB", natsOptions_SetClosedCB(opts, closedTrampoline, closure))
+        try check("natsOptions_SetErrorHandler", natsOptions_SetErrorHandler(opts, errorTrampoline, closure))
+        var nc: OpaquePointer? = nil
+        try check("connect to \(configuration.servers.joined(separator: ","))", natsConnection_Connect(&nc, opts))
+        handedOver = true
+        return ConnectionPointer(value: nc!)
+    }
+
+    private static func newInboxPrefix() throws -> String {
+        try makeInbox() + "."
+    }
+
+    /// A new unique inbox subject (`_INBOX.<nuid>`), e.g. for a subscription of its own.
+    public static func makeInbox() throws -> String {
+        var inbox: UnsafeMutablePointer<CChar>? = nil
+        try check("natsInbox_Create", natsInbox_Create(&inbox))
+        defer { natsInbox_Destroy(inbox) }
+        return String(cString: inbox!)
+    }
+
+    private func startInbox() throws {
+        let inbox = self.inbox
+        let sub = try subscribe(
+            to: inbox.prefix + "*", queue: nil,
+            onMessage: { inbox.deliver($0) },
+            onComplete: {}
+        )
+        inboxSubscription.withLock { $0 = sub }
+    }
+
+    // MARK: - State
+
+    /// True while connected (not while reconnecting, draining or closed).
+    public var isConnected: Bool { natsConnection_Status(handle.pointer) == NATS_CONN_STATUS_CONNECTED }
+
+    /// The largest message payload the server accepts.
+    public var maxPayload: Int { Int(natsConnection_GetMaxPayload(handle.pointer)) }
+
+    /// Times this connection has reconnected since it was opened.
+    public var reconnects: Int { events.reconnectCount }
+
+    public var connectedURL: String? {
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: 512) { buffer in
+            guard natsConnection_GetConnectedUrl(handle.pointer, buffer.baseAddress, buffer.count) == NATS_OK else { return nil }
+            return String(cString: buffer.baseAddress!)
+        }
+    }
+
+    /// A fresh subject under this connection's inbox, for a reply that `waitForReply` awaits.
+    public func makeReplySubject() -> String { inbox.register() }
+
+    // MARK: - Publish
+
+    /// Publishes a message (headers and reply subject included). Does not wait for the server.
+    public func publish(_ message: NATSMessage) throws {
+        let msg = try message.makeCMessage()
+        defer { natsMsg_Destroy(msg) }
+        try check("publish(\(message.subject))", natsConnection_PublishMsg(handle.pointer, msg))
+    }
+
+    public func publish(
+        _ payload: ByteBuffer, to subject: String, headers: NATSHeaders = [:], replyTo: String? = nil
+    ) throws {
+        try publish(NATSMessage(subject: subject, replyTo: replyTo, headers: headers, payload: payload))
+    }
+
+    /// Waits until the server has processed everything published so far.
+    public func flush(timeout: Duration = .seconds(5)) async throws {
+        let handle = self.handle
+        try await blockingPool.runIfActive { () throws in
+            try check("flush", natsConnection_FlushTimeout(handle.pointer, timeout.milliseconds))
+        }
+    }
+
+    // MARK: - Request / reply
+
+    /// Sends a request and awaits the first reply, without blocking a thread.
+    ///
+    /// Throws `.noResponders` when nobody subscribes to `subject` (the server says so at once)
+    /// and `.timeout` when no reply comes within `timeout`.
+    public func request(
+        _ payload: ByteBuffer, to subject: String, headers: NATSHeaders = [:], timeout: Duration
+    ) async throws -> NATSMessage {
+        let replyTo = inbox.register()
+        do {
+            try publish(NATSMessage(subject: subject, replyTo: replyTo, headers: headers, payload: payload))
+        } catch {
+            inbox.discard(replyTo)
+            throw error
+        }
+        guard let reply = await waitForReply(on: replyTo, timeout: timeout) else {
+            throw NATSError(.timeout, "no reply from \(subject) within \(timeout)")
+        }
+        if reply.isNoResponders {
+            throw NATSError(.noResponders, "no responders on \(subject)")
+        }
+        return reply
+    }
+
+    /// Awaits the first message sent to `replySubject` (from `makeReplySubject`), or nil when
+    /// `timeout` passes or the task is cancelled. The subject is released either way.
+    public func waitForReply(on replySubject: String, timeout: Duration) async -> NATSMessage? {
+        await inbox.wait(for: replySubject, timeout: timeout)
+    }
+
+    /// Forgets a reply subject nobody will wait on.
+    public func discardReplySubject(_ replySubject: String) { inbox.discard(replySubject) }
+
+    // MARK: - Shutdown
+
+    /// Drains subscriptions and pending publishes, then closes. Call once, from async code.
+    public func drainAndClose(timeout: Duration = .seconds(5)) async {
+        let handle = self.handle
+        _ = try? await blockingPool.runIfActive {
+            _ = natsConnection_DrainTimeout(handle.pointer, timeout.milliseconds)
+            // Drain completes asynchronously; wait for the close it ends with.
+            let clock = ContinuousClock()
+            let deadline = clock.now.advanced(by: timeout + .seconds(1))
+            while natsConnection_Status(handle.pointer) != NATS_CONN_STATUS_CLOSED, clock.now < deadline {
+                usleep(5_000)
+            }
+            natsConnection_Close(handle.pointer)
+        }
+        inbox.cancelAll()
+        inboxSubscription.withLock { $0 = nil }
+        try? await blockingPool.shutdownGracefully()
+    }
+
+    /// Closes at once: buffered publishes not yet sent are lost.
+    public func close() async {
+        natsConnection_Close(handle.pointer)
+        inbox.cancelAll()
+        inboxSubscription.withLock { $0 = nil }
+        try? await blockingPool.shutdownGracefully()
+    }
+
+    /// Releases nats.c's library-wide resources. Call once at process exit, after every
+    /// connection is closed, and never from a nats.c callback thread.
+    public static func shutdownLibrary(timeout: Duration = .seconds(2)) {
+        _ = nats_CloseAndWait(timeout.milliseconds)
+    }
+}
+
+/// Carries a `natsConnection*` out of the blocking pool.
+/// `@unchecked Sendable`: a freshly connected pointer handed over once, owned by `ConnectionHandle` after.
+struct ConnectionPointer: @unchecked Sendable { let value: OpaquePointer }
+
+/// Owns a `natsConnection*`: closed and destroyed exactly once, in `deinit`.
+///
+/// `@unchecked Sendable`: nats.c connections are internally locked and safe to use from any
+/// thread, and the pointer itself never changes.
+final class ConnectionHandle: @unchecked Sendable {
+    let pointer: OpaquePointer
+
+    init(_ pointer: OpaquePointer, events _: ConnectionEvents) {
+        self.pointer = pointer
+    }
+
+    deinit {
+        natsConnection_Close(pointer)
+        natsConnection_Destroy(pointer)
+    }
+}

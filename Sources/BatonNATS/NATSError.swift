@@ -1,0 +1,68 @@
+import CNats
+
+/// An error from the NATS binding.
+///
+/// C failures carry nats.c's status and the text of `nats_GetLastError`, read on the thread that
+/// made the failing call (it is thread-local in nats.c).
+public struct NATSError: Error, Sendable, CustomStringConvertible, Equatable {
+    public enum Kind: Sendable, Equatable {
+        /// A nats.c call failed; `status` is its `natsStatus` raw value.
+        case client(status: Int32)
+        /// A request got no answer within its timeout.
+        case timeout
+        /// The server said nobody subscribes to the request's subject.
+        case noResponders
+        /// The connection is closed or draining.
+        case connectionClosed
+        /// JetStream answered with an API error (`code` is the HTTP-like code, `errorCode` the JetStream one).
+        case jetStream(code: Int, errorCode: Int)
+        /// A KV create or update found another revision than the one expected.
+        case wrongLastSequence
+        /// A reply could not be understood.
+        case protocolViolation
+    }
+
+    public var kind: Kind
+    public var message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    public var description: String { "NATSError(\(kind)): \(message)" }
+
+    /// JetStream error code for "wrong last sequence" (KV create/update conflict).
+    static let jsWrongLastSequence = 10071
+    /// JetStream error code for "stream name already in use with a different configuration".
+    static let jsStreamNameExists = 10058
+
+    /// Builds an error from a failed nats.c call. Must run on the thread that made the call.
+    static func fromLastError(_ status: natsStatus, _ what: String) -> NATSError {
+        var text = ""
+        if let last = nats_GetLastError(nil) {
+            text = String(cString: last)
+        }
+        if text.isEmpty, let s = natsStatus_GetText(status) {
+            text = String(cString: s)
+        }
+        if status == NATS_CONNECTION_CLOSED {
+            return NATSError(.connectionClosed, "\(what): \(text)")
+        }
+        if status == NATS_NO_RESPONDERS {
+            return NATSError(.noResponders, "\(what): \(text)")
+        }
+        if status == NATS_TIMEOUT {
+            return NATSError(.timeout, "\(what): \(text)")
+        }
+        return NATSError(.client(status: Int32(status.rawValue)), "\(what): \(text)")
+    }
+}
+
+/// Runs a nats.c call and throws a `NATSError` when it does not return `NATS_OK`.
+@inline(__always)
+func check(_ what: @autoclosure () -> String, _ status: natsStatus) throws {
+    if status != NATS_OK {
+        throw NATSError.fromLastError(status, what())
+    }
+}

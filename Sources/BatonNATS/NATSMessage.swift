@@ -1,0 +1,135 @@
+import CNats
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Message headers: an ordered list of name/value pairs, names compared case-insensitively on
+/// lookup (nats.c 3.x keeps keys case-sensitive on the wire, so we keep them as given).
+public struct NATSHeaders: Sendable, Equatable, Sequence, ExpressibleByDictionaryLiteral {
+    public private(set) var fields: [(name: String, value: String)]
+
+    public init() { fields = [] }
+
+    public init(dictionaryLiteral elements: (String, String)...) {
+        fields = elements.map { (name: $0.0, value: $0.1) }
+    }
+
+    public var isEmpty: Bool { fields.isEmpty }
+
+    /// The first value for `name` (case-insensitive), if any.
+    public subscript(name: String) -> String? {
+        get {
+            for field in fields where field.name.caseInsensitiveEquals(name) { return field.value }
+            return nil
+        }
+        set {
+            fields.removeAll { $0.name.caseInsensitiveEquals(name) }
+            if let newValue { fields.append((name: name, value: newValue)) }
+        }
+    }
+
+    public mutating func add(_ name: String, _ value: String) {
+        fields.append((name: name, value: value))
+    }
+
+    public func makeIterator() -> IndexingIterator<[(name: String, value: String)]> {
+        fields.makeIterator()
+    }
+
+    public static func == (lhs: NATSHeaders, rhs: NATSHeaders) -> Bool {
+        lhs.fields.elementsEqual(rhs.fields) { $0.name == $1.name && $0.value == $1.value }
+    }
+}
+
+extension String {
+    /// ASCII case-insensitive comparison (header names are ASCII tokens).
+    func caseInsensitiveEquals(_ other: String) -> Bool {
+        @inline(__always) func lower(_ c: UInt8) -> UInt8 { (c >= 65 && c <= 90) ? c | 0x20 : c }
+        return self.utf8.count == other.utf8.count
+            && zip(self.utf8, other.utf8).allSatisfy { lower($0) == lower($1) }
+    }
+}
+
+/// A message as Swift owns it: copied out of nats.c, so the C message can be destroyed at once.
+public struct NATSMessage: Sendable {
+    public var subject: String
+    public var replyTo: String?
+    public var headers: NATSHeaders
+    public var payload: ByteBuffer
+
+    public init(subject: String, replyTo: String? = nil, headers: NATSHeaders = [:], payload: ByteBuffer = ByteBuffer()) {
+        self.subject = subject
+        self.replyTo = replyTo
+        self.headers = headers
+        self.payload = payload
+    }
+
+    /// The status of a server-generated status message ("NATS/1.0 503" → 503), if this is one.
+    public var status: Int? { headers["Status"].flatMap { Int($0.prefix(3)) } }
+
+    /// The description of a status message ("No Messages", "Request Timeout"), if any.
+    public var statusDescription: String? { headers["Description"] }
+
+    /// True for the server's "no responders" answer to a request.
+    public var isNoResponders: Bool { status == 503 && payload.readableBytes == 0 }
+
+    /// The payload as a UTF-8 string (for logs and tests).
+    public var string: String { String(buffer: payload) }
+}
+
+extension NATSMessage {
+    /// Copies a nats.c message into Swift values. Does not destroy `msg`.
+    init(copying msg: OpaquePointer) {
+        let subject = natsMsg_GetSubject(msg).map { String(cString: $0) } ?? ""
+        let reply = natsMsg_GetReply(msg).flatMap { $0.pointee == 0 ? nil : String(cString: $0) }
+        let length = Int(natsMsg_GetDataLength(msg))
+        var payload = ByteBufferAllocator().buffer(capacity: length)
+        if length > 0, let data = natsMsg_GetData(msg) {
+            payload.writeBytes(UnsafeRawBufferPointer(start: data, count: length))
+        }
+        var headers = NATSHeaders()
+        var keys: UnsafeMutablePointer<UnsafePointer<CChar>?>? = nil
+        var keyCount: Int32 = 0
+        if natsMsgHeader_Keys(msg, &keys, &keyCount) == NATS_OK, let keys {
+            for i in 0..<Int(keyCount) {
+                guard let key = keys[i] else { continue }
+                var values: UnsafeMutablePointer<UnsafePointer<CChar>?>? = nil
+                var valueCount: Int32 = 0
+                if natsMsgHeader_Values(msg, key, &values, &valueCount) == NATS_OK, let values {
+                    let name = String(cString: key)
+                    for j in 0..<Int(valueCount) {
+                        headers.add(name, values[j].map { String(cString: $0) } ?? "")
+                    }
+                    free(values)
+                }
+            }
+            free(keys)
+        }
+        self.init(subject: subject, replyTo: reply, headers: headers, payload: payload)
+    }
+
+    /// Builds a nats.c message for publishing. The caller destroys it.
+    func makeCMessage() throws -> OpaquePointer {
+        var msg: OpaquePointer? = nil
+        let status = payload.withUnsafeReadableBytes { bytes in
+            natsMsg_Create(
+                &msg, subject, replyTo,
+                bytes.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(bytes.count)
+            )
+        }
+        try check("natsMsg_Create(\(subject))", status)
+        guard let msg else { throw NATSError(.protocolViolation, "natsMsg_Create returned no message") }
+        for field in headers.fields {
+            let s = natsMsgHeader_Add(msg, field.name, field.value)
+            if s != NATS_OK {
+                natsMsg_Destroy(msg)
+                try check("natsMsgHeader_Add(\(field.name))", s)
+            }
+        }
+        return msg
+    }
+}

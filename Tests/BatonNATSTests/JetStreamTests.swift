@@ -1,0 +1,125 @@
+import BatonNATS
+import Logging
+import NIOCore
+import Synchronization
+import Testing
+
+@Suite("JetStream and KV through the binding", .timeLimit(.minutes(1)))
+struct JetStreamTests {
+    @Test func publishDeduplicatesByMessageID() async throws {
+        let nats = try await connectToTestServer()
+        let js = try JetStream(nats)
+        let name = "T\(UInt32.random(in: 0...UInt32.max))"
+        try await js.ensureStream(StreamSpec(name: name, subjects: ["\(name).>"]))
+        try await js.ensureStream(StreamSpec(name: name, subjects: ["\(name).>"]))  // idempotent
+        let first = try await js.publish(ByteBuffer("a"), to: "\(name).x", messageID: "job-1")
+        let again = try await js.publish(ByteBuffer("a"), to: "\(name).x", messageID: "job-1")
+        #expect(!first.duplicate)
+        #expect(again.duplicate)
+        #expect(again.sequence == first.sequence)
+        #expect(try await js.streamMessageCount(name) == 1)
+        await #expect(throws: NATSError.self) {
+            try await js.publish(ByteBuffer("a"), to: uniqueSubject("nostream"))
+        }
+        try await js.deleteStream(name)
+        await nats.close()
+    }
+
+    @Test func keyValueCreateOnlyAndRevisions() async throws {
+        let nats = try await connectToTestServer()
+        let js = try JetStream(nats)
+        let kv = try await KeyValueBucket.ensure("t-\(UInt32.random(in: 0...UInt32.max))", jetStream: js, ttl: .seconds(60))
+        #expect(try await kv.get("missing") == nil)
+        let r1 = try await kv.create("k", ByteBuffer("one"), headers: ["Baton-Status": "200"])
+        await #expect {
+            try await kv.create("k", ByteBuffer("two"))
+        } throws: { error in
+            (error as? NATSError)?.kind == .wrongLastSequence
+        }
+        let entry = try #require(try await kv.get("k"))
+        #expect(entry.value == ByteBuffer("one"))
+        #expect(entry.revision == r1)
+        #expect(entry.headers["Baton-Status"] == "200")
+        let r2 = try await kv.update("k", ByteBuffer("two"), revision: r1)
+        #expect(r2 > r1)
+        await #expect {
+            try await kv.update("k", ByteBuffer("stale"), revision: r1)
+        } throws: { error in
+            (error as? NATSError)?.kind == .wrongLastSequence
+        }
+        try await kv.put("k", ByteBuffer("three"))
+        #expect(try await kv.get("k")?.value == ByteBuffer("three"))
+        try await js.deleteStream("KV_\(kv.name)")
+        await nats.close()
+    }
+
+    @Test func unackedMessageIsRedelivered() async throws {
+        let nats = try await connectToTestServer()
+        let js = try JetStream(nats)
+        let name = "W\(UInt32.random(in: 0...UInt32.max))"
+        var stream = StreamSpec(name: name, subjects: ["\(name).>"])
+        stream.retention = .workQueue
+        try await js.ensureStream(stream)
+        var consumerSpec = ConsumerSpec(stream: name, durable: "workers", filterSubject: "\(name).jobs")
+        consumerSpec.ackWait = .seconds(1)
+        try await js.ensureConsumer(consumerSpec)
+        try await js.ensureConsumer(consumerSpec)  // idempotent
+        try await js.publish(ByteBuffer("job"), to: "\(name).jobs", messageID: "m1")
+
+        let deliveries = Mutex<[Int]>([])
+        let consumer = PullConsumer(jetStream: js, stream: name, consumer: "workers")
+        let run = Task {
+            try await consumer.run(maxInFlight: 4, logger: Logger(label: "pull")) { message in
+                let count = deliveries.withLock { $0.append(message.deliveryCount); return $0.count }
+                if count >= 2 { try? message.ack() }  // the first delivery "crashes": no ack
+            }
+        }
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: .seconds(8))
+        while deliveries.withLock({ $0.count }) < 2, clock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        try await Task.sleep(for: .milliseconds(1500))  // acked: no third delivery
+        run.cancel()
+        _ = await run.result
+        #expect(deliveries.withLock { $0 } == [1, 2])
+        #expect(try await js.streamMessageCount(name) == 0)
+        try await js.deleteStream(name)
+        await nats.close()
+    }
+
+    @Test func pullRespectsMaxInFlight() async throws {
+        let nats = try await connectToTestServer()
+        let js = try JetStream(nats)
+        let name = "P\(UInt32.random(in: 0...UInt32.max))"
+        var stream = StreamSpec(name: name, subjects: ["\(name).>"])
+        stream.retention = .workQueue
+        try await js.ensureStream(stream)
+        try await js.ensureConsumer(ConsumerSpec(stream: name, durable: "w", filterSubject: "\(name).>"))
+        for i in 0..<40 { try await js.publish(ByteBuffer("\(i)"), to: "\(name).a") }
+
+        struct Counters { var running = 0, peak = 0, done = 0 }
+        let counters = Mutex(Counters())
+        let run = Task {
+            try await PullConsumer(jetStream: js, stream: name, consumer: "w").run(maxInFlight: 3, logger: Logger(label: "pull")) { message in
+                counters.withLock { $0.running += 1; $0.peak = max($0.peak, $0.running) }
+                try? await Task.sleep(for: .milliseconds(10))
+                counters.withLock { $0.running -= 1; $0.done += 1 }
+                try? message.ack()
+            }
+        }
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: .seconds(10))
+        while counters.withLock({ $0.done }) < 40, clock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        run.cancel()
+        _ = await run.result
+        let final = counters.withLock { $0 }
+        #expect(final.done == 40)
+        #expect(final.peak <= 3)
+        #expect(final.peak >= 2)
+        try await js.deleteStream(name)
+        await nats.close()
+    }
+}

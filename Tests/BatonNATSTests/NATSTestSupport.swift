@@ -1,0 +1,44 @@
+import BatonNATS
+import EmbeddedNATS
+import Logging
+import NIOCore
+
+/// A connection to the test process's shared nats-server.
+func connectToTestServer(name: String = "baton-nats-tests") async throws -> NATSConnection {
+    let server = try await NATSServerProcess.shared()
+    var logger = Logger(label: "nats-test")
+    logger.logLevel = .warning
+    return try await NATSConnection.connect(NATSConfiguration(servers: [server.url], name: name), logger: logger)
+}
+
+/// A subject no other test uses.
+func uniqueSubject(_ base: String = "test") -> String {
+    "\(base).\(UInt64.random(in: 0...UInt64.max))"
+}
+
+extension ByteBuffer {
+    init(_ string: String) { self.init(string: string) }
+}
+
+/// Reads up to `count` messages or until `timeout` passes.
+func collect(_ subscription: NATSSubscription, count: Int, timeout: Duration = .seconds(5)) async -> [NATSMessage] {
+    await withTaskGroup(of: [NATSMessage].self) { group in
+        group.addTask {
+            var messages: [NATSMessage] = []
+            for await message in subscription {
+                messages.append(message)
+                if messages.count == count { break }
+            }
+            return messages
+        }
+        group.addTask {
+            try? await Task.sleep(for: timeout)
+            subscription.unsubscribe()
+            return []
+        }
+        let first = await group.next() ?? []
+        group.cancelAll()
+        let second = await group.next() ?? []
+        return first.count >= second.count ? first : second
+    }
+}
