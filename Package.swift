@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
@@ -41,11 +42,20 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
-        // Shared JetStream / KV layout and job-record store used by gateway and worker.
+        // The JetStream layout (streams, buckets) and the job/result/service stores over it,
+        // shared by gateway and worker.
+        .target(
+            name: "BatonStore",
+            dependencies: [
+                "BatonCore", "BatonNATS",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The worker runtime: register service handlers, pull or serve jobs, report progress.
         .target(
             name: "BatonWorker",
             dependencies: [
-                "BatonCore", "BatonNATS",
+                "BatonCore", "BatonNATS", "BatonStore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -53,9 +63,11 @@ let package = Package(
         .target(
             name: "BatonGateway",
             dependencies: [
-                "BatonCore", "BatonNATS", "BatonWorker",
+                "BatonCore", "BatonNATS", "BatonStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // The example services (echo, slow, fail) used by `baton dev`, the tests and the docs.
@@ -71,7 +83,7 @@ let package = Package(
         .executableTarget(
             name: "baton",
             dependencies: [
-                "BatonCore", "BatonNATS", "BatonWorker", "BatonGateway", "BatonExamples", "EmbeddedNATS",
+                "BatonCore", "BatonNATS", "BatonStore", "BatonWorker", "BatonGateway", "BatonExamples", "EmbeddedNATS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -89,7 +101,7 @@ let package = Package(
         .testTarget(
             name: "BatonIntegrationTests",
             dependencies: [
-                "baton", "BatonCore", "BatonNATS", "BatonWorker", "BatonGateway", "BatonExamples", "EmbeddedNATS",
+                "baton", "BatonCore", "BatonNATS", "BatonStore", "BatonWorker", "BatonGateway", "BatonExamples", "EmbeddedNATS",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),

@@ -55,16 +55,28 @@ public final class JetStream: Sendable {
     // MARK: - Administration
 
     /// Creates the stream, or updates it in place when it exists with another configuration.
+    ///
+    /// Safe to call from several processes at once: a create that loses the race (the server
+    /// says the name or the subjects are taken) becomes an update.
     public func ensureStream(_ spec: StreamSpec) async throws {
         let js = context
-        try await connection.blockingPool.runIfActive {
-            try spec.withCConfig { config in
-                var errorCode = jsErrCode(rawValue: 0)
-                var status = js_AddStream(nil, js.pointer, config, nil, &errorCode)
-                if status != NATS_OK, Int(errorCode.rawValue) == NATSError.jsStreamNameExists {
-                    status = js_UpdateStream(nil, js.pointer, config, nil, &errorCode)
+        for attempt in 1...5 {
+            do {
+                try await connection.blockingPool.runIfActive {
+                    try spec.withCConfig { config in
+                        var errorCode = jsErrCode(rawValue: 0)
+                        var status = js_AddStream(nil, js.pointer, config, nil, &errorCode)
+                        let code = Int(errorCode.rawValue)
+                        if status != NATS_OK, code == NATSError.jsStreamNameExists || code == NATSError.jsStreamSubjectsOverlap {
+                            status = js_UpdateStream(nil, js.pointer, config, nil, &errorCode)
+                        }
+                        try check("ensure stream \(spec.name) (err_code \(errorCode.rawValue))", status)
+                    }
                 }
-                try check("ensure stream \(spec.name) (err_code \(errorCode.rawValue))", status)
+                return
+            } catch let error as NATSError where attempt < 5 {
+                connection.logger.debug("ensure stream retry", metadata: ["stream": "\(spec.name)", "error": "\(error.message)"])
+                try await Task.sleep(for: .milliseconds(50 * attempt))
             }
         }
     }

@@ -1,0 +1,36 @@
+/// Job ids: 128 random bits in 26 characters of Crockford's base32 (lowercase), unguessable and
+/// safe in NATS subjects, KV keys and URLs.
+public enum JobID {
+    static let alphabet = Array("0123456789abcdefghjkmnpqrstvwxyz".utf8)
+
+    public static func make() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let high = generator.next() as UInt64
+        let low = generator.next() as UInt64
+        var bytes = [UInt8](repeating: 0, count: 26)
+        // 130 bits of output: the two top bits of the first character are always zero.
+        var value = (high: high, low: low)
+        for i in stride(from: 25, through: 0, by: -1) {
+            bytes[i] = alphabet[Int(value.low & 31)]
+            value.low = (value.low >> 5) | (value.high << 59)
+            value.high >>= 5
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// True for a string `make()` could have produced.
+    public static func isValid(_ id: some StringProtocol) -> Bool {
+        id.utf8.count == 26 && id.utf8.allSatisfy { alphabet.contains($0) }
+    }
+}
+
+/// Service names: letters, digits, `_` and `-`, 1–64 characters (they become NATS subject
+/// tokens and NATS micro service names).
+public enum ServiceName {
+    public static func isValid(_ name: some StringProtocol) -> Bool {
+        (1...64).contains(name.utf8.count)
+            && name.utf8.allSatisfy { c in
+                (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x5F || c == 0x2D
+            }
+    }
+}

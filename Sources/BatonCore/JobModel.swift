@@ -1,0 +1,132 @@
+import NIOCore
+
+/// Where a job is in its life. `queued → running → succeeded | failed | cancelled`, or
+/// `expired` when it ran out of time before it ran.
+public enum JobState: String, Sendable, Codable, CaseIterable {
+    case queued, running, succeeded, failed, cancelled, expired
+
+    public var isTerminal: Bool {
+        switch self {
+        case .queued, .running: false
+        case .succeeded, .failed, .cancelled, .expired: true
+        }
+    }
+}
+
+/// How a service is dispatched.
+public enum Lane: String, Sendable, Codable {
+    /// Core NATS request-reply: lowest latency, nothing survives a crash.
+    case fast
+    /// JetStream work queue: acknowledged after the answer is recorded; redelivered after a crash.
+    case durable
+}
+
+/// The answer of a job, as the synchronous HTTP call would return it.
+public struct JobAnswer: Sendable, Equatable {
+    public var status: Int
+    public var contentType: String?
+    public var body: ByteBuffer
+
+    public init(status: Int = 200, contentType: String? = nil, body: ByteBuffer = ByteBuffer()) {
+        self.status = status
+        self.contentType = contentType
+        self.body = body
+    }
+}
+
+/// The progress a worker last reported.
+public struct JobProgress: Sendable, Codable, Equatable {
+    /// 0...100
+    public var percent: Double?
+    public var message: String?
+
+    public init(percent: Double? = nil, message: String? = nil) {
+        self.percent = percent
+        self.message = message
+    }
+}
+
+/// The record of a job in KV `baton-jobs`; also the body of `GET /v1/jobs/{id}`.
+public struct JobRecord: Sendable, Codable, Equatable {
+    public var id: String
+    public var service: String
+    public var lane: Lane
+    public var state: JobState
+    public var progress: JobProgress?
+    public var createdAt: Timestamp
+    public var startedAt: Timestamp?
+    public var finishedAt: Timestamp?
+    public var updatedAt: Timestamp
+    /// Deliveries so far (1 on the first run; more after a crash or retry).
+    public var attempts: Int
+    /// The HTTP status of the answer, once there is one.
+    public var status: Int?
+    /// Why the job failed, for failed jobs.
+    public var error: String?
+    /// The worker that ran (or runs) the job.
+    public var worker: String?
+
+    public init(id: String, service: String, lane: Lane, state: JobState = .queued, createdAt: Timestamp = .now) {
+        self.id = id
+        self.service = service
+        self.lane = lane
+        self.state = state
+        self.createdAt = createdAt
+        self.updatedAt = createdAt
+        self.attempts = 0
+    }
+}
+
+/// A progress event on `baton.progress.<service>.<job>`.
+public struct ProgressEvent: Sendable, Codable, Equatable {
+    public var job: String
+    public var service: String
+    public var percent: Double?
+    public var message: String?
+    /// Optional partial data (UTF-8 text, JSON by convention).
+    public var data: String?
+    public var at: Timestamp
+
+    public init(job: String, service: String, percent: Double?, message: String?, data: String? = nil, at: Timestamp = .now) {
+        self.job = job
+        self.service = service
+        self.percent = percent
+        self.message = message
+        self.data = data
+        self.at = at
+    }
+}
+
+/// A terminal event on `baton.done.<service>.<job>`.
+public struct DoneEvent: Sendable, Codable, Equatable {
+    public var job: String
+    public var service: String
+    public var state: JobState
+    public var status: Int?
+    public var at: Timestamp
+
+    public init(job: String, service: String, state: JobState, status: Int?, at: Timestamp = .now) {
+        self.job = job
+        self.service = service
+        self.state = state
+        self.status = status
+        self.at = at
+    }
+}
+
+/// A service as workers register it in KV `baton-services`.
+public struct ServiceRegistration: Sendable, Codable, Equatable {
+    public var name: String
+    public var lane: Lane
+    public var version: String
+    public var description: String
+    public var updatedAt: Timestamp
+
+    public init(name: String, lane: Lane, version: String, description: String, updatedAt: Timestamp = .now) {
+        self.name = name
+        self.lane = lane
+        self.version = version
+        self.description = description
+        self.updatedAt = updatedAt
+    }
+}

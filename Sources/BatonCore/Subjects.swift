@@ -1,0 +1,60 @@
+/// Every NATS subject Baton uses, in one place (see docs in README "Subjects").
+public enum Subjects {
+    /// Durable jobs: `baton.jobs.<service>.<priority>` (stream `BATON_JOBS`).
+    public static func job(service: String, priority: Priority = .normal) -> String {
+        "baton.jobs.\(service).\(priority.rawValue)"
+    }
+
+    /// All durable jobs of a service (the service's consumer filter).
+    public static func jobs(service: String) -> String { "baton.jobs.\(service).>" }
+
+    /// Fast-lane requests: `baton.svc.<service>`, served by queue group `baton.<service>`.
+    public static func fast(service: String) -> String { "baton.svc.\(service)" }
+
+    public static func queueGroup(service: String) -> String { "baton.\(service)" }
+
+    /// Progress events: `baton.progress.<service>.<job>`.
+    public static func progress(service: String, job: String) -> String { "baton.progress.\(service).\(job)" }
+
+    /// Terminal events: `baton.done.<service>.<job>` (stream `BATON_EVENTS`).
+    public static func done(service: String, job: String) -> String { "baton.done.\(service).\(job)" }
+
+    /// Cancel requests: `baton.cancel.<job>`.
+    public static func cancel(job: String) -> String { "baton.cancel.\(job)" }
+
+    public static let allJobs = "baton.jobs.>"
+    public static let allDone = "baton.done.>"
+}
+
+/// Scheduling priority of a durable job (the last token of its subject).
+public enum Priority: String, Sendable, CaseIterable, Codable {
+    case high, normal, low
+}
+
+/// Names of the JetStream streams, consumers and KV buckets.
+public enum Streams {
+    public static let jobs = "BATON_JOBS"
+    public static let events = "BATON_EVENTS"
+    /// Job records (`JobRecord` JSON), keyed by job id.
+    public static let recordsBucket = "baton-jobs"
+    /// Job answers (body, with `Baton-Status` and `Content-Type` headers), keyed by job id.
+    public static let resultsBucket = "baton-results"
+    /// Registered services (`ServiceRegistration` JSON), keyed by service name.
+    public static let servicesBucket = "baton-services"
+
+    /// The durable consumer the workers of a service share.
+    public static func consumer(service: String) -> String { "baton-\(service)" }
+}
+
+/// Header names on Baton's NATS messages (HTTP-style, case-insensitive on read).
+public enum Headers {
+    public static let jobID = "Baton-Job-Id"
+    /// The gateway inbox subject awaiting the answer of a durable job.
+    public static let replyTo = "Baton-Reply"
+    /// The HTTP status of an answer.
+    public static let status = "Baton-Status"
+    public static let contentType = "Content-Type"
+    public static let service = "Baton-Service"
+    /// When the job was accepted (RFC 3339).
+    public static let created = "Baton-Created"
+}

@@ -1,0 +1,83 @@
+import Foundation
+
+/// A point in time, encoded as RFC 3339 with milliseconds (`2026-11-23T19:45:48.123Z`).
+public struct Timestamp: Sendable, Codable, Equatable, Comparable, CustomStringConvertible {
+    /// Milliseconds since 1970 (UTC).
+    public var milliseconds: Int64
+
+    public init(milliseconds: Int64) { self.milliseconds = milliseconds }
+
+    public static var now: Timestamp {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return Timestamp(milliseconds: Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000)
+    }
+
+    public static func < (a: Timestamp, b: Timestamp) -> Bool { a.milliseconds < b.milliseconds }
+
+    public var date: Date { Date(timeIntervalSince1970: Double(milliseconds) / 1000) }
+
+    public var description: String {
+        var seconds = time_t(milliseconds / 1000)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func pad(_ v: Int32, _ width: Int) -> String {
+            let s = String(v)
+            return String(repeating: "0", count: max(0, width - s.count)) + s
+        }
+        let ms = Int32(milliseconds % 1000)
+        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
+            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(ms, 3))Z"
+    }
+
+    /// Parses what `description` writes (fractional seconds optional, `Z` only).
+    public init?(rfc3339 text: String) {
+        let u = Array(text.utf8)
+        func num(_ from: Int, _ count: Int) -> Int32? {
+            guard from + count <= u.count else { return nil }
+            var v: Int32 = 0
+            for c in u[from..<(from + count)] {
+                guard c >= 48, c <= 57 else { return nil }
+                v = v * 10 + Int32(c - 48)
+            }
+            return v
+        }
+        guard u.count >= 20, let y = num(0, 4), let mo = num(5, 2), let d = num(8, 2),
+            let h = num(11, 2), let mi = num(14, 2), let s = num(17, 2), u.last == UInt8(ascii: "Z")
+        else { return nil }
+        var ms: Int64 = 0
+        if u[19] == UInt8(ascii: ".") {
+            let digits = u[20..<(u.count - 1)]
+            guard !digits.isEmpty, digits.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
+            let firstThree = Array(digits.prefix(3)) + Array(repeating: UInt8(48), count: max(0, 3 - digits.count))
+            ms = firstThree.reduce(0) { $0 * 10 + Int64($1 - 48) }
+        }
+        var parts = tm()
+        parts.tm_year = y - 1900
+        parts.tm_mon = mo - 1
+        parts.tm_mday = d
+        parts.tm_hour = h
+        parts.tm_min = mi
+        parts.tm_sec = s
+        let seconds = timegm(&parts)
+        self.init(milliseconds: Int64(seconds) * 1000 + ms)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let text = try container.decode(String.self)
+        guard let value = Timestamp(rfc3339: text) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "not an RFC 3339 UTC timestamp: \(text)")
+        }
+        self = value
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+
+    public func adding(_ duration: Duration) -> Timestamp {
+        Timestamp(milliseconds: milliseconds + duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
+    }
+}

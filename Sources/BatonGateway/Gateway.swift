@@ -1,0 +1,94 @@
+import BatonCore
+import BatonNATS
+import BatonStore
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// A gateway node: the HTTP API in front of NATS. Stateless: every job's state lives in NATS,
+/// so any node can answer for any job.
+public struct Gateway: Service {
+    public let connection: NATSConnection
+    public let configuration: GatewayConfiguration
+    public let logger: Logger
+    /// Called with the bound port once the server listens (useful with port 0).
+    public let onServerRunning: @Sendable (Int) async -> Void
+
+    public init(
+        connection: NATSConnection, configuration: GatewayConfiguration, logger: Logger,
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) {
+        self.connection = connection
+        self.configuration = configuration
+        self.logger = logger
+        self.onServerRunning = onServerRunning
+    }
+
+    public func run() async throws {
+        let jetStream = try JetStream(connection)
+        try await configuration.layout.ensure(jetStream)
+        let application = buildApplication(jetStream: jetStream)
+        try await application.run()
+    }
+
+    /// The largest body that fits in one NATS message next to Baton's headers.
+    var effectiveMaxBody: Int {
+        let fits = connection.maxPayload - 4096
+        if fits < configuration.maxBody {
+            logger.warning("max body lowered to fit the NATS max payload", metadata: ["max_body": "\(fits)", "max_payload": "\(connection.maxPayload)"])
+            return fits
+        }
+        return configuration.maxBody
+    }
+
+    func buildApplication(jetStream: JetStream) -> some ApplicationProtocol {
+        let store = JobStore(jetStream: jetStream)
+        let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: ProblemMiddleware())
+        let jobs = JobsController(
+            dispatcher: JobDispatcher(connection: connection, jetStream: jetStream, store: store, configuration: configuration, logger: logger),
+            store: store,
+            registry: ServiceRegistry(jetStream: jetStream),
+            configuration: configuration,
+            maxBody: effectiveMaxBody
+        )
+        jobs.addRoutes(to: router)
+        HealthController(connection: connection, jetStream: jetStream).addRoutes(to: router)
+
+        let onServerRunning = self.onServerRunning
+        let logger = self.logger
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "baton"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? 0
+                logger.info("gateway listening", metadata: ["port": "\(port)"])
+                await onServerRunning(port)
+            },
+            logger: logger
+        )
+    }
+}
+
+/// `GET /healthz` (the process is up) and `GET /readyz` (NATS connected, streams and buckets present).
+struct HealthController: Sendable {
+    let connection: NATSConnection
+    let jetStream: JetStream
+
+    func addRoutes(to router: Router<BasicRequestContext>) {
+        router.get("/healthz") { _, _ in
+            Response.json(.ok, ByteBuffer(string: #"{"status":"ok"}"#))
+        }
+        router.get("/readyz") { _, _ in
+            guard connection.isConnected else {
+                return Response.problem(.unavailable("Not connected to NATS."), headers: [.retryAfter: "1"])
+            }
+            guard await Layout.isPresent(jetStream) else {
+                return Response.problem(.unavailable("JetStream streams or buckets are missing."), headers: [.retryAfter: "1"])
+            }
+            return Response.json(.ok, ByteBuffer(string: #"{"status":"ready","nats":"connected","streams":"present"}"#))
+        }
+    }
+}

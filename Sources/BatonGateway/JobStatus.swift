@@ -1,0 +1,20 @@
+import BatonCore
+
+/// The status document of a job: its record plus links to follow it.
+struct JobStatus: Encodable {
+    var record: JobRecord
+
+    struct Links: Encodable {
+        var `self`: String
+        var result: String
+    }
+
+    enum CodingKeys: String, CodingKey { case links }
+
+    func encode(to encoder: any Encoder) throws {
+        try record.encode(to: encoder)
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        let path = JobsController.location(of: record.id)
+        try container.encode(Links(self: path, result: path + "/result"), forKey: .links)
+    }
+}

@@ -1,0 +1,120 @@
+import BatonCore
+import BatonNATS
+import NIOCore
+
+/// Job records and answers in KV, with compare-and-set updates.
+///
+/// Records (`baton-jobs`) are small JSON documents updated through a job's life; answers
+/// (`baton-results`) are written once, the body as is with `Baton-Status` and `Content-Type` as
+/// entry headers, so nothing is base64-encoded and large answers are not rewritten on progress.
+public struct JobStore: Sendable {
+    public let records: KeyValueBucket
+    public let results: KeyValueBucket
+
+    public init(jetStream: JetStream) {
+        records = KeyValueBucket(Streams.recordsBucket, jetStream: jetStream)
+        results = KeyValueBucket(Streams.resultsBucket, jetStream: jetStream)
+    }
+
+    /// Stores a new record; fails with `.wrongLastSequence` if the id exists.
+    @discardableResult
+    public func create(_ record: JobRecord) async throws -> UInt64 {
+        try await records.create(record.id, JSON.encode(record))
+    }
+
+    public func record(_ id: String) async throws -> (record: JobRecord, revision: UInt64)? {
+        guard let entry = try await records.get(id) else { return nil }
+        return (try JSON.decode(JobRecord.self, from: entry.value), entry.revision)
+    }
+
+    /// Reads, changes and writes a record until no other writer comes between (or `change`
+    /// returns false: nothing to do). Returns the record as written, or nil when unchanged or
+    /// absent.
+    @discardableResult
+    public func update(_ id: String, attempts: Int = 8, _ change: (inout JobRecord) -> Bool) async throws -> JobRecord? {
+        for _ in 0..<attempts {
+            guard let (current, revision) = try await record(id) else { return nil }
+            var next = current
+            guard change(&next) else { return nil }
+            next.updatedAt = .now
+            do {
+                try await records.update(id, JSON.encode(next), revision: revision)
+                return next
+            } catch let error as NATSError where error.kind == .wrongLastSequence {
+                continue  // someone else wrote first: read again
+            }
+        }
+        throw NATSError(.wrongLastSequence, "record \(id) kept changing under \(attempts) attempts")
+    }
+
+    /// Stores the answer of a job unless one is stored already: the first answer wins, so a
+    /// stale worker (paused past its ack wait while another finished the job) cannot replace
+    /// it. Returns the answer that is stored and the terminal state it belongs to.
+    public func recordAnswer(_ id: String, _ answer: JobAnswer, state: JobState) async throws -> (answer: JobAnswer, state: JobState) {
+        var headers = answer.natsHeaders(jobID: nil)
+        headers[Self.stateHeader] = state.rawValue
+        do {
+            try await results.create(id, answer.body, headers: headers)
+            return (answer, state)
+        } catch let error as NATSError where error.kind == .wrongLastSequence {
+            guard let entry = try await results.get(id) else { throw error }
+            let stored = JobAnswer(headers: entry.headers, body: entry.value)
+            return (stored, entry.headers[Self.stateHeader].flatMap(JobState.init(rawValue:)) ?? state)
+        }
+    }
+
+    static let stateHeader = "Baton-State"
+
+    /// Ends a job: stores its answer (first answer wins), marks the record terminal if nobody
+    /// did, and then publishes the terminal event on `baton.done.<service>.<job>`. Returns the
+    /// answer that is stored, which is the one every reader will see.
+    public func finish(
+        _ id: String, service: String, answer: JobAnswer, state: JobState, error: String?, worker: String? = nil
+    ) async throws -> JobAnswer {
+        let stored = try await recordAnswer(id, answer, state: state)
+        let finished = try await update(id) { record in
+            guard !record.state.isTerminal else { return false }
+            record.state = stored.state
+            record.status = stored.answer.status
+            record.finishedAt = .now
+            if let worker { record.worker = worker }
+            if stored.state == .failed {
+                record.error = error
+            } else {
+                record.progress = JobProgress(percent: 100, message: record.progress?.message)
+            }
+            return true
+        }
+        if let finished {
+            let event = DoneEvent(job: id, service: service, state: finished.state, status: finished.status)
+            try await records.jetStream.publish(
+                try JSON.encode(event), to: Subjects.done(service: service, job: id), messageID: "done-\(id)")
+        }
+        return stored.answer
+    }
+
+    public func result(_ id: String) async throws -> JobAnswer? {
+        guard let entry = try await results.get(id) else { return nil }
+        return JobAnswer(headers: entry.headers, body: entry.value)
+    }
+}
+
+extension JobAnswer {
+    /// The answer as NATS headers (the body travels as the payload).
+    public func natsHeaders(jobID: String?) -> NATSHeaders {
+        var headers = NATSHeaders()
+        headers[Headers.status] = String(status)
+        if let contentType { headers[Headers.contentType] = contentType }
+        if let jobID { headers[Headers.jobID] = jobID }
+        return headers
+    }
+
+    /// Reads an answer from NATS headers and payload.
+    public init(headers: NATSHeaders, body: ByteBuffer) {
+        self.init(
+            status: headers[Headers.status].flatMap { Int($0) } ?? 200,
+            contentType: headers[Headers.contentType],
+            body: body
+        )
+    }
+}

@@ -1,0 +1,60 @@
+import BatonCore
+import BatonNATS
+
+/// The JetStream layout Baton needs, and how to create it idempotently.
+///
+/// Gateways and workers both call `ensure` at start, so either may start first.
+public struct Layout: Sendable {
+    /// Stream and bucket replicas (1 for a single server, 3 for a 3-node cluster).
+    public var replicas: Int = 1
+    /// How long job records, answers and terminal events are kept after their last write.
+    public var retention: Duration = .seconds(24 * 3600)
+    /// The largest job input or answer (bounded by the server's max payload).
+    public var maxMessageSize: Int32 = -1
+
+    public init() {}
+
+    public var jobsStream: StreamSpec {
+        var spec = StreamSpec(name: Streams.jobs, subjects: [Subjects.allJobs])
+        spec.retention = .workQueue
+        spec.maxAge = retention
+        spec.maxMessageSize = maxMessageSize
+        spec.replicas = replicas
+        spec.discardNew = true
+        return spec
+    }
+
+    public var eventsStream: StreamSpec {
+        var spec = StreamSpec(name: Streams.events, subjects: [Subjects.allDone])
+        spec.maxAge = retention
+        spec.replicas = replicas
+        return spec
+    }
+
+    /// Creates (or updates) the streams and buckets.
+    public func ensure(_ js: JetStream) async throws {
+        try await js.ensureStream(jobsStream)
+        try await js.ensureStream(eventsStream)
+        _ = try await KeyValueBucket.ensure(Streams.recordsBucket, jetStream: js, ttl: retention, replicas: replicas)
+        _ = try await KeyValueBucket.ensure(
+            Streams.resultsBucket, jetStream: js, ttl: retention, replicas: replicas, maxValueSize: maxMessageSize)
+        _ = try await KeyValueBucket.ensure(Streams.servicesBucket, jetStream: js, replicas: replicas)
+    }
+
+    /// True when every stream and bucket exists (readiness).
+    public static func isPresent(_ js: JetStream) async -> Bool {
+        for name in [Streams.jobs, Streams.events, "KV_\(Streams.recordsBucket)", "KV_\(Streams.resultsBucket)", "KV_\(Streams.servicesBucket)"] {
+            guard (try? await js.streamExists(name)) == true else { return false }
+        }
+        return true
+    }
+
+    /// The durable consumer the workers of `service` share.
+    public static func consumer(service: String, ackWait: Duration, maxDeliver: Int, replicas: Int) -> ConsumerSpec {
+        var spec = ConsumerSpec(stream: Streams.jobs, durable: Streams.consumer(service: service), filterSubject: Subjects.jobs(service: service))
+        spec.ackWait = ackWait
+        spec.maxDeliver = maxDeliver
+        spec.replicas = replicas
+        return spec
+    }
+}

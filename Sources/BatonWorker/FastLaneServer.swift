@@ -1,0 +1,57 @@
+import BatonCore
+import BatonNATS
+import Logging
+
+/// Serves a fast-lane service: core NATS request-reply on `baton.svc.<service>` in queue group
+/// `baton.<service>`, at most `concurrency` handlers at once. Nothing is recorded; the gateway
+/// that sent the request owns the job (and records it only when it switches to `202`).
+struct FastLaneServer: Sendable {
+    let service: ServiceDefinition
+    let connection: NATSConnection
+    let configuration: WorkerConfiguration
+    let logger: Logger
+
+    func run() async throws {
+        let subscription = try connection.subscribe(
+            to: Subjects.fast(service: service.name), queue: Subjects.queueGroup(service: service.name))
+        await withTaskCancellationHandler {
+            await withTaskGroup(of: Void.self) { group in
+                var running = 0
+                for await request in subscription {
+                    if running >= configuration.concurrency {
+                        await group.next()
+                        running -= 1
+                    }
+                    running += 1
+                    group.addTask { await handle(request) }
+                }
+                await group.waitForAll()
+            }
+        } onCancel: {
+            subscription.drain()
+        }
+    }
+
+    private func handle(_ request: NATSMessage) async {
+        guard let replyTo = request.replyTo else { return }
+        let id = request.headers[Headers.jobID].flatMap { JobID.isValid($0) ? $0 : nil } ?? JobID.make()
+        let job = Job(
+            id: id, service: service.name, lane: .fast, input: request.payload,
+            contentType: request.headers[Headers.contentType]
+        )
+        let context = JobContext(job: job, connection: connection, store: nil, logger: logger)
+        let outcome = await JobOutcome.of(jobID: id) { try await service.handler(job, context) }
+            ?? JobOutcome.failure(status: 503, message: "The worker is shutting down.", jobID: id)
+        var headers = outcome.answer.natsHeaders(jobID: id)
+        if outcome.state == .failed {
+            // The NATS micro-service convention, so `nats req` users see the failure too.
+            headers["Nats-Service-Error"] = outcome.error ?? "failed"
+            headers["Nats-Service-Error-Code"] = String(outcome.answer.status)
+        }
+        do {
+            try connection.publish(outcome.answer.body, to: replyTo, headers: headers)
+        } catch {
+            logger.warning("fast-lane answer not sent", metadata: ["job": "\(id)", "error": "\(error)"])
+        }
+    }
+}

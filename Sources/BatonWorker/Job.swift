@@ -1,0 +1,65 @@
+import BatonCore
+import NIOCore
+
+/// A job as a handler sees it.
+public struct Job: Sendable {
+    public var id: String
+    public var service: String
+    public var lane: Lane
+    /// The request body, byte for byte.
+    public var input: ByteBuffer
+    /// The request's `Content-Type`, if it had one.
+    public var contentType: String?
+    /// 1 on the first run; more when the job is redelivered after a crash.
+    public var attempt: Int
+    /// When the job must be done by, if the caller set a deadline.
+    public var deadline: Timestamp?
+
+    public init(id: String, service: String, lane: Lane, input: ByteBuffer, contentType: String?, attempt: Int = 1, deadline: Timestamp? = nil) {
+        self.id = id
+        self.service = service
+        self.lane = lane
+        self.input = input
+        self.contentType = contentType
+        self.attempt = attempt
+        self.deadline = deadline
+    }
+
+    /// The input as UTF-8 text.
+    public var text: String { String(buffer: input) }
+}
+
+/// A failure with an HTTP status and a message: what the client gets as a problem document.
+/// Any other error thrown by a handler becomes a 500.
+public struct JobError: Error, Sendable, Equatable {
+    public var status: Int
+    public var message: String
+
+    public init(status: Int, message: String) {
+        self.status = status
+        self.message = message
+    }
+}
+
+/// Runs one job: turn the input into an answer, reporting progress through the context.
+/// Task cancellation means the job was cancelled or the worker is shutting down: stop early.
+public typealias JobHandler = @Sendable (Job, JobContext) async throws -> JobAnswer
+
+/// A service a worker offers.
+public struct ServiceDefinition: Sendable {
+    public var name: String
+    public var lane: Lane
+    /// SemVer, shown in the service catalogue.
+    public var version: String
+    public var description: String
+    public var handler: JobHandler
+
+    public init(name: String, lane: Lane = .durable, version: String = "1.0.0", description: String = "", handler: @escaping JobHandler) {
+        precondition(ServiceName.isValid(name), "invalid service name \(name)")
+        self.name = name
+        self.lane = lane
+        self.version = version
+        self.description = description
+        self.handler = handler
+    }
+}

@@ -1,0 +1,51 @@
+import BatonCore
+import BatonNATS
+import BatonStore
+import Logging
+
+/// What a handler can do besides computing its answer: report progress.
+///
+/// Progress goes to `baton.progress.<service>.<job>` at once (anyone may `nats sub` it) and, for
+/// durable jobs, into the job record so that polling clients see it too.
+public struct JobContext: Sendable {
+    let job: Job
+    let connection: NATSConnection
+    let store: JobStore?
+    public let logger: Logger
+
+    init(job: Job, connection: NATSConnection, store: JobStore?, logger: Logger) {
+        self.job = job
+        self.connection = connection
+        self.store = store
+        var logger = logger
+        logger[metadataKey: "job"] = "\(job.id)"
+        self.logger = logger
+    }
+
+    /// Reports progress. `percent` is 0...100; `data` is optional partial output (text/JSON).
+    public func progress(percent: Double? = nil, message: String? = nil, data: String? = nil) async {
+        let event = ProgressEvent(job: job.id, service: job.service, percent: percent, message: message, data: data)
+        do {
+            try connection.publish(try JSON.encode(event), to: Subjects.progress(service: job.service, job: job.id))
+        } catch {
+            logger.debug("progress not published", metadata: ["error": "\(error)"])
+        }
+        guard let store else { return }
+        do {
+            try await store.update(job.id) { record in
+                guard record.state == .running else { return false }
+                record.progress = JobProgress(percent: percent, message: message)
+                return true
+            }
+        } catch {
+            logger.debug("progress not recorded", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// True once the job was cancelled (or the worker is stopping); handlers may also just
+    /// `try Task.checkCancellation()`.
+    public var isCancelled: Bool { Task.isCancelled }
+
+    /// When the job must be done by, if the caller set a deadline.
+    public var deadline: Timestamp? { job.deadline }
+}

@@ -1,0 +1,73 @@
+import BatonCore
+import BatonNATS
+import BatonStore
+import Logging
+import ServiceLifecycle
+
+/// A worker process's runtime: offers its services over NATS until shut down.
+///
+/// At start it creates any missing streams and buckets, registers each service in
+/// `baton-services`, then serves: durable services pull from their shared durable consumer,
+/// fast services answer requests in their queue group. On graceful shutdown it stops taking
+/// work; jobs in flight are handed back to JetStream (durable) so another worker runs them.
+public struct Worker: Service {
+    public let connection: NATSConnection
+    public let services: [ServiceDefinition]
+    public let configuration: WorkerConfiguration
+    public let logger: Logger
+
+    public init(connection: NATSConnection, services: [ServiceDefinition], configuration: WorkerConfiguration, logger: Logger) {
+        self.connection = connection
+        self.services = services
+        self.configuration = configuration
+        var logger = logger
+        logger[metadataKey: "worker"] = "\(configuration.workerID)"
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let jetStream = try JetStream(connection)
+        try await configuration.layout.ensure(jetStream)
+        let registry = ServiceRegistry(jetStream: jetStream)
+        let store = JobStore(jetStream: jetStream)
+        for service in services where service.lane == .durable {
+            try await jetStream.ensureConsumer(Layout.consumer(
+                service: service.name, ackWait: configuration.ackWait,
+                maxDeliver: configuration.maxDeliver, replicas: configuration.layout.replicas))
+        }
+        for service in services {
+            try await registry.register(ServiceRegistration(
+                name: service.name, lane: service.lane, version: service.version, description: service.description))
+        }
+        logger.info("worker serving", metadata: [
+            "services": "\(services.map { "\($0.name) (\($0.lane.rawValue))" }.joined(separator: ", "))",
+            "concurrency": "\(configuration.concurrency)",
+        ])
+
+        try await cancelWhenGracefulShutdown {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for service in services {
+                    var logger = self.logger
+                    logger[metadataKey: "service"] = "\(service.name)"
+                    switch service.lane {
+                    case .durable:
+                        let runner = DurableJobRunner(
+                            service: service, connection: connection, jetStream: jetStream, store: store,
+                            configuration: configuration, logger: logger)
+                        let consumer = PullConsumer(jetStream: jetStream, stream: Streams.jobs, consumer: Streams.consumer(service: service.name))
+                        group.addTask {
+                            try await consumer.run(maxInFlight: configuration.concurrency, logger: logger) { message in
+                                await runner.process(message)
+                            }
+                        }
+                    case .fast:
+                        let server = FastLaneServer(service: service, connection: connection, configuration: configuration, logger: logger)
+                        group.addTask { try await server.run() }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+        logger.info("worker stopped")
+    }
+}

@@ -1,0 +1,76 @@
+import ArgumentParser
+import BatonGateway
+import BatonNATS
+import BatonWorker
+import EmbeddedNATS
+import Foundation
+import Logging
+import ServiceLifecycle
+
+struct DevCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dev",
+        abstract: "Run the whole system locally: an embedded nats-server, a gateway and the example workers.")
+
+    @Option(help: "HTTP port of the gateway.")
+    var port = 8080
+
+    @Option(help: "Client port of the embedded nats-server (0: any free port).")
+    var natsPort = 4222
+
+    @Option(help: "JetStream store directory (default: a temporary one, removed on exit).")
+    var store: String?
+
+    @OptionGroup var gateway: GatewayOptions
+    @OptionGroup var worker: WorkerOptions
+    @OptionGroup var common: CommonOptions
+
+    func run() async throws {
+        common.bootstrapLogging()
+        let logger = Logger(label: "baton.dev")
+        let server: NATSServerProcess
+        do {
+            server = try await NATSServerProcess.start(port: natsPort == 0 ? nil : natsPort, storeDirectory: store, logger: logger)
+        } catch let error as NATSServerProcess.StartError {
+            throw ValidationError(error.description)
+        }
+        defer { server.stop() }
+
+        let gatewayConnection = try await NATSConnection.connect(NATSConfiguration(servers: [server.url], name: "baton-dev-gateway"), logger: logger)
+        let workerConnection = try await NATSConnection.connect(NATSConfiguration(servers: [server.url], name: "baton-dev-worker"), logger: logger)
+        let natsURL = server.url
+        let gatewayService = Gateway(
+            connection: gatewayConnection, configuration: gateway.configuration(port: port, layout: common.layout), logger: logger,
+            onServerRunning: { port in Self.printWelcome(port: port, natsURL: natsURL) })
+        let workerService = Worker(
+            connection: workerConnection, services: try worker.definitions(),
+            configuration: worker.configuration(layout: common.layout), logger: logger)
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: workerService), .init(service: gatewayService)],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        await gatewayConnection.drainAndClose()
+        await workerConnection.drainAndClose()
+    }
+
+    static func printWelcome(port: Int, natsURL: String) {
+        let base = "http://127.0.0.1:\(port)"
+        let text = """
+
+            Baton is running.
+              gateway   \(base)   (health: \(base)/healthz, ready: \(base)/readyz)
+              NATS      \(natsURL)   (JetStream; watch with: nats sub 'baton.>' --server \(natsURL))
+              services  echo, echo-fast (fast lane), slow, fail
+
+            Try:
+              curl -i \(base)/v1/jobs/echo -H 'Content-Type: text/plain' -d 'hello baton'
+              curl -i \(base)/v1/jobs/slow -H 'Prefer: wait=1' -d '{"ms": 5000, "steps": 5}'
+              curl -i \(base)/v1/jobs/slow -H 'Prefer: respond-async' -d '{"ms": 2000, "steps": 4}'
+            then follow the Location it gives: curl -i \(base)/v1/jobs/<id>  and  \(base)/v1/jobs/<id>/result
+
+            Ctrl-C stops everything.
+
+            """
+        FileHandle.standardOutput.write(Data(text.utf8))
+    }
+}
