@@ -43,7 +43,9 @@ public struct Timestamp: Sendable, Codable, Equatable, Comparable, CustomStringC
             return v
         }
         guard u.count >= 20, let y = num(0, 4), let mo = num(5, 2), let d = num(8, 2),
-            let h = num(11, 2), let mi = num(14, 2), let s = num(17, 2), u.last == UInt8(ascii: "Z")
+            let h = num(11, 2), let mi = num(14, 2), let s = num(17, 2), u.last == UInt8(ascii: "Z"),
+            u[4] == UInt8(ascii: "-"), u[7] == UInt8(ascii: "-"), u[10] == UInt8(ascii: "T") || u[10] == UInt8(ascii: "t"),
+            u[13] == UInt8(ascii: ":"), u[16] == UInt8(ascii: ":"), u[19] == UInt8(ascii: ".") || u.count == 20
         else { return nil }
         var ms: Int64 = 0
         if u[19] == UInt8(ascii: ".") {

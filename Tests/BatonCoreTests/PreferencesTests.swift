@@ -1,0 +1,85 @@
+import BatonCore
+import Testing
+
+@Suite struct PreferencesTests {
+    @Test func respondAsyncAndWait() {
+        let p = Preferences(headerValues: ["respond-async, wait=10"])
+        #expect(p.respondAsync)
+        #expect(p.wait == 10)
+    }
+
+    @Test func namesAreCaseInsensitiveAndFieldsMerge() {
+        let p = Preferences(headerValues: ["Respond-Async", "WAIT=5"])
+        #expect(p.respondAsync)
+        #expect(p.wait == 5)
+    }
+
+    @Test func firstOccurrenceWins() {
+        #expect(Preferences(headerValues: ["wait=3, wait=9"]).wait == 3)
+    }
+
+    @Test func unknownAndMalformedPreferencesAreIgnored() {
+        let p = Preferences(headerValues: ["handling=lenient, wait=abc, foo; bar=\"x,y\", return=minimal"])
+        #expect(p == Preferences())
+        #expect(Preferences(headerValues: ["wait=-1"]).wait == nil)
+    }
+
+    @Test func parametersAndQuotedValues() {
+        let p = Preferences(headerValues: [#"wait="7"; foo=bar, priority=HIGH"#])
+        #expect(p.wait == 7)
+        #expect(p.priority == .high)
+    }
+
+    @Test func emptyHeader() {
+        #expect(Preferences(headerValues: []) == Preferences())
+        #expect(Preferences(headerValues: [" , ,"]) == Preferences())
+    }
+}
+
+@Suite struct IdentifierTests {
+    @Test func jobIDsAreValidUniqueAndLongEnough() {
+        let ids = (0..<10_000).map { _ in JobID.make() }
+        #expect(Set(ids).count == ids.count)
+        #expect(ids.allSatisfy { JobID.isValid($0) && $0.count == 26 })
+    }
+
+    @Test func invalidJobIDs() {
+        for bad in ["", "abc", String(repeating: "A", count: 26), String(repeating: "i", count: 26), "../../etc/passwd0000000000", String(repeating: "0", count: 27)] {
+            #expect(!JobID.isValid(bad), "\(bad)")
+        }
+    }
+
+    @Test func serviceNames() {
+        #expect(ServiceName.isValid("echo"))
+        #expect(ServiceName.isValid("echo-fast_2"))
+        for bad in ["", "a.b", "a b", "a>", "*", String(repeating: "x", count: 65), "é"] {
+            #expect(!ServiceName.isValid(bad), "\(bad)")
+        }
+    }
+
+    @Test func subjects() {
+        #expect(Subjects.job(service: "echo") == "baton.jobs.echo.normal")
+        #expect(Subjects.fast(service: "echo") == "baton.svc.echo")
+        #expect(Subjects.progress(service: "slow", job: "j") == "baton.progress.slow.j")
+        #expect(Subjects.done(service: "slow", job: "j") == "baton.done.slow.j")
+        #expect(Subjects.cancel(job: "j") == "baton.cancel.j")
+    }
+}
+
+@Suite struct TimestampTests {
+    @Test func rfc3339RoundTrip() throws {
+        let t = Timestamp(milliseconds: 1_795_462_388_123)
+        #expect(t.description == "2026-11-23T19:33:08.123Z")
+        #expect(Timestamp(rfc3339: t.description) == t)
+        #expect(Timestamp(rfc3339: "2026-11-23T19:33:08Z") == Timestamp(milliseconds: 1_795_462_388_000))
+        #expect(Timestamp(rfc3339: "2026-11-23 19:33:08Z") == nil)
+        #expect(Timestamp(rfc3339: "yesterday") == nil)
+    }
+
+    @Test func recordJSONRoundTrip() throws {
+        var record = JobRecord(id: JobID.make(), service: "echo", lane: .durable)
+        record.progress = JobProgress(percent: 50, message: "half")
+        let decoded = try JSON.decode(JobRecord.self, from: JSON.encode(record))
+        #expect(decoded == record)
+    }
+}

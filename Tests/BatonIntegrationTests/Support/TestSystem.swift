@@ -1,0 +1,130 @@
+import BatonCore
+import BatonExamples
+import BatonGateway
+import BatonNATS
+import BatonWorker
+import EmbeddedNATS
+import Foundation
+import Logging
+
+/// A gateway running in this process on a free port, against a nats-server of the tests.
+struct TestGateway: Sendable {
+    let port: Int
+    let connection: NATSConnection
+    var client: HTTPClient { HTTPClient(baseURL: "http://127.0.0.1:\(port)") }
+
+    static func start(natsURL: String, configure: (inout GatewayConfiguration) -> Void = { _ in }) async throws -> TestGateway {
+        let logger = quietLogger("test.gateway")
+        let connection = try await NATSConnection.connect(NATSConfiguration(servers: [natsURL], name: "test-gateway"), logger: logger)
+        var configuration = GatewayConfiguration()
+        configuration.host = "127.0.0.1"
+        configuration.port = 0
+        configure(&configuration)
+        let (ports, portInput) = AsyncStream.makeStream(of: Int.self)
+        let gateway = Gateway(connection: connection, configuration: configuration, logger: logger) { port in
+            portInput.yield(port)
+            portInput.finish()
+        }
+        Task { try await gateway.run() }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next() else { throw TestError("gateway did not start") }
+        return TestGateway(port: port, connection: connection)
+    }
+}
+
+/// One shared system for the end-to-end suite: the shared nats-server, a gateway and a worker
+/// with the example services, all in this process.
+enum SharedSystem {
+    struct System: Sendable {
+        let server: NATSServerProcess
+        let gateway: TestGateway
+        let worker: NATSConnection
+        var client: HTTPClient { gateway.client }
+    }
+
+    static let task = Task<System, Error> {
+        let server = try await NATSServerProcess.shared()
+        let logger = quietLogger("test.worker")
+        let workerConnection = try await NATSConnection.connect(NATSConfiguration(servers: [server.url], name: "test-worker"), logger: logger)
+        var configuration = WorkerConfiguration(workerID: "test-worker")
+        configuration.concurrency = 32
+        configuration.ackWait = .seconds(5)
+        let services = ExampleServices.names.compactMap { ExampleServices.definition($0) }
+        let worker = Worker(connection: workerConnection, services: services, configuration: configuration, logger: logger)
+        Task { try await worker.run() }
+        let gateway = try await TestGateway.start(natsURL: server.url)
+        // Ready once the worker registered its services.
+        try await waitUntil(timeout: .seconds(20)) {
+            (try? await gateway.client.post("/v1/jobs/fail", "{}").status) == 400
+        }
+        return System(server: server, gateway: gateway, worker: workerConnection)
+    }
+
+    static func get() async throws -> System { try await task.value }
+}
+
+/// A `baton worker` child process (for crash tests), its output in a log file.
+final class WorkerProcess: Sendable {
+    let process: Process
+    let logPath: String
+
+    init(natsURL: String, arguments: [String]) throws {
+        logPath = FileManager.default.temporaryDirectory.appendingPathComponent("baton-worker-\(UUID().uuidString).log").path
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: try batonExecutable())
+        process.arguments = ["worker", "--nats-url", natsURL, "--log-level", "debug"] + arguments
+        let log = FileHandle(forWritingAtPath: logPath)!
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+    }
+
+    var pid: Int32 { process.processIdentifier }
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    func waitUntilServing() async throws {
+        try await waitUntil(timeout: .seconds(30)) { self.log.contains("worker serving") || !self.process.isRunning }
+        guard process.isRunning else { throw TestError("worker exited:\n\(log)") }
+    }
+
+    func kill(_ signal: Int32 = SIGKILL) {
+        if process.isRunning { Foundation.kill(process.processIdentifier, signal) }
+        process.waitUntilExit()
+    }
+}
+
+/// The `baton` executable built next to the tests.
+func batonExecutable() throws -> String {
+    if let path = ProcessInfo.processInfo.environment["BATON_EXECUTABLE"] { return path }
+    let candidates = [
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(),
+        Bundle.main.bundleURL, Bundle.main.bundleURL.deletingLastPathComponent(),
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../../.build/debug"),
+    ].map { $0.appendingPathComponent("baton").standardizedFileURL.path }
+    guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+        throw TestError("baton executable not found in \(candidates); set BATON_EXECUTABLE")
+    }
+    return found
+}
+
+struct TestError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+func waitUntil(timeout: Duration, every interval: Duration = .milliseconds(50), _ condition: @Sendable () async throws -> Bool) async throws {
+    let clock = ContinuousClock()
+    let deadline = clock.now.advanced(by: timeout)
+    while clock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: interval)
+    }
+    throw TestError("condition not met within \(timeout)")
+}
+
+func quietLogger(_ label: String) -> Logger {
+    var logger = Logger(label: label)
+    logger.logLevel = ProcessInfo.processInfo.environment["BATON_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .error
+    return logger
+}
