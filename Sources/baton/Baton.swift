@@ -9,6 +9,6 @@ struct Baton: AsyncParsableCommand {
             Run everything on one machine with `baton dev`. In production run `baton gateway` and
             `baton worker` processes against a NATS (JetStream) server or cluster.
             """,
-        subcommands: [DevCommand.self, GatewayCommand.self, WorkerCommand.self]
+        subcommands: [DevCommand.self, GatewayCommand.self, WorkerCommand.self, SubCommand.self]
     )
 }

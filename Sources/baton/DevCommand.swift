@@ -59,7 +59,7 @@ struct DevCommand: AsyncParsableCommand {
 
             Baton is running.
               gateway   \(base)   (health: \(base)/healthz, ready: \(base)/readyz)
-              NATS      \(natsURL)   (JetStream; watch with: nats sub 'baton.>' --server \(natsURL))
+              NATS      \(natsURL)   (watch: baton sub 'baton.progress.>' --nats-url \(natsURL))
               services  echo, echo-fast (fast lane), slow, fail
 
             Try:

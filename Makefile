@@ -1,0 +1,29 @@
+# Baton — make targets. `make run` and `make test` work on a fresh Debian machine with Swift.
+SWIFT ?= swift
+CONFIG ?= debug
+PORT ?= 8080
+NATS_PORT ?= 4222
+
+.PHONY: run test build release deps clean
+
+## Install missing system packages, build, and run everything locally (baton dev).
+run: deps
+	$(SWIFT) build -c $(CONFIG) --product baton
+	$$($(SWIFT) build -c $(CONFIG) --show-bin-path)/baton dev --port $(PORT) --nats-port $(NATS_PORT)
+
+## Install missing system packages, then run the whole test suite.
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+build: deps
+	$(SWIFT) build -c $(CONFIG)
+
+release: deps
+	$(SWIFT) build -c release --product baton
+
+deps:
+	@./scripts/install-deps.sh
+
+clean:
+	rm -rf .build

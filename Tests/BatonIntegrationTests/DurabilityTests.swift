@@ -1,0 +1,85 @@
+import BatonCore
+import EmbeddedNATS
+import Foundation
+import Testing
+
+/// The durable lane survives worker crashes: real `baton worker` processes, SIGKILL, a
+/// nats-server of this suite's own (so no in-process worker takes the jobs).
+@Suite("durability", .serialized, .timeLimit(.minutes(2)))
+struct DurabilityTests {
+    static let system = Task<(NATSServerProcess, TestGateway), Error> {
+        let server = try await NATSServerProcess.shared("durability")
+        return (server, try await TestGateway.start(natsURL: server.url))
+    }
+
+    @Test func workerKilledMidJobIsRedeliveredToAnotherWorker() async throws {
+        let (server, gateway) = try await Self.system.value
+        let client = gateway.client
+        let workerArguments = ["--services", "slow", "--ack-wait", "2s"]
+        let first = try WorkerProcess(natsURL: server.url, arguments: workerArguments)
+        defer { first.kill() }
+        try await first.waitUntilServing()
+
+        let submit = try await client.post("/v1/jobs/slow", #"{"ms": 2000, "steps": 4}"#, headers: ["Prefer": "respond-async"])
+        #expect(submit.status == 202)
+        let location = try #require(submit.header("Location"))
+        // Wait until the first worker runs it and has made progress, then kill it.
+        try await waitUntil(timeout: .seconds(10)) {
+            let status = try await client.get(location).json()
+            return status["state"] as? String == "running" && status["progress"] != nil
+        }
+        #expect(try await client.get(location).json()["worker"] as? String == workerName(first.pid))
+        first.kill(SIGKILL)
+
+        let second = try WorkerProcess(natsURL: server.url, arguments: workerArguments)
+        defer { second.kill() }
+        try await second.waitUntilServing()
+        try await waitUntil(timeout: .seconds(20), every: .milliseconds(200)) {
+            try await client.get(location).json()["state"] as? String == "succeeded"
+        }
+        let status = try await client.get(location).json()
+        #expect(status["attempts"] as? Int == 2)
+        #expect(status["worker"] as? String == workerName(second.pid))
+        let result = try await client.get(location + "/result")
+        #expect(result.status == 200)
+        #expect(result.text == #"{"slept_ms":2000}"#)
+    }
+
+    @Test func jobsSubmittedWithoutWorkersRunWhenOneStarts() async throws {
+        let (server, gateway) = try await Self.system.value
+        let client = gateway.client
+        // A worker registers `echo` once, then goes away.
+        let registering = try WorkerProcess(natsURL: server.url, arguments: ["--services", "echo"])
+        try await registering.waitUntilServing()
+        registering.kill(SIGTERM)
+
+        var locations: [(String, String)] = []
+        for i in 0..<10 {
+            let body = "queued \(i)"
+            let submit = try await client.post("/v1/jobs/echo", body, headers: ["Prefer": "wait=0", "Content-Type": "text/plain"])
+            #expect(submit.status == 202)
+            locations.append((try #require(submit.header("Location")), body))
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        for (location, _) in locations {
+            #expect(try await client.get(location).json()["state"] as? String == "queued")
+        }
+
+        let worker = try WorkerProcess(natsURL: server.url, arguments: ["--services", "echo"])
+        defer { worker.kill() }
+        try await worker.waitUntilServing()
+        for (location, body) in locations {
+            try await waitUntil(timeout: .seconds(10)) {
+                try await client.get(location + "/result").status == 200
+            }
+            let result = try await client.get(location + "/result")
+            #expect(result.text == body)
+            #expect(result.header("Content-Type") == "text/plain")
+        }
+    }
+
+    private func workerName(_ pid: Int32) -> String {
+        let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "worker"
+        return "\(host)-\(pid)"
+    }
+}
