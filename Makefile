@@ -4,7 +4,7 @@ CONFIG ?= debug
 PORT ?= 8080
 NATS_PORT ?= 4222
 
-.PHONY: run test build release deps clean
+.PHONY: run test build release deps clean bench
 
 ## Install missing system packages, build, and run everything locally (baton dev).
 run: deps
@@ -27,3 +27,7 @@ deps:
 
 clean:
 	rm -rf .build
+
+## Side-by-side benchmark (release build, wrk): writes bench/results/<date>.md and .png.
+bench: deps
+	./bench/run.sh

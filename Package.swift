@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "baton", targets: ["baton"]),
+        .executable(name: "baton-bench", targets: ["BatonBench"]),
         .library(name: "BatonWorker", targets: ["BatonWorker"]),
         .library(name: "BatonNATS", targets: ["BatonNATS"]),
     ],
@@ -88,6 +89,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
+        // Baselines and probes for `make bench`.
+        .executableTarget(
+            name: "BatonBench",
+            dependencies: [
+                "BatonNATS",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(

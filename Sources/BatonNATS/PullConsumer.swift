@@ -71,8 +71,7 @@ public struct PullConsumer: Sendable {
                             case .tick:
                                 state.expire(now: .now)
                             }
-                            let batch = state.deficit
-                            if batch > 0 {
+                            if let batch = state.nextRequest() {
                                 let body = "{\"batch\":\(batch),\"expires\":\(expiry.nanoseconds)}"
                                 do {
                                     try connection.publish(ByteBuffer(string: body), to: pullSubject, replyTo: replySubject)
@@ -113,8 +112,24 @@ struct PullState {
 
     var outstanding: Int { requests.reduce(0) { $0 + $1.remaining } }
 
+    var openRequests: Int { requests.count }
+
     /// How many more messages to ask for.
     var deficit: Int { maxInFlight - running - outstanding }
+
+    /// Open pull requests at most; the server refuses more than its max-waiting (512) anyway.
+    static let maxOpenRequests = 4
+
+    /// The batch of the next pull request, if one should go out now. Requests are coalesced:
+    /// a new one goes out when none is open, or when a quarter of the capacity is free, so a
+    /// busy worker does not flood the server with one-message requests.
+    func nextRequest() -> Int? {
+        let deficit = self.deficit
+        guard deficit > 0 else { return nil }
+        if requests.isEmpty { return deficit }
+        guard requests.count < Self.maxOpenRequests, deficit >= max(1, maxInFlight / 4) else { return nil }
+        return deficit
+    }
 
     mutating func requested(_ batch: Int, deadline: ContinuousClock.Instant) {
         requests.append((batch, deadline))

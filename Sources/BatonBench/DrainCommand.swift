@@ -1,0 +1,32 @@
+import ArgumentParser
+import BatonNATS
+import Foundation
+import Logging
+
+/// Phase A's second half: how fast workers empty the job queue. Waits until `BATON_JOBS` holds
+/// messages, then reports the time until it is empty.
+struct DrainCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "drain", abstract: "Time how fast workers empty BATON_JOBS.")
+
+    @Option(name: .customLong("nats-url")) var natsURL = "nats://127.0.0.1:4222"
+    @Option(help: "Give up after this many seconds.") var timeout = 300
+
+    func run() async throws {
+        var logger = Logger(label: "bench.drain")
+        logger.logLevel = .warning
+        let connection = try await NATSConnection.connect(NATSConfiguration(urls: natsURL, name: "bench-drain"), logger: logger)
+        let js = try JetStream(connection)
+        let start = try await js.streamMessageCount("BATON_JOBS") ?? 0
+        print("queued=\(start)")
+        let clock = ContinuousClock()
+        let began = clock.now
+        while clock.now - began < .seconds(timeout) {
+            if (try await js.streamMessageCount("BATON_JOBS") ?? 0) == 0 { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let left = try await js.streamMessageCount("BATON_JOBS") ?? 0
+        let seconds = Double((clock.now - began).nanosecondsTotal) / 1e9
+        print(String(format: "drained=%d left=%d seconds=%.2f rate=%.0f", start - left, left, seconds, Double(start - left) / seconds))
+        await connection.close()
+    }
+}

@@ -1,0 +1,105 @@
+"""Writes the bench report (markdown + PNG) from bench/run.sh's measurements and prints it."""
+import sys
+
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+(base, cores, cpu, versions, duration, conns, held,
+ H, H1, N, F, F1, D, D1, Fhalf, Dhalf, A, a_bad, drain_rate, W, w_ok, w_bad, w_rss) = sys.argv[1:]
+
+
+def parse(line):
+    rps, p50, p99, non2xx, errors = line.split()
+    return dict(rps=float(rps), p50=float(p50), p99=float(p99), non2xx=int(non2xx), errors=int(errors))
+
+
+H, H1, N, F, F1, D, D1, Fhalf, Dhalf, A, W = map(parse, (H, H1, N, F, F1, D, D1, Fhalf, Dhalf, A, W))
+limit = H["rps"] * N["rps"] / (H["rps"] + N["rps"])
+ratios = {
+    "F_over_limit": F["rps"] / limit,
+    "D_over_F": D["rps"] / F["rps"],
+    "added_p50_ms": F1["p50"] - H1["p50"],
+    "added_p99_ms": Fhalf["p99"],
+    "held_calls_ok": int(w_ok),
+    "held_rss_mb": int(w_rss),
+    "async_accept_per_s": A["rps"] - 0,
+}
+targets = {
+    "F_over_limit": (">=", 0.8), "D_over_F": (">=", 0.5), "added_p50_ms": ("<=", 0.3),
+    "added_p99_ms": ("<=", 2.0), "held_calls_ok": (">=", int(held)), "held_rss_mb": ("<=", 300),
+    "async_accept_per_s": (">=", 10000),
+}
+
+
+def met(key):
+    op, target = targets[key]
+    value = ratios[key]
+    return value >= target if op == ">=" else value <= target
+
+
+rows = [
+    ("H", "raw Hummingbird, POST /hello (echo-shaped)", H),
+    ("N", "raw NATS request-reply via BatonNATS", N),
+    ("F", "Baton sync, fast lane (echo-fast)", F),
+    ("D", "Baton sync, durable lane (echo)", D),
+    ("A", "Baton Prefer: respond-async accepts (echo)", A),
+    ("W", f"{held} held sync calls (slow, 5 s)", W),
+    ("H·1", "H at 1 connection", H1),
+    ("F·1", "F at 1 connection", F1),
+    ("D·1", "D at 1 connection", D1),
+    ("F·½", "F paced at half of F's peak", Fhalf),
+    ("D·½", "D paced at half of D's peak", Dhalf),
+]
+lines = [
+    f"# Baton benchmark {base.split('/')[-1]}",
+    "",
+    f"Machine: {cores} cores, {cpu}. Versions: {versions}.",
+    f"Every phase on the same box, one after another: nats-server, gateway, worker and wrk share the cores.",
+    f"Throughput phases: {conns} connections (N: {conns} requests in flight), {duration} s each; latency phases: 1 connection, 5 s;",
+    "paced phases: 32 connections at half the phase's peak rate (wrk with a fixed per-connection delay). Latencies from wrk --latency.",
+    "",
+    "| phase | what | req/s | p50 ms | p99 ms | non-2xx | socket errors |",
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+]
+for name, what, r in rows:
+    lines.append(f"| {name} | {what} | {r['rps']:.0f} | {r['p50']:.3f} | {r['p99']:.3f} | {r['non2xx']} | {r['errors']} |")
+lines += [
+    "",
+    f"- A: {A['rps']:.0f} jobs/s accepted ({a_bad} answers other than 202); workers then drained the queue at {float(drain_rate):.0f} jobs/s.",
+    f"- W: {w_ok} held calls answered correctly, {w_bad} wrong; gateway peak RSS {w_rss} MB.",
+    f"- Limit of doing both HTTP and NATS on these cores: H·N/(H+N) = {limit:.0f} req/s.",
+    "",
+    "| ratio | value | target | met |",
+    "| --- | ---: | --- | --- |",
+]
+for key, value in ratios.items():
+    op, target = targets[key]
+    shown = f"{value:.3f}" if isinstance(value, float) else str(value)
+    lines.append(f"| {key} | {shown} | {op} {target} | {'yes' if met(key) else 'no'} |")
+lines += ["", f"![chart]({base.split('/')[-1]}.png)", "", "```"]
+for key, value in ratios.items():
+    lines.append(f"{key}={value:.3f}" if isinstance(value, float) else f"{key}={value}")
+lines.append("```")
+report = "\n".join(lines) + "\n"
+open(base + ".md", "w").write(report)
+print(report)
+
+fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+names = ["H", "N", "F", "D", "A"]
+values = [H, N, F, D, A]
+left.bar(names, [v["rps"] for v in values], color=["#999", "#999", "#2a7", "#27a", "#a72"])
+left.set_title(f"throughput, {conns} connections (req/s)")
+for i, v in enumerate(values):
+    left.text(i, v["rps"], f"{v['rps']:.0f}", ha="center", va="bottom", fontsize=8)
+lat_names = ["H·1", "F·1", "D·1", "F·½", "D·½"]
+lat = [H1, F1, D1, Fhalf, Dhalf]
+x = range(len(lat_names))
+right.bar([i - 0.2 for i in x], [v["p50"] for v in lat], width=0.4, label="p50")
+right.bar([i + 0.2 for i in x], [v["p99"] for v in lat], width=0.4, label="p99")
+right.set_xticks(list(x), lat_names)
+right.set_title("latency (ms)")
+right.legend()
+fig.suptitle(f"Baton bench {base.split('/')[-1]} — {cores} cores, {cpu}", fontsize=9)
+fig.tight_layout()
+fig.savefig(base + ".png", dpi=110)

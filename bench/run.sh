@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# make bench: every phase side by side on this machine, same connections and duration.
+# Writes bench/results/<date>.md and .png and prints the ratios. See README "Performance".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10}        # seconds per throughput phase
+CONNS=${CONNS:-64}              # connections (H, F, D, A) = requests in flight (N)
+HELD=${HELD:-10000}             # W: concurrent held sync calls
+THREADS=${THREADS:-2}           # wrk threads
+
+./scripts/install-deps.sh
+command -v wrk >/dev/null || { apt-get install -y -q wrk || sudo apt-get install -y -q wrk; }
+python3 -c 'import matplotlib' 2>/dev/null || python3 -m pip install -q matplotlib
+
+echo "== building (release)"
+swift build -c release >/dev/null
+BIN=$(swift build -c release --show-bin-path)
+
+WORK=$(mktemp -d /tmp/baton-bench.XXXXXX)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_http() { for _ in $(seq 200); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.05; done; echo "not up: $1"; exit 1; }
+stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+NATS_PORT=$(free_port)
+cat > "$WORK/nats.conf" <<CONF
+listen: 127.0.0.1:$NATS_PORT
+max_payload: 8MB
+jetstream { store_dir: "$WORK/js" }
+CONF
+nats-server -c "$WORK/nats.conf" -l "$WORK/nats.log" & PIDS+=($!)
+for _ in $(seq 100); do grep -q "Server is ready" "$WORK/nats.log" 2>/dev/null && break; sleep 0.05; done
+NATS=nats://127.0.0.1:$NATS_PORT
+
+# wrk output → "rps p50_ms p99_ms non2xx errors"
+wrk_run() {
+  local out; out=$(wrk --latency "$@")
+  echo "$out" > "$WORK/last-wrk.txt"
+  python3 - "$out" <<'PY'
+import re, sys
+out = sys.argv[1]
+def ms(label):
+    m = re.search(r"^\s*%s\s+([\d.]+)(us|ms|s)\s*$" % re.escape(label), out, re.M)
+    if not m: return float("nan")
+    v, u = float(m.group(1)), m.group(2)
+    return v / 1000 if u == "us" else v * 1000 if u == "s" else v
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+err = sum(int(x) for x in errors.groups()) if errors else 0
+print(f"{rps:.0f} {ms('50%'):.3f} {ms('99%'):.3f} {int(non2xx.group(1)) if non2xx else 0} {err}")
+PY
+}
+
+declare -A R
+record() { R[$1]="$2"; echo "   $1: $2"; }
+
+echo "== H: raw Hummingbird"
+HPORT=$(free_port)
+"$BIN/baton-bench" hello --port "$HPORT" & HPID=$!; PIDS+=($HPID)
+wait_http "http://127.0.0.1:$HPORT/hello"
+record H "$(wrk_run -t$THREADS -c$CONNS -d${DURATION}s -s bench/post.lua http://127.0.0.1:$HPORT/hello)"
+record H1 "$(wrk_run -t1 -c1 -d5s -s bench/post.lua http://127.0.0.1:$HPORT/hello)"
+stop $HPID
+
+echo "== N: raw NATS request-reply through BatonNATS"
+N_LINE=$("$BIN/baton-bench" nats-rr --nats-url "$NATS" --concurrency "$CONNS" --duration "$DURATION")
+record N "$(echo "$N_LINE" | sed -E 's/.*rps=([0-9]+) p50_us=([0-9]+) p99_us=([0-9]+).*/\1 \2 \3/' | awk '{printf "%s %.3f %.3f 0 0", $1, $2/1000, $3/1000}')"
+
+start_worker() {
+  "$BIN/baton" worker --nats-url "$NATS" --services echo,echo-fast,slow --concurrency "${1:-256}" --log-level warning & WPID=$!; PIDS+=($WPID)
+}
+start_gateway() {
+  GPORT=$(free_port)
+  "$BIN/baton" gateway --nats-url "$NATS" --port "$GPORT" --host 127.0.0.1 --log-level warning & GPID=$!; PIDS+=($GPID)
+  wait_http "http://127.0.0.1:$GPORT/readyz"
+}
+start_worker
+start_gateway
+G=http://127.0.0.1:$GPORT
+for _ in $(seq 100); do [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST $G/v1/jobs/echo -d x)" = 200 ] && break; sleep 0.1; done
+
+echo "== F: Baton sync, fast lane (echo-fast)"
+record F "$(wrk_run -t$THREADS -c$CONNS -d${DURATION}s -s bench/post.lua $G/v1/jobs/echo-fast)"
+record F1 "$(wrk_run -t1 -c1 -d5s -s bench/post.lua $G/v1/jobs/echo-fast)"
+
+echo "== D: Baton sync, durable lane (echo)"
+record D "$(wrk_run -t$THREADS -c$CONNS -d${DURATION}s -s bench/post.lua $G/v1/jobs/echo)"
+record D1 "$(wrk_run -t1 -c1 -d5s -s bench/post.lua $G/v1/jobs/echo)"
+
+echo "== latency at half of peak (paced)"
+paced() {  # $1 = target rps, $2 = url, $3 = the phase's p50 at one connection (ms)
+  # wrk waits `delay` after each answer, so a connection's cycle is delay + latency.
+  local conns=32 delay
+  delay=$(python3 -c "print(max(1, round($conns * 1000 / max($1, 1) - $3)))")
+  DELAY_MS=$delay wrk_run -t$THREADS -c$conns -d${DURATION}s -s bench/paced.lua "$2"
+}
+p50() { echo "$1" | awk '{print $2}'; }
+record Fhalf "$(paced $(( ${R[F]%% *} / 2 )) $G/v1/jobs/echo-fast "$(p50 "${R[F1]}")")"
+record Dhalf "$(paced $(( ${R[D]%% *} / 2 )) $G/v1/jobs/echo "$(p50 "${R[D1]}")")"
+
+echo "== A: respond-async accept rate (no worker running), then the workers' drain rate"
+stop $WPID
+A_OUT=$(wrk_run -t$THREADS -c$CONNS -d${DURATION}s -s bench/async.lua $G/v1/jobs/echo)
+A_BAD=$(grep -o 'bad_responses=[0-9]*' "$WORK/last-wrk.txt" | cut -d= -f2)
+record A "$A_OUT"
+start_worker
+DRAIN=$("$BIN/baton-bench" drain --nats-url "$NATS")
+echo "   drain: $(echo "$DRAIN" | tr '\n' ' ')"
+DRAIN_RATE=$(echo "$DRAIN" | grep -o 'rate=[0-9]*' | cut -d= -f2)
+
+echo "== W: $HELD concurrent held sync calls (slow, 5 s) on a fresh gateway"
+stop $GPID; stop $WPID
+start_worker $((HELD + 1000))
+start_gateway
+G=http://127.0.0.1:$GPORT
+for _ in $(seq 100); do [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST $G/v1/jobs/echo -d x)" = 200 ] && break; sleep 0.1; done
+ulimit -n "$(ulimit -Hn)" || true
+W_OUT=$(wrk_run -t$THREADS -c$HELD -d12s --timeout 30s -s bench/held.lua $G/v1/jobs/slow)
+W_OK=$(grep -o 'held_ok=[0-9]*' "$WORK/last-wrk.txt" | cut -d= -f2)
+W_BAD=$(grep -o 'held_bad=[0-9]*' "$WORK/last-wrk.txt" | cut -d= -f2)
+W_RSS=$(awk '/VmHWM/ {printf "%.0f", $2/1024}' /proc/$GPID/status)
+record W "$W_OUT"
+echo "   held: ok=$W_OK bad=$W_BAD gateway peak RSS=${W_RSS} MB"
+
+echo "== report"
+DATE=$(date -u +%Y-%m-%dT%H%MZ)
+CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
+VERSIONS="$(swift --version 2>&1 | head -1); nats-server $(nats-server --version | awk '{print $NF}'); nats.c $(dpkg-query -W -f='${Version}' libnats-dev); $( (wrk --version 2>&1 || true) | head -1 | cut -d' ' -f1-2)"
+python3 bench/report.py "bench/results/$DATE" "$(nproc)" "$CPU" "$VERSIONS" "$DURATION" "$CONNS" "$HELD" \
+  "${R[H]}" "${R[H1]}" "${R[N]}" "${R[F]}" "${R[F1]}" "${R[D]}" "${R[D1]}" "${R[Fhalf]}" "${R[Dhalf]}" \
+  "${R[A]}" "${A_BAD:-0}" "${DRAIN_RATE:-0}" "${R[W]}" "${W_OK:-0}" "${W_BAD:-0}" "${W_RSS:-0}"
