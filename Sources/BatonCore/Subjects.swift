@@ -57,4 +57,7 @@ public enum Headers {
     public static let service = "Baton-Service"
     /// When the job was accepted (RFC 3339).
     public static let created = "Baton-Created"
+    /// The KV revision of the job record the gateway created, so the worker's first update
+    /// needs no read.
+    public static let recordRevision = "Baton-Record-Revision"
 }

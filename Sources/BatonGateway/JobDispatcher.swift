@@ -43,7 +43,7 @@ struct JobDispatcher: Sendable {
         let replyTo = wait > .zero ? connection.makeReplySubject() : nil
         headers[Headers.replyTo] = replyTo
         do {
-            try await store.create(record)
+            headers[Headers.recordRevision] = String(try await store.create(record))
             try await jetStream.publish(input, to: Subjects.job(service: service), headers: headers, messageID: id)
         } catch {
             if let replyTo { connection.discardReplySubject(replyTo) }

@@ -105,7 +105,7 @@ struct JobsController: Sendable {
     private func record(_ context: BasicRequestContext) async throws -> JobRecord {
         let id = try context.parameters.require(Self.segment)
         guard JobID.isValid(id) else { throw Problem.invalidJobID(id) }
-        let found: (record: JobRecord, revision: UInt64)?
+        let found: StoredRecord?
         do {
             found = try await store.record(id)
         } catch {

@@ -44,12 +44,7 @@ public final class JetStream: Sendable {
         } catch let error as NATSError where error.kind == .noResponders {
             throw NATSError(.noResponders, "no JetStream stream takes subject \(subject)")
         }
-        let ack = try JSONDecoder().decode(PublishAckWire.self, from: Data(reply.payload.readableBytesView))
-        if let error = ack.error { throw error.natsError }
-        guard let stream = ack.stream, let sequence = ack.seq else {
-            throw NATSError(.protocolViolation, "unexpected publish ack: \(reply.string)")
-        }
-        return PublishAck(stream: stream, sequence: sequence, duplicate: ack.duplicate ?? false)
+        return try PublishAck(parsing: reply.payload)
     }
 
     // MARK: - Administration
@@ -153,6 +148,62 @@ private struct PublishAckWire: Decodable {
     var seq: UInt64?
     var duplicate: Bool?
     var error: JetStreamAPIError?
+}
+
+extension PublishAck {
+    /// Parses the server's publish acknowledgement. Every durable job waits on several of
+    /// these, so the common shape (`{"stream":"S","seq":N[,"duplicate":true]}`) is scanned
+    /// directly; errors and anything unusual go through `JSONDecoder`.
+    init(parsing payload: ByteBuffer) throws {
+        let bytes = payload.readableBytesView
+        if !bytes.containsSequence("\"error\""),
+            let stream = bytes.stringValue(after: "\"stream\":\""),
+            let sequence = bytes.integerValue(after: "\"seq\":")
+        {
+            // The server writes `"duplicate": true` (with a space) for a deduplicated publish.
+            let duplicate = bytes.containsSequence("\"duplicate\": true") || bytes.containsSequence("\"duplicate\":true")
+            self.init(stream: stream, sequence: sequence, duplicate: duplicate)
+            return
+        }
+        let ack = try JSONDecoder().decode(PublishAckWire.self, from: Data(bytes))
+        if let error = ack.error { throw error.natsError }
+        guard let stream = ack.stream, let sequence = ack.seq else {
+            throw NATSError(.protocolViolation, "unexpected publish ack: \(String(buffer: payload))")
+        }
+        self.init(stream: stream, sequence: sequence, duplicate: ack.duplicate ?? false)
+    }
+}
+
+extension ByteBufferView {
+    fileprivate func range(of needle: String) -> Range<Index>? {
+        let pattern = Array(needle.utf8)
+        guard !pattern.isEmpty, count >= pattern.count else { return nil }
+        var i = startIndex
+        while i <= endIndex - pattern.count {
+            if self[i] == pattern[0], self[i..<(i + pattern.count)].elementsEqual(pattern) { return i..<(i + pattern.count) }
+            i += 1
+        }
+        return nil
+    }
+
+    fileprivate func containsSequence(_ needle: String) -> Bool { range(of: needle) != nil }
+
+    fileprivate func stringValue(after key: String) -> String? {
+        guard let start = range(of: key)?.upperBound, let end = self[start...].firstIndex(of: UInt8(ascii: "\"")) else { return nil }
+        return String(decoding: self[start..<end], as: UTF8.self)
+    }
+
+    fileprivate func integerValue(after key: String) -> UInt64? {
+        guard let start = range(of: key)?.upperBound else { return nil }
+        var value: UInt64 = 0
+        var digits = 0
+        for byte in self[start...] {
+            guard byte >= 48, byte <= 57 else { break }
+            value = value &* 10 &+ UInt64(byte - 48)
+            digits += 1
+        }
+        return digits > 0 ? value : nil
+    }
 }
 
 /// Owns a `jsCtx*`.

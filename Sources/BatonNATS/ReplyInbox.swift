@@ -1,38 +1,50 @@
-import NIOCore
-import NIOPosix
 import Synchronization
 
 /// Routes replies that arrive on the connection's wildcard inbox (`_INBOX.<nuid>.*`) to the
 /// tasks awaiting them, so a request never parks a thread.
 ///
 /// Each reply subject is a small promise with three states: registered (nobody waits yet),
-/// arrived (the reply came before anyone waited) and waiting (a continuation is parked). A
-/// timeout, a cancellation and the reply race; whichever removes the entry under the lock wins,
+/// arrived (the reply came before anyone waited) and waiting (a continuation is parked). The
+/// reply, a timeout and a cancellation race; whichever removes the entry under the lock wins,
 /// and continuations are resumed after the lock is released.
+///
+/// Timeouts are swept by one task every `sweepInterval` rather than armed per request: arming a
+/// timer on an event loop from another thread costs a wake-up (eventfd write) per request, which
+/// profiles showed as a large share of a round trip. Timeouts are therefore coarse (±20 ms).
 final class ReplyInbox: Sendable {
     let prefix: String
     private let state = Mutex(State())
-    private let timerLoop: any EventLoop = MultiThreadedEventLoopGroup.singleton.next()
+    static let sweepInterval: Duration = .milliseconds(20)
+    /// A registered subject nobody waits on is forgotten after this long.
+    static let orphanTimeout: Duration = .seconds(600)
 
     private struct State {
         var slots: [String: Slot] = [:]
         var counter: UInt64 = 0
+        var sweeping = false
+        var closed = false
     }
 
-    private enum Slot {
+    private struct Slot {
+        var phase: Phase
+        var deadline: ContinuousClock.Instant
+    }
+
+    private enum Phase {
         case registered
         case arrived(NATSMessage)
-        case waiting(CheckedContinuation<NATSMessage?, Never>, Scheduled<Void>?)
+        case waiting(CheckedContinuation<NATSMessage?, Never>)
     }
 
     init(prefix: String) { self.prefix = prefix }
 
     /// A fresh reply subject, registered so that an early reply is kept.
     func register() -> String {
+        let deadline = ContinuousClock.now.advanced(by: Self.orphanTimeout)
         let token = state.withLock { state -> String in
             state.counter &+= 1
             let token = String(state.counter, radix: 36)
-            state.slots[token] = .registered
+            state.slots[token] = Slot(phase: .registered, deadline: deadline)
             return token
         }
         return prefix + token
@@ -41,8 +53,7 @@ final class ReplyInbox: Sendable {
     func discard(_ subject: String) {
         let token = self.token(subject)
         let slot = state.withLock { $0.slots.removeValue(forKey: token) }
-        if case .waiting(let continuation, let timer) = slot {
-            timer?.cancel()
+        if case .waiting(let continuation) = slot?.phase {
             continuation.resume(returning: nil)
         }
     }
@@ -51,60 +62,50 @@ final class ReplyInbox: Sendable {
     func deliver(_ message: NATSMessage) {
         guard message.subject.hasPrefix(prefix) else { return }
         let token = self.token(message.subject)
-        let waiter: (CheckedContinuation<NATSMessage?, Never>, Scheduled<Void>?)? = state.withLock { state in
-            switch state.slots[token] {
+        let waiter: CheckedContinuation<NATSMessage?, Never>? = state.withLock { state in
+            guard let slot = state.slots[token] else { return nil }  // nobody waits any more
+            switch slot.phase {
             case .registered:
-                state.slots[token] = .arrived(message)
+                state.slots[token]?.phase = .arrived(message)
                 return nil
-            case .waiting(let continuation, let timer):
+            case .waiting(let continuation):
                 state.slots[token] = nil
-                return (continuation, timer)
-            case .arrived, nil:
-                return nil  // a second reply, or one nobody waits for any more
+                return continuation
+            case .arrived:
+                return nil  // a second reply: the first one counts
             }
         }
-        if let (continuation, timer) = waiter {
-            timer?.cancel()
-            continuation.resume(returning: message)
-        }
+        waiter?.resume(returning: message)
     }
 
     func wait(for subject: String, timeout: Duration) async -> NATSMessage? {
         let token = self.token(subject)
+        let deadline = ContinuousClock.now.advanced(by: timeout)
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<NATSMessage?, Never>) in
-                enum Next { case resume(NATSMessage?), park }
+                enum Next { case resume(NATSMessage?), park(startSweeper: Bool) }
                 let next: Next = state.withLock { state in
-                    switch state.slots[token] {
+                    guard let slot = state.slots[token] else { return .resume(nil) }  // unknown or expired
+                    switch slot.phase {
                     case .arrived(let message):
                         state.slots[token] = nil
                         return .resume(message)
                     case .registered:
-                        if Task.isCancelled {
+                        if Task.isCancelled || state.closed {
                             state.slots[token] = nil
                             return .resume(nil)
                         }
-                        state.slots[token] = .waiting(continuation, nil)
-                        return .park
-                    case .waiting, nil:
-                        return .resume(nil)  // unknown, expired or already awaited
+                        state.slots[token] = Slot(phase: .waiting(continuation), deadline: deadline)
+                        let start = !state.sweeping
+                        state.sweeping = true
+                        return .park(startSweeper: start)
+                    case .waiting:
+                        return .resume(nil)  // already awaited elsewhere
                     }
                 }
                 switch next {
-                case .resume(let message):
-                    continuation.resume(returning: message)
-                case .park:
-                    let timer = timerLoop.scheduleTask(in: .nanoseconds(timeout.nanoseconds)) { [weak self] in
-                        guard let self else { return }
-                        self.discard(subject)
-                    }
-                    // Attach the timer unless the reply (or a cancel) already took the slot.
-                    let attached = state.withLock { state -> Bool in
-                        guard case .waiting(let c, nil) = state.slots[token] else { return false }
-                        state.slots[token] = .waiting(c, timer)
-                        return true
-                    }
-                    if !attached { timer.cancel() }
+                case .resume(let message): continuation.resume(returning: message)
+                case .park(let startSweeper): if startSweeper { startSweeping() }
                 }
             }
         } onCancel: {
@@ -114,18 +115,46 @@ final class ReplyInbox: Sendable {
 
     /// Ends every wait with nil (the connection is closing).
     func cancelAll() {
-        let waiting = state.withLock { state -> [(CheckedContinuation<NATSMessage?, Never>, Scheduled<Void>?)] in
-            let all = state.slots.values.compactMap { slot -> (CheckedContinuation<NATSMessage?, Never>, Scheduled<Void>?)? in
-                if case .waiting(let c, let t) = slot { return (c, t) }
+        let waiting = state.withLock { state -> [CheckedContinuation<NATSMessage?, Never>] in
+            state.closed = true
+            let all = state.slots.values.compactMap { slot -> CheckedContinuation<NATSMessage?, Never>? in
+                if case .waiting(let c) = slot.phase { return c }
                 return nil
             }
             state.slots.removeAll()
             return all
         }
-        for (continuation, timer) in waiting {
-            timer?.cancel()
-            continuation.resume(returning: nil)
+        for continuation in waiting { continuation.resume(returning: nil) }
+    }
+
+    /// Expires overdue slots every `sweepInterval` while anything is waiting.
+    private func startSweeping() {
+        Task.detached { [weak self] in
+            while let self {
+                try? await Task.sleep(for: Self.sweepInterval)
+                if !self.sweep() { return }
+            }
         }
+    }
+
+    /// Removes overdue slots and resumes their waiters with nil. Returns false (and stops the
+    /// sweeper) when no slot is left to watch.
+    private func sweep() -> Bool {
+        let now = ContinuousClock.now
+        let (expired, keepGoing) = state.withLock { state -> ([CheckedContinuation<NATSMessage?, Never>], Bool) in
+            var expired: [CheckedContinuation<NATSMessage?, Never>] = []
+            var overdue: [String] = []
+            for (token, slot) in state.slots where slot.deadline <= now {
+                overdue.append(token)
+                if case .waiting(let c) = slot.phase { expired.append(c) }
+            }
+            for token in overdue { state.slots[token] = nil }
+            let anyWaiting = state.slots.values.contains { if case .waiting = $0.phase { true } else { false } }
+            if !anyWaiting { state.sweeping = false }
+            return (expired, anyWaiting)
+        }
+        for continuation in expired { continuation.resume(returning: nil) }
+        return keepGoing
     }
 
     private func token(_ subject: String) -> String {

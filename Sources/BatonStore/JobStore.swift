@@ -16,32 +16,40 @@ public struct JobStore: Sendable {
         results = KeyValueBucket(Streams.resultsBucket, jetStream: jetStream)
     }
 
-    /// Stores a new record; fails with `.wrongLastSequence` if the id exists.
+    /// Stores a new record; fails with `.wrongLastSequence` if the id exists. Returns its revision.
     @discardableResult
     public func create(_ record: JobRecord) async throws -> UInt64 {
         try await records.create(record.id, JSON.encode(record))
     }
 
-    public func record(_ id: String) async throws -> (record: JobRecord, revision: UInt64)? {
+    public func record(_ id: String) async throws -> StoredRecord? {
         guard let entry = try await records.get(id) else { return nil }
-        return (try JSON.decode(JobRecord.self, from: entry.value), entry.revision)
+        return StoredRecord(record: try JSON.decode(JobRecord.self, from: entry.value), revision: entry.revision)
     }
 
     /// Reads, changes and writes a record until no other writer comes between (or `change`
     /// returns false: nothing to do). Returns the record as written, or nil when unchanged or
     /// absent.
+    ///
+    /// - Parameter snapshot: the record as the caller believes it is; the first write is tried
+    ///   against it without reading (one round trip instead of two), and a conflict falls back
+    ///   to reading the record.
     @discardableResult
-    public func update(_ id: String, attempts: Int = 8, _ change: (inout JobRecord) -> Bool) async throws -> JobRecord? {
+    public func update(
+        _ id: String, from snapshot: StoredRecord? = nil, attempts: Int = 8, _ change: (inout JobRecord) -> Bool
+    ) async throws -> StoredRecord? {
+        var current = snapshot
         for _ in 0..<attempts {
-            guard let (current, revision) = try await record(id) else { return nil }
-            var next = current
+            if current == nil { current = try await record(id) }
+            guard let stored = current else { return nil }
+            var next = stored.record
             guard change(&next) else { return nil }
             next.updatedAt = .now
             do {
-                try await records.update(id, JSON.encode(next), revision: revision)
-                return next
+                let revision = try await records.update(id, JSON.encode(next), revision: stored.revision)
+                return StoredRecord(record: next, revision: revision)
             } catch let error as NATSError where error.kind == .wrongLastSequence {
-                continue  // someone else wrote first: read again
+                current = nil  // someone else wrote first: read again
             }
         }
         throw NATSError(.wrongLastSequence, "record \(id) kept changing under \(attempts) attempts")
@@ -66,13 +74,15 @@ public struct JobStore: Sendable {
     static let stateHeader = "Baton-State"
 
     /// Ends a job: stores its answer (first answer wins), marks the record terminal if nobody
-    /// did, and then publishes the terminal event on `baton.done.<service>.<job>`. Returns the
+    /// did, calls `beforeEvent` with the stored answer (to answer a waiting gateway as early as
+    /// possible), then publishes the terminal event on `baton.done.<service>.<job>`. Returns the
     /// answer that is stored, which is the one every reader will see.
     public func finish(
-        _ id: String, service: String, answer: JobAnswer, state: JobState, error: String?, worker: String? = nil
+        _ id: String, service: String, answer: JobAnswer, state: JobState, error: String?, worker: String? = nil,
+        from snapshot: StoredRecord? = nil, beforeEvent: (JobAnswer) -> Void = { _ in }
     ) async throws -> JobAnswer {
         let stored = try await recordAnswer(id, answer, state: state)
-        let finished = try await update(id) { record in
+        let finished = try await update(id, from: snapshot) { record in
             guard !record.state.isTerminal else { return false }
             record.state = stored.state
             record.status = stored.answer.status
@@ -85,7 +95,8 @@ public struct JobStore: Sendable {
             }
             return true
         }
-        if let finished {
+        beforeEvent(stored.answer)
+        if let finished = finished?.record {
             let event = DoneEvent(job: id, service: service, state: finished.state, status: finished.status)
             try await records.jetStream.publish(
                 try JSON.encode(event), to: Subjects.done(service: service, job: id), messageID: "done-\(id)")
@@ -116,5 +127,16 @@ extension JobAnswer {
             contentType: headers[Headers.contentType],
             body: body
         )
+    }
+}
+
+/// A job record with the KV revision it was read or written at.
+public struct StoredRecord: Sendable {
+    public var record: JobRecord
+    public var revision: UInt64
+
+    public init(record: JobRecord, revision: UInt64) {
+        self.record = record
+        self.revision = revision
     }
 }

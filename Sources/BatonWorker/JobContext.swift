@@ -11,12 +11,14 @@ public struct JobContext: Sendable {
     let job: Job
     let connection: NATSConnection
     let store: JobStore?
+    let cursor: RecordCursor?
     public let logger: Logger
 
-    init(job: Job, connection: NATSConnection, store: JobStore?, logger: Logger) {
+    init(job: Job, connection: NATSConnection, store: JobStore?, cursor: RecordCursor? = nil, logger: Logger) {
         self.job = job
         self.connection = connection
         self.store = store
+        self.cursor = cursor
         var logger = logger
         logger[metadataKey: "job"] = "\(job.id)"
         self.logger = logger
@@ -32,11 +34,12 @@ public struct JobContext: Sendable {
         }
         guard let store else { return }
         do {
-            try await store.update(job.id) { record in
+            let written = try await store.update(job.id, from: cursor?.current) { record in
                 guard record.state == .running else { return false }
                 record.progress = JobProgress(percent: percent, message: message)
                 return true
             }
+            cursor?.advance(to: written)
         } catch {
             logger.debug("progress not recorded", metadata: ["error": "\(error)"])
         }

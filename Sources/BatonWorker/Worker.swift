@@ -52,7 +52,7 @@ public struct Worker: Service {
                     switch service.lane {
                     case .durable:
                         let runner = DurableJobRunner(
-                            service: service, connection: connection, jetStream: jetStream, store: store,
+                            service: service, connection: connection, store: store,
                             configuration: configuration, logger: logger)
                         let consumer = PullConsumer(jetStream: jetStream, stream: Streams.jobs, consumer: Streams.consumer(service: service.name))
                         group.addTask {
