@@ -133,6 +133,7 @@ echo "   held: ok=$W_OK bad=$W_BAD gateway peak RSS=${W_RSS} MB"
 
 echo "== report"
 DATE=$(date -u +%Y-%m-%dT%H%MZ)
+mkdir -p bench/results
 CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 VERSIONS="$(swift --version 2>&1 | head -1); nats-server $(nats-server --version | awk '{print $NF}'); nats.c $(dpkg-query -W -f='${Version}' libnats-dev); $( (wrk --version 2>&1 || true) | head -1 | cut -d' ' -f1-2)"
 python3 bench/report.py "bench/results/$DATE" "$(nproc)" "$CPU" "$VERSIONS" "$DURATION" "$CONNS" "$HELD" \
