@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         // nats.c (Debian: libnats-dev), found through pkg-config.
@@ -31,6 +32,25 @@ let package = Package(
             name: "BatonNATS",
             dependencies: [
                 "CNats",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // libcurl (Debian: libcurl4-openssl-dev), found through pkg-config; shim.h wraps the
+        // variadic curl_easy_setopt/getinfo in typed functions Swift can call.
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        // Webhook delivery: Standard Webhooks signatures, target policy (SSRF), retry schedule,
+        // and the only module that touches libcurl.
+        .target(
+            name: "BatonWebhooks",
+            dependencies: [
+                "CCurl",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -64,7 +84,8 @@ let package = Package(
         .target(
             name: "BatonGateway",
             dependencies: [
-                "BatonCore", "BatonNATS", "BatonStore",
+                "BatonCore", "BatonNATS", "BatonStore", "BatonWebhooks",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -106,6 +127,13 @@ let package = Package(
             dependencies: ["BatonCore"]
         ),
         .testTarget(
+            name: "BatonWebhooksTests",
+            dependencies: [
+                "BatonWebhooks",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
+        .testTarget(
             name: "BatonNATSTests",
             dependencies: ["BatonNATS", "EmbeddedNATS"]
         ),
@@ -113,6 +141,7 @@ let package = Package(
             name: "BatonIntegrationTests",
             dependencies: [
                 "baton", "BatonCore", "BatonNATS", "BatonStore", "BatonWorker", "BatonGateway", "BatonExamples", "EmbeddedNATS",
+                "BatonWebhooks",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),

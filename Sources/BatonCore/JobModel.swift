@@ -65,6 +65,10 @@ public struct JobRecord: Sendable, Codable, Equatable {
     public var error: String?
     /// The worker that ran (or runs) the job.
     public var worker: String?
+    /// When the job must have started by; a job still queued then becomes `expired`.
+    public var deadline: Timestamp?
+    /// The webhook that reports the job's end, when the client asked for one (`Callback-Url`).
+    public var webhook: WebhookStatus?
 
     public init(id: String, service: String, lane: Lane, state: JobState = .queued, createdAt: Timestamp = .now) {
         self.id = id
@@ -74,6 +78,37 @@ public struct JobRecord: Sendable, Codable, Equatable {
         self.createdAt = createdAt
         self.updatedAt = createdAt
         self.attempts = 0
+    }
+}
+
+/// Where the webhook of a job stands.
+public struct WebhookStatus: Sendable, Codable, Equatable {
+    public enum State: String, Sendable, Codable {
+        /// A client waits synchronously: the webhook is sent only if that wait ends without the
+        /// answer (the gateway switched to `202`, or died), decided by `holdUntil` at the latest.
+        case held
+        /// To be delivered (or being retried).
+        case pending
+        case delivered
+        /// Every attempt failed; the delivery is in the dead-letter stream.
+        case failed
+        /// The client got the answer on its synchronous call: no webhook.
+        case skipped
+    }
+
+    public var url: String
+    public var state: State
+    public var attempts: Int
+    public var lastError: String?
+    public var deliveredAt: Timestamp?
+    /// For `held`: when the synchronous wait ends at the latest.
+    public var holdUntil: Timestamp?
+
+    public init(url: String, state: State, holdUntil: Timestamp? = nil) {
+        self.url = url
+        self.state = state
+        self.attempts = 0
+        self.holdUntil = holdUntil
     }
 }
 
@@ -104,13 +139,17 @@ public struct DoneEvent: Sendable, Codable, Equatable {
     public var state: JobState
     public var status: Int?
     public var at: Timestamp
+    /// True when the job has a webhook to deliver (so webhook dispatchers skip the others
+    /// without reading their records).
+    public var webhook: Bool?
 
-    public init(job: String, service: String, state: JobState, status: Int?, at: Timestamp = .now) {
+    public init(job: String, service: String, state: JobState, status: Int?, at: Timestamp = .now, webhook: Bool? = nil) {
         self.job = job
         self.service = service
         self.state = state
         self.status = status
         self.at = at
+        self.webhook = webhook
     }
 }
 

@@ -78,6 +78,18 @@ extension Problem {
         Problem(type: "/problems/internal", title: "Internal Server Error", status: 500, detail: detail)
     }
 
+    /// The answer of a cancelled job.
+    public static func jobCancelled(_ id: String) -> Problem {
+        Problem(type: "/problems/job-cancelled", title: "Job cancelled", status: 409,
+                detail: "Job \(id) was cancelled before it finished.", jobID: id)
+    }
+
+    /// The answer of a job whose deadline passed before it started.
+    public static func jobExpired(_ id: String) -> Problem {
+        Problem(type: "/problems/job-expired", title: "Job expired", status: 504,
+                detail: "Job \(id) reached its deadline before a worker started it; it was not run.", jobID: id)
+    }
+
     /// The answer of a job whose handler failed.
     public static func jobFailed(status: Int, message: String, jobID: String) -> Problem {
         Problem(type: "/problems/job-failed", title: "Job failed", status: status, detail: message, jobID: jobID)

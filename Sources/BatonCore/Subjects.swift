@@ -22,6 +22,19 @@ public enum Subjects {
     /// Cancel requests: `baton.cancel.<job>`.
     public static func cancel(job: String) -> String { "baton.cancel.\(job)" }
 
+    /// Progress and terminal events of one job: `baton.*.<service>.<job>`.
+    public static func events(service: String, job: String) -> String { "baton.*.\(service).\(job)" }
+
+    /// The terminal event of a job whatever its service.
+    public static func done(job: String) -> String { "baton.done.*.\(job)" }
+
+    /// Dead letters: `baton.dlq.jobs.<service>.<job>` (jobs that failed every attempt) and
+    /// `baton.dlq.webhooks.<service>.<job>` (webhooks that failed every attempt).
+    public static func deadJob(service: String, job: String) -> String { "baton.dlq.jobs.\(service).\(job)" }
+    public static func deadWebhook(service: String, job: String) -> String { "baton.dlq.webhooks.\(service).\(job)" }
+
+    public static let allCancels = "baton.cancel.*"
+    public static let allDeadLetters = "baton.dlq.>"
     public static let allJobs = "baton.jobs.>"
     public static let allDone = "baton.done.>"
 }
@@ -39,6 +52,12 @@ public enum Streams {
     public static let recordsBucket = "baton-jobs"
     /// Job answers (body, with `Baton-Status` and `Content-Type` headers), keyed by job id.
     public static let resultsBucket = "baton-results"
+    /// Dead letters (stream `BATON_DLQ`, subjects `baton.dlq.>`).
+    public static let deadLetters = "BATON_DLQ"
+    /// Idempotency keys → job ids (`IdempotencyClaim` JSON), keyed by a hash of caller and key.
+    public static let idempotencyBucket = "baton-idempotency"
+    /// The durable consumer of terminal events that all gateways share to deliver webhooks.
+    public static let webhooksConsumer = "baton-webhooks"
     /// Registered services (`ServiceRegistration` JSON), keyed by service name.
     public static let servicesBucket = "baton-services"
 
@@ -60,4 +79,10 @@ public enum Headers {
     /// The KV revision of the job record the gateway created, so the worker's first update
     /// needs no read.
     public static let recordRevision = "Baton-Record-Revision"
+    /// When the job must have started by (RFC 3339).
+    public static let deadline = "Baton-Deadline"
+    /// On dead letters: how many attempts were made, the last error, and what failed.
+    public static let attempts = "Baton-Attempts"
+    public static let error = "Baton-Error"
+    public static let deadLetterKind = "Baton-Dead-Letter"
 }

@@ -6,7 +6,7 @@ import NIOCore
 /// The example services that `baton dev`, `baton worker`, the tests and the README use.
 public enum ExampleServices {
     /// Names `baton worker --services` accepts.
-    public static let names = ["echo", "echo-fast", "slow", "fail"]
+    public static let names = ["echo", "echo-fast", "slow", "fail", "flaky"]
 
     /// The definition of `name` on `lane` (nil if there is no such example).
     public static func definition(_ name: String, lane: Lane? = nil) -> ServiceDefinition? {
@@ -19,6 +19,8 @@ public enum ExampleServices {
             ServiceDefinition(name: "slow", lane: lane ?? .durable, description: #"{"ms": N, "steps": K}: reports K progress steps over N ms, answers {"slept_ms": N}."#, handler: slow)
         case "fail":
             ServiceDefinition(name: "fail", lane: lane ?? .durable, description: #"{"status": S, "message": M}: fails with that status and message."#, handler: fail)
+        case "flaky":
+            ServiceDefinition(name: "flaky", lane: lane ?? .durable, description: #"{"failures": N}: fails (retryable, 503) on its first N attempts, then answers {"attempt": n}."#, handler: flaky)
         default:
             nil
         }
@@ -64,5 +66,21 @@ public enum ExampleServices {
             throw JobError(status: 400, message: #"fail expects JSON {"status": 400-599, "message": "..."}"#)
         }
         throw JobError(status: input.status, message: input.message ?? "failed on purpose")
+    }
+
+    struct FlakyInput: Decodable {
+        var failures: Int
+    }
+
+    /// `flaky`: `{"failures": N}` fails with a retryable 503 on attempts 1...N, then answers
+    /// `{"attempt": n}` (shows retries with backoff and, with N ≥ --max-attempts, dead letters).
+    @Sendable public static func flaky(_ job: Job, _: JobContext) async throws -> JobAnswer {
+        guard let input = try? JSON.decode(FlakyInput.self, from: job.input), input.failures >= 0 else {
+            throw JobError(status: 400, message: #"flaky expects JSON {"failures": N}"#)
+        }
+        if job.attempt <= input.failures {
+            throw JobError.retryable("attempt \(job.attempt) of \(input.failures) planned failures")
+        }
+        return JobAnswer(status: 200, contentType: "application/json", body: ByteBuffer(string: #"{"attempt":\#(job.attempt)}"#))
     }
 }

@@ -1,6 +1,7 @@
 import BatonCore
 import BatonNATS
 import BatonStore
+import BatonWebhooks
 import HTTPTypes
 import Hummingbird
 import Logging
@@ -30,7 +31,31 @@ public struct Gateway: Service {
         let jetStream = try JetStream(connection)
         try await configuration.layout.ensure(jetStream)
         let application = buildApplication(jetStream: jetStream)
-        try await application.run()
+        let webhooks = configuration.webhooks
+        guard webhooks.enabled, webhooks.secret != nil else {
+            try await application.run()
+            return
+        }
+        let client = WebhookClient(
+            maxConcurrent: webhooks.concurrency, connectTimeout: webhooks.connectTimeout, totalTimeout: webhooks.timeout)
+        var logger = self.logger
+        logger[metadataKey: "component"] = "webhooks"
+        let dispatcher = WebhookDispatcher(
+            jetStream: jetStream, store: JobStore(jetStream: jetStream), client: client,
+            configuration: webhooks, layout: configuration.layout, logger: logger)
+        // The HTTP server ends on graceful shutdown; the dispatcher stops with it (an event in
+        // delivery stays unacknowledged and goes to another gateway).
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await application.run() }
+            group.addTask {
+                try await withGracefulShutdownHandler {
+                    try await dispatcher.run()
+                } onGracefulShutdown: {}
+            }
+            try await group.next()
+            group.cancelAll()
+        }
+        await client.shutdown()
     }
 
     /// The largest body that fits in one NATS message next to Baton's headers.
@@ -50,11 +75,15 @@ public struct Gateway: Service {
         let jobs = JobsController(
             dispatcher: JobDispatcher(connection: connection, jetStream: jetStream, store: store, configuration: configuration, logger: logger),
             store: store,
+            watcher: JobWatcher(connection: connection, store: store),
+            events: JobEvents(connection: connection, store: store, heartbeat: configuration.sseHeartbeat),
+            idempotency: IdempotencyKeys(jetStream: jetStream),
             registry: ServiceRegistry(jetStream: jetStream),
             configuration: configuration,
             maxBody: effectiveMaxBody
         )
         jobs.addRoutes(to: router)
+        DeadLettersController(jetStream: jetStream).addRoutes(to: router)
         HealthController(connection: connection, jetStream: jetStream).addRoutes(to: router)
 
         let onServerRunning = self.onServerRunning

@@ -1,4 +1,5 @@
 import BatonStore
+import BatonWebhooks
 
 /// How a gateway serves HTTP.
 public struct GatewayConfiguration: Sendable {
@@ -14,8 +15,35 @@ public struct GatewayConfiguration: Sendable {
     public var fastLaneTimeout: Duration = .seconds(60)
     /// The `Retry-After` (seconds) of a `202` or a status of a running job.
     public var retryAfter: Int = 1
+    /// The deadline of a job when the client sets none (`Baton-Deadline`); nil: none.
+    public var jobTTL: Duration? = nil
+    /// How often an idle server-sent-event stream gets a heartbeat comment.
+    public var sseHeartbeat: Duration = .seconds(15)
+    /// Webhook delivery (every gateway takes part unless `enabled` is false).
+    public var webhooks = WebhookConfiguration()
     /// Streams and buckets this gateway creates if missing.
     public var layout = Layout()
 
     public init() {}
+}
+
+/// How a gateway delivers webhooks.
+public struct WebhookConfiguration: Sendable {
+    /// Deliver webhooks from this gateway (all gateways share the work).
+    public var enabled = true
+    /// The signing secret (`whsec_…`); deliveries are refused at submit time when unset.
+    public var secret: WebhookSecret?
+    /// Targets allowed although private (CIDRs or host names).
+    public var policy = try! WebhookPolicy(allow: [])  // an empty allow list cannot be invalid
+    public var schedule: RetrySchedule = .standard
+    public var connectTimeout: Duration = .seconds(5)
+    public var timeout: Duration = .seconds(15)
+    /// Deliveries in flight at once, per gateway.
+    public var concurrency = 16
+    /// A delivery not acknowledged for this long (its gateway died) goes to another gateway.
+    public var ackWait: Duration? = nil
+
+    public init() {}
+
+    var effectiveAckWait: Duration { ackWait ?? (timeout + .seconds(15)) }
 }

@@ -4,6 +4,29 @@ import BatonStore
 import Logging
 import NIOCore
 
+/// What a client asked for when it submitted a job.
+struct SubmitOptions: Sendable {
+    /// The job's id (fresh, or the one an idempotency key claimed).
+    var id: String = JobID.make()
+    /// How long the client waits for the answer (`.zero`: `respond-async`).
+    var wait: Duration
+    /// When the job must have started by.
+    var deadline: Timestamp?
+    /// The webhook to call when the job ends (validated).
+    var callbackURL: String?
+    /// Record the job before running it even on the fast lane (idempotent requests must be
+    /// findable while they run).
+    var recordUpFront = false
+
+    /// The webhook status a new record starts with: `held` while a client waits synchronously
+    /// (until the wait ends at the latest), `pending` for `respond-async`.
+    func webhook(created: Timestamp) -> WebhookStatus? {
+        guard let callbackURL else { return nil }
+        if wait == .zero { return WebhookStatus(url: callbackURL, state: .pending) }
+        return WebhookStatus(url: callbackURL, state: .held, holdUntil: created.adding(wait + .seconds(2)))
+    }
+}
+
 /// What became of a submitted job within the client's wait.
 enum Submission: Sendable {
     /// The worker answered in time.
@@ -26,24 +49,59 @@ struct JobDispatcher: Sendable {
     let logger: Logger
 
     func submit(
-        service: ServiceRegistration, input: ByteBuffer, contentType: String?, wait: Duration
+        service: ServiceRegistration, input: ByteBuffer, contentType: String?, options: SubmitOptions
     ) async throws -> Submission {
+        let submission: Submission
         switch service.lane {
-        case .durable: try await submitDurable(service: service.name, input: input, contentType: contentType, wait: wait)
-        case .fast: try await submitFast(service: service.name, input: input, contentType: contentType, wait: wait)
+        case .durable: submission = try await submitDurable(service: service.name, input: input, contentType: contentType, options: options)
+        case .fast: submission = try await submitFast(service: service.name, input: input, contentType: contentType, options: options)
+        }
+        if options.callbackURL != nil, options.wait > .zero { await settleHeldWebhook(submission) }
+        return submission
+    }
+
+    /// A held webhook is `skipped` when the client got the answer on its call, `pending` when
+    /// the call switched to `202` (the dispatcher would otherwise wait for `holdUntil`).
+    private func settleHeldWebhook(_ submission: Submission) async {
+        let (id, answered): (String, Bool) =
+            switch submission {
+            case .answered(let id, _): (id, true)
+            case .accepted(let record): (record.id, false)
+            }
+        do {
+            try await store.update(id) { record in
+                guard record.webhook?.state == .held else { return false }
+                record.webhook?.state = answered ? .skipped : .pending
+                return true
+            }
+        } catch {
+            logger.warning("webhook state not settled; the dispatcher decides at its hold time", metadata: ["job": "\(id)", "error": "\(error)"])
         }
     }
 
     // MARK: - Durable lane
 
-    private func submitDurable(service: String, input: ByteBuffer, contentType: String?, wait: Duration) async throws -> Submission {
-        let id = JobID.make()
-        let record = JobRecord(id: id, service: service, lane: .durable)
-        var headers = jobHeaders(id: id, contentType: contentType, created: record.createdAt)
+    private func submitDurable(service: String, input: ByteBuffer, contentType: String?, options: SubmitOptions) async throws -> Submission {
+        let id = options.id
+        let wait = options.wait
+        var record = JobRecord(id: id, service: service, lane: .durable)
+        record.deadline = options.deadline
+        record.webhook = options.webhook(created: record.createdAt)
+        var headers = jobHeaders(id: id, contentType: contentType, created: record.createdAt, deadline: options.deadline)
         let replyTo = wait > .zero ? connection.makeReplySubject() : nil
         headers[Headers.replyTo] = replyTo
         do {
-            headers[Headers.recordRevision] = String(try await store.create(record))
+            do {
+                let revision = try await store.create(record)
+                // The worker may write from this revision without reading the record only if
+                // it can rebuild the record from the headers (no webhook).
+                if record.webhook == nil { headers[Headers.recordRevision] = String(revision) }
+            } catch let error as NATSError where error.kind == .wrongLastSequence {
+                // An idempotent retry of a job whose first submit died before its publish:
+                // publish again (deduplicated by the job id).
+                guard let existing = try await store.record(id) else { throw error }
+                record = existing.record
+            }
             try await jetStream.publish(input, to: Subjects.job(service: service), headers: headers, messageID: id)
         } catch {
             if let replyTo { connection.discardReplySubject(replyTo) }
@@ -64,24 +122,37 @@ struct JobDispatcher: Sendable {
 
     // MARK: - Fast lane
 
-    private func submitFast(service: String, input: ByteBuffer, contentType: String?, wait: Duration) async throws -> Submission {
-        let id = JobID.make()
+    private func submitFast(service: String, input: ByteBuffer, contentType: String?, options: SubmitOptions) async throws -> Submission {
+        let id = options.id
+        let wait = options.wait
         let created = Timestamp.now
         let replyTo = connection.makeReplySubject()
         let request = NATSMessage(
             subject: Subjects.fast(service: service), replyTo: replyTo,
-            headers: jobHeaders(id: id, contentType: contentType, created: created), payload: input)
+            headers: jobHeaders(id: id, contentType: contentType, created: created, deadline: options.deadline), payload: input)
         let connection = self.connection
         let fastLaneTimeout = configuration.fastLaneTimeout
+        let webhook = options.webhook(created: created)
 
-        if wait == .zero {
-            // respond-async: the job must be known before the 202.
-            let record = try await recordRunning(id: id, service: service, created: created)
+        if wait == .zero || options.recordUpFront {
+            // The job must be known before it runs: for the 202 of respond-async, and so that an
+            // idempotent retry finds it. The answer is recorded when it comes.
+            let record = try await recordRunning(id: id, service: service, created: created, webhook: webhook)
             try publishOrDiscard(request)
-            Task { await finishInBackground(record: record, reply: await connection.waitForReply(on: replyTo, timeout: fastLaneTimeout)) }
-            return .accepted(record)
+            let finishing = Task { await finishInBackground(record: record, reply: await connection.waitForReply(on: replyTo, timeout: fastLaneTimeout)) }
+            if wait == .zero { return .accepted(record) }
+            let answered = await withTaskGroup(of: Bool.self) { group in
+                group.addTask { await finishing.value; return true }
+                group.addTask { try? await Task.sleep(for: wait); return false }
+                let first = await group.next()!
+                group.cancelAll()
+                return first
+            }
+            guard answered, let answer = try? await store.result(id) else {
+                return .accepted((try? await store.record(id)?.record) ?? record)
+            }
+            return .answered(id: id, answer)
         }
-
         try publishOrDiscard(request)
         let call = Task { await connection.waitForReply(on: replyTo, timeout: fastLaneTimeout) }
         let early: NATSMessage?? = await withTaskGroup(of: NATSMessage??.self) { group in
@@ -103,7 +174,7 @@ struct JobDispatcher: Sendable {
                           detail: "No fast-lane worker of '\(service)' answered.")
         case .none:
             // The wait elapsed: record the job so it can be followed, keep listening.
-            let record = try await recordRunning(id: id, service: service, created: created)
+            let record = try await recordRunning(id: id, service: service, created: created, webhook: webhook)
             Task { await finishInBackground(record: record, reply: await call.value) }
             return .accepted(record)
         }
@@ -118,8 +189,9 @@ struct JobDispatcher: Sendable {
         }
     }
 
-    private func recordRunning(id: String, service: String, created: Timestamp) async throws -> JobRecord {
+    private func recordRunning(id: String, service: String, created: Timestamp, webhook: WebhookStatus?) async throws -> JobRecord {
         var record = JobRecord(id: id, service: service, lane: .fast, state: .running, createdAt: created)
+        record.webhook = webhook
         record.attempts = 1
         record.startedAt = created
         do {
@@ -152,8 +224,9 @@ struct JobDispatcher: Sendable {
         }
     }
 
-    private func jobHeaders(id: String, contentType: String?, created: Timestamp) -> NATSHeaders {
+    private func jobHeaders(id: String, contentType: String?, created: Timestamp, deadline: Timestamp?) -> NATSHeaders {
         var headers = NATSHeaders()
+        if let deadline { headers[Headers.deadline] = deadline.description }
         headers[Headers.jobID] = id
         headers[Headers.contentType] = contentType
         headers[Headers.created] = created.description

@@ -6,10 +6,13 @@ import Hummingbird
 import Logging
 import NIOCore
 
-/// The `/v1/jobs` API: submit, status, result.
+/// The `/v1/jobs` API: submit, status, result, events, cancel.
 struct JobsController: Sendable {
     let dispatcher: JobDispatcher
     let store: JobStore
+    let watcher: JobWatcher
+    let events: JobEvents
+    let idempotency: IdempotencyKeys
     let registry: ServiceRegistry
     let configuration: GatewayConfiguration
     /// The body limit in force (the configured one, lowered to fit NATS's max payload).
@@ -25,7 +28,12 @@ struct JobsController: Sendable {
         router.post("/v1/jobs/:\(Self.segment)", use: submit)
         router.get("/v1/jobs/:\(Self.segment)", use: status)
         router.get("/v1/jobs/:\(Self.segment)/result", use: result)
+        router.get("/v1/jobs/:\(Self.segment)/events", use: events)
+        router.delete("/v1/jobs/:\(Self.segment)", use: cancel)
     }
+
+    /// Who is asking; idempotency keys are scoped to it. (One anonymous caller until API keys.)
+    static func caller(of _: Request) -> String { "anonymous" }
 
     // MARK: - POST /v1/jobs/{service}
 
@@ -35,6 +43,7 @@ struct JobsController: Sendable {
         if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBody {
             throw Problem.bodyTooLarge(limit: maxBody)
         }
+        let submit = try SubmitRequest(headers: request.headers, configuration: configuration)
         guard let service = try await lookup(name) else { throw Problem.unknownService(name) }
         var request = request
         let input: ByteBuffer
@@ -44,23 +53,36 @@ struct JobsController: Sendable {
             throw Problem.bodyTooLarge(limit: maxBody)
         }
 
-        let preferences = Preferences(headerValues: request.headers[values: .prefer])
-        let wait: Duration
-        var applied: String? = nil
-        if preferences.respondAsync {
-            wait = .zero
-            applied = "respond-async"
-        } else if let seconds = preferences.wait {
-            wait = min(.seconds(seconds), configuration.maxWait)
-            applied = "wait=\(wait.components.seconds)"
-        } else {
-            wait = configuration.defaultWait
+        let contentType = request.headers[.contentType]
+        var options = SubmitOptions(wait: submit.wait, deadline: submit.deadline, callbackURL: submit.callbackURL)
+        var headers: HTTPFields = [.vary: "Prefer"]
+        if let applied = submit.applied { headers[.preferenceApplied] = applied }
+
+        if let key = submit.idempotencyKey {
+            let fingerprint = Idempotency.fingerprint(service: name, contentType: contentType, body: input)
+            let claim = IdempotencyKeys.Claim(job: options.id, fingerprint: fingerprint)
+            let existing: IdempotencyKeys.Claim?
+            do {
+                existing = try await idempotency.claim(Idempotency.storageKey(caller: Self.caller(of: request), key: key), claim)
+            } catch {
+                throw Problem.unavailable("Idempotency keys are unavailable (NATS): \(error)")
+            }
+            if let existing {
+                guard existing.fingerprint == fingerprint else {
+                    throw Problem(type: "/problems/idempotency-key-reused", title: "Idempotency key reused", status: 422,
+                                  detail: "Idempotency-Key '\(key.prefix(64))' was used for a different request (service, content type or body differ).",
+                                  jobID: existing.job)
+                }
+                headers[.idempotentReplayed] = "true"
+                if let replay = try await replay(existing.job, wait: submit.wait, headers: headers) { return replay }
+                // The first request claimed the key but died before its job was recorded:
+                // submit it now under the same id (the publish is deduplicated by it).
+                options.id = existing.job
+            }
+            options.recordUpFront = true
         }
 
-        let submission = try await dispatcher.submit(
-            service: service, input: input, contentType: request.headers[.contentType], wait: wait)
-        var headers: HTTPFields = [.vary: "Prefer"]
-        if let applied { headers[.preferenceApplied] = applied }
+        let submission = try await dispatcher.submit(service: service, input: input, contentType: contentType, options: options)
         switch submission {
         case .answered(let id, let answer):
             headers[.batonJobID] = id
@@ -69,6 +91,19 @@ struct JobsController: Sendable {
             headers[.location] = Self.location(of: record.id)
             return try statusResponse(record, status: .accepted, headers: headers)
         }
+    }
+
+    /// Answers a repeated idempotent request with the job of the first: its answer when it has
+    /// ended (within the wait), else `202` with its status; nil when the job was never recorded.
+    private func replay(_ id: String, wait: Duration, headers: HTTPFields) async throws -> Response? {
+        guard let record = try await watcher.waitForEnd(id, timeout: wait) else { return nil }
+        var headers = headers
+        headers[.location] = Self.location(of: id)
+        if record.state.isTerminal, let answer = try await store.result(id) {
+            headers[.batonJobID] = id
+            return Self.response(for: answer, headers: headers)
+        }
+        return try statusResponse(record, status: .accepted, headers: headers)
     }
 
     private func lookup(_ name: String) async throws -> ServiceRegistration? {
@@ -81,30 +116,82 @@ struct JobsController: Sendable {
 
     // MARK: - GET /v1/jobs/{id}
 
-    @Sendable func status(_: Request, context: BasicRequestContext) async throws -> Response {
-        let record = try await record(context)
-        return try statusResponse(record, status: .ok)
+    /// `Prefer: wait=N` long-polls: the answer comes as soon as the job ends, or after N s.
+    @Sendable func status(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let (record, headers) = try await record(context, longPoll: request)
+        return try statusResponse(record, status: .ok, headers: headers)
     }
 
     // MARK: - GET /v1/jobs/{id}/result
 
-    @Sendable func result(_: Request, context: BasicRequestContext) async throws -> Response {
-        let record = try await record(context)
+    @Sendable func result(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        var (record, headers) = try await record(context, longPoll: request)
         guard record.state.isTerminal else {
-            return try statusResponse(record, status: .accepted, headers: [.location: Self.location(of: record.id)])
+            headers[.location] = Self.location(of: record.id)
+            return try statusResponse(record, status: .accepted, headers: headers)
         }
         guard let answer = try await store.result(record.id) else {
             throw Problem(type: "/problems/no-result", title: "No result", status: 404,
                           detail: "Job \(record.id) ended \(record.state.rawValue) without an answer.", jobID: record.id)
         }
-        return Self.response(for: answer, headers: [.batonJobID: record.id])
+        headers[.batonJobID] = record.id
+        return Self.response(for: answer, headers: headers)
+    }
+
+    // MARK: - GET /v1/jobs/{id}/events
+
+    @Sendable func events(_: Request, context: BasicRequestContext) async throws -> Response {
+        try events.response(for: try await record(context))
+    }
+
+    // MARK: - DELETE /v1/jobs/{id}
+
+    @Sendable func cancel(_: Request, context: BasicRequestContext) async throws -> Response {
+        let id = try jobID(context)
+        let outcome: JobStore.CancelOutcome
+        do {
+            outcome = try await store.cancel(id)
+        } catch {
+            throw Problem.unavailable("The job could not be cancelled (NATS): \(error)")
+        }
+        switch outcome {
+        case .unknown:
+            throw Problem.unknownJob(id)
+        case .alreadyEnded(let record):
+            throw Problem(type: "/problems/job-ended", title: "Job already ended", status: 409,
+                          detail: "Job \(id) already ended (\(record.state.rawValue)); it cannot be cancelled.", jobID: id)
+        case .cancelled(let record):
+            return try statusResponse(record, status: .ok)
+        }
     }
 
     // MARK: - Helpers
 
-    private func record(_ context: BasicRequestContext) async throws -> JobRecord {
+    private func jobID(_ context: BasicRequestContext) throws -> String {
         let id = try context.parameters.require(Self.segment)
         guard JobID.isValid(id) else { throw Problem.invalidJobID(id) }
+        return id
+    }
+
+    /// The record, after waiting for the job to end if the request says `Prefer: wait=N`.
+    private func record(_ context: BasicRequestContext, longPoll request: Request) async throws -> (JobRecord, HTTPFields) {
+        guard let seconds = Preferences(headerValues: request.headers[values: .prefer]).wait else {
+            return (try await record(context), [:])
+        }
+        let id = try jobID(context)
+        let wait = min(.seconds(seconds), configuration.maxWait)
+        let found: JobRecord?
+        do {
+            found = try await watcher.waitForEnd(id, timeout: wait)
+        } catch {
+            throw Problem.unavailable("Job records are unavailable (NATS): \(error)")
+        }
+        guard let found else { throw Problem.unknownJob(id) }
+        return (found, [.preferenceApplied: "wait=\(wait.components.seconds)", .vary: "Prefer"])
+    }
+
+    private func record(_ context: BasicRequestContext) async throws -> JobRecord {
+        let id = try jobID(context)
         let found: StoredRecord?
         do {
             found = try await store.record(id)

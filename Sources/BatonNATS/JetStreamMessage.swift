@@ -58,3 +58,25 @@ public struct JetStreamMessage: Sendable {
         try connection.publish(ByteBuffer(string: body), to: replyTo)
     }
 }
+
+extension JetStreamMessage {
+    /// Runs `body` while telling the server every `interval` that the message is still being
+    /// worked on (`+WPI`), so it is not redelivered while this process is alive; a process that
+    /// dies stops the heartbeat and the message is redelivered after the ack wait.
+    public func keepingInProgress<T: Sendable>(every interval: Duration, _ body: @escaping @Sendable () async -> T) async -> T {
+        await withTaskGroup(of: T?.self) { group in
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: interval)
+                    if !Task.isCancelled { try? self.inProgress() }
+                }
+                return nil
+            }
+            group.addTask { await body() }
+            var result: T? = nil
+            while result == nil, let next = await group.next() { result = next }
+            group.cancelAll()
+            return result!
+        }
+    }
+}

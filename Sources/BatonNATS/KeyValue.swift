@@ -89,3 +89,35 @@ public struct KeyValueEntry: Sendable {
     /// The stream sequence of this write: pass it to `update` for compare-and-set.
     public var revision: UInt64
 }
+
+/// A message read back from a stream.
+public struct StoredMessage: Sendable {
+    public var subject: String
+    public var sequence: UInt64
+    /// When the server stored it (RFC 3339, as the server wrote it).
+    public var storedAt: String?
+    public var headers: NATSHeaders
+    public var payload: ByteBuffer
+}
+
+extension JetStream {
+    /// The first message at or after `sequence` whose subject matches `subject` (wildcards
+    /// allowed), read with the stream's direct-get API (the stream needs `allowDirect`); nil when
+    /// there is none.
+    public func firstMessage(in stream: String, matching subject: String, from sequence: UInt64) async throws -> StoredMessage? {
+        let request = ByteBuffer(string: #"{"seq":\#(sequence),"next_by_subj":"\#(subject)"}"#)
+        let reply = try await connection.request(request, to: "$JS.API.DIRECT.GET.\(stream)", timeout: timeout)
+        if let status = reply.status {
+            if status == 404 { return nil }
+            throw NATSError(.jetStream(code: status, errorCode: 0), "direct get \(stream): \(reply.statusDescription ?? "status \(status)")")
+        }
+        guard let found = reply.headers["Nats-Sequence"].flatMap(UInt64.init) else {
+            throw NATSError(.protocolViolation, "direct get \(stream) without Nats-Sequence")
+        }
+        var headers = reply.headers
+        let subject = headers["Nats-Subject"] ?? ""
+        let storedAt = headers["Nats-Time-Stamp"]
+        for name in ["Nats-Stream", "Nats-Subject", "Nats-Sequence", "Nats-Time-Stamp"] { headers[name] = nil }
+        return StoredMessage(subject: subject, sequence: found, storedAt: storedAt, headers: headers, payload: reply.payload)
+    }
+}

@@ -76,11 +76,12 @@ public struct JobStore: Sendable {
     /// Ends a job: stores its answer (first answer wins), marks the record terminal if nobody
     /// did, calls `beforeEvent` with the stored answer (to answer a waiting gateway as early as
     /// possible), then publishes the terminal event on `baton.done.<service>.<job>`. Returns the
-    /// answer that is stored, which is the one every reader will see.
+    /// answer that is stored, and the state it belongs to, which every reader will see.
+    @discardableResult
     public func finish(
         _ id: String, service: String, answer: JobAnswer, state: JobState, error: String?, worker: String? = nil,
         from snapshot: StoredRecord? = nil, beforeEvent: (JobAnswer) -> Void = { _ in }
-    ) async throws -> JobAnswer {
+    ) async throws -> (answer: JobAnswer, state: JobState) {
         let stored = try await recordAnswer(id, answer, state: state)
         let finished = try await update(id, from: snapshot) { record in
             guard !record.state.isTerminal else { return false }
@@ -88,20 +89,22 @@ public struct JobStore: Sendable {
             record.status = stored.answer.status
             record.finishedAt = .now
             if let worker { record.worker = worker }
-            if stored.state == .failed {
-                record.error = error
-            } else {
+            if stored.state == .succeeded {
                 record.progress = JobProgress(percent: 100, message: record.progress?.message)
+            } else {
+                record.error = error
             }
             return true
         }
         beforeEvent(stored.answer)
         if let finished = finished?.record {
-            let event = DoneEvent(job: id, service: service, state: finished.state, status: finished.status)
+            let event = DoneEvent(
+                job: id, service: service, state: finished.state, status: finished.status,
+                webhook: finished.webhook == nil ? nil : true)
             try await records.jetStream.publish(
                 try JSON.encode(event), to: Subjects.done(service: service, job: id), messageID: "done-\(id)")
         }
-        return stored.answer
+        return stored
     }
 
     public func result(_ id: String) async throws -> JobAnswer? {

@@ -31,19 +31,44 @@ public struct Layout: Sendable {
         return spec
     }
 
+    /// How long dead letters are kept for an operator to look at.
+    public var deadLetterRetention: Duration = .seconds(7 * 24 * 3600)
+
+    public var deadLetterStream: StreamSpec {
+        var spec = StreamSpec(name: Streams.deadLetters, subjects: [Subjects.allDeadLetters])
+        spec.maxAge = deadLetterRetention
+        spec.maxMessageSize = maxMessageSize
+        spec.replicas = replicas
+        spec.allowDirect = true
+        return spec
+    }
+
+    /// The consumer of terminal events all gateways share to deliver webhooks: each event goes
+    /// to one gateway; one that dies mid-delivery leaves it unacknowledged, so another gets it
+    /// after `ackWait`.
+    public func webhooksConsumer(ackWait: Duration) -> ConsumerSpec {
+        var spec = ConsumerSpec(stream: Streams.events, durable: Streams.webhooksConsumer, filterSubject: Subjects.allDone)
+        spec.ackWait = ackWait
+        spec.maxDeliver = -1
+        spec.replicas = replicas
+        return spec
+    }
+
     /// Creates (or updates) the streams and buckets.
     public func ensure(_ js: JetStream) async throws {
         try await js.ensureStream(jobsStream)
         try await js.ensureStream(eventsStream)
+        try await js.ensureStream(deadLetterStream)
         _ = try await KeyValueBucket.ensure(Streams.recordsBucket, jetStream: js, ttl: retention, replicas: replicas)
         _ = try await KeyValueBucket.ensure(
             Streams.resultsBucket, jetStream: js, ttl: retention, replicas: replicas, maxValueSize: maxMessageSize)
         _ = try await KeyValueBucket.ensure(Streams.servicesBucket, jetStream: js, replicas: replicas)
+        _ = try await KeyValueBucket.ensure(Streams.idempotencyBucket, jetStream: js, ttl: retention, replicas: replicas)
     }
 
     /// True when every stream and bucket exists (readiness).
     public static func isPresent(_ js: JetStream) async -> Bool {
-        for name in [Streams.jobs, Streams.events, "KV_\(Streams.recordsBucket)", "KV_\(Streams.resultsBucket)", "KV_\(Streams.servicesBucket)"] {
+        for name in [Streams.jobs, Streams.events, Streams.deadLetters, "KV_\(Streams.idempotencyBucket)", "KV_\(Streams.recordsBucket)", "KV_\(Streams.resultsBucket)", "KV_\(Streams.servicesBucket)"] {
             guard (try? await js.streamExists(name)) == true else { return false }
         }
         return true

@@ -8,6 +8,7 @@ import Logging
 struct FastLaneServer: Sendable {
     let service: ServiceDefinition
     let connection: NATSConnection
+    let cancellations: Cancellations
     let configuration: WorkerConfiguration
     let logger: Logger
 
@@ -40,8 +41,15 @@ struct FastLaneServer: Sendable {
             contentType: request.headers[Headers.contentType]
         )
         let context = JobContext(job: job, connection: connection, store: nil, logger: logger)
-        let outcome = await JobOutcome.of(jobID: id) { try await service.handler(job, context) }
-            ?? JobOutcome.failure(status: 503, message: "The worker is shutting down.", jobID: id)
+        let token = cancellations.register(id)
+        defer { cancellations.done(id) }
+        let handler = Task { await JobOutcome.of(jobID: id) { try await service.handler(job, context) } }
+        token.onCancel { handler.cancel() }
+        let result = await withTaskCancellationHandler { await handler.value } onCancel: { handler.cancel() }
+        let outcome = result
+            ?? (token.isCancelled
+                ? JobOutcome.failure(status: 409, message: "The job was cancelled.", jobID: id)
+                : JobOutcome.failure(status: 503, message: "The worker is shutting down.", jobID: id))
         var headers = outcome.answer.natsHeaders(jobID: id)
         if outcome.state == .failed {
             // The NATS micro-service convention, so `nats req` users see the failure too.

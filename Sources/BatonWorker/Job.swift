@@ -31,13 +31,23 @@ public struct Job: Sendable {
 
 /// A failure with an HTTP status and a message: what the client gets as a problem document.
 /// Any other error thrown by a handler becomes a 500.
+///
+/// A `retryable` failure (a durable job only) runs again after a backoff, up to the worker's
+/// `--max-attempts`; after the last attempt the job is `failed` and copied to `BATON_DLQ`.
 public struct JobError: Error, Sendable, Equatable {
     public var status: Int
     public var message: String
+    public var retryable: Bool
 
-    public init(status: Int, message: String) {
+    public init(status: Int, message: String, retryable: Bool = false) {
         self.status = status
         self.message = message
+        self.retryable = retryable
+    }
+
+    /// A transient failure worth another attempt (503 unless said otherwise).
+    public static func retryable(_ message: String, status: Int = 503) -> JobError {
+        JobError(status: status, message: message, retryable: true)
     }
 }
 

@@ -5,6 +5,8 @@ struct JobOutcome: Sendable {
     var answer: JobAnswer
     var state: JobState
     var error: String?
+    /// The handler asked for another attempt (`JobError.retryable`).
+    var retryable = false
 
     /// Runs `body`. A `JobError` keeps its status and message; any other error becomes a 500.
     /// Returns nil when the task was cancelled and the handler gave up (the job is handed back).
@@ -14,7 +16,9 @@ struct JobOutcome: Sendable {
         } catch is CancellationError where Task.isCancelled {
             return nil
         } catch let error as JobError {
-            return failure(status: error.status, message: error.message, jobID: jobID)
+            var outcome = failure(status: error.status, message: error.message, jobID: jobID)
+            outcome.retryable = error.retryable
+            return outcome
         } catch {
             return failure(status: 500, message: "The handler failed: \(error)", jobID: jobID)
         }

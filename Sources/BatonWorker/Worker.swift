@@ -33,7 +33,7 @@ public struct Worker: Service {
         for service in services where service.lane == .durable {
             try await jetStream.ensureConsumer(Layout.consumer(
                 service: service.name, ackWait: configuration.ackWait,
-                maxDeliver: configuration.maxDeliver, replicas: configuration.layout.replicas))
+                maxDeliver: -1, replicas: configuration.layout.replicas))
         }
         for service in services {
             try await registry.register(ServiceRegistration(
@@ -44,15 +44,17 @@ public struct Worker: Service {
             "concurrency": "\(configuration.concurrency)",
         ])
 
+        let cancellations = Cancellations()
         try await cancelWhenGracefulShutdown {
             try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await cancellations.listen(on: connection, logger: logger) }
                 for service in services {
                     var logger = self.logger
                     logger[metadataKey: "service"] = "\(service.name)"
                     switch service.lane {
                     case .durable:
                         let runner = DurableJobRunner(
-                            service: service, connection: connection, store: store,
+                            service: service, connection: connection, store: store, cancellations: cancellations,
                             configuration: configuration, logger: logger)
                         let consumer = PullConsumer(jetStream: jetStream, stream: Streams.jobs, consumer: Streams.consumer(service: service.name))
                         group.addTask {
@@ -61,7 +63,7 @@ public struct Worker: Service {
                             }
                         }
                     case .fast:
-                        let server = FastLaneServer(service: service, connection: connection, configuration: configuration, logger: logger)
+                        let server = FastLaneServer(service: service, connection: connection, cancellations: cancellations, configuration: configuration, logger: logger)
                         group.addTask { try await server.run() }
                     }
                 }

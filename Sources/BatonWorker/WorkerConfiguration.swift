@@ -7,8 +7,13 @@ public struct WorkerConfiguration: Sendable {
     public var concurrency: Int = 8
     /// A durable job not acknowledged (and not heartbeated) for this long is redelivered.
     public var ackWait: Duration = .seconds(30)
-    /// Deliveries of a durable job before JetStream gives up on it.
-    public var maxDeliver: Int = 5
+    /// Attempts at a durable job (deliveries, counting redeliveries after a crash) before it is
+    /// `failed` and copied to the dead-letter stream `BATON_DLQ`.
+    public var maxAttempts: Int = 5
+    /// The backoff before the second attempt of a retryable failure; it doubles per attempt
+    /// (±20% jitter) up to `maxRetryBackoff`.
+    public var retryBackoff: Duration = .seconds(1)
+    public var maxRetryBackoff: Duration = .seconds(300)
     /// Streams and buckets this worker creates if missing.
     public var layout = Layout()
     /// This process's name in records and logs.
@@ -21,6 +26,12 @@ public struct WorkerConfiguration: Sendable {
     public static func defaultWorkerID() -> String {
         let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "worker"
         return "\(host)-\(ProcessInfo.processInfo.processIdentifier)"
+    }
+
+    /// The backoff after failed attempt `attempt` (1-based).
+    func backoff(afterAttempt attempt: Int) -> Duration {
+        let doubled = retryBackoff * Int(1 << min(max(attempt - 1, 0), 20))
+        return min(doubled, maxRetryBackoff) * Double.random(in: 0.8...1.2)
     }
 
     /// How often a running durable job tells JetStream it is still alive.

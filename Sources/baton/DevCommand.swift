@@ -39,9 +39,11 @@ struct DevCommand: AsyncParsableCommand {
         let gatewayConnection = try await NATSConnection.connect(NATSConfiguration(servers: [server.url], name: "baton-dev-gateway"), logger: logger)
         let workerConnection = try await NATSConnection.connect(NATSConfiguration(servers: [server.url], name: "baton-dev-worker"), logger: logger)
         let natsURL = server.url
+        let configuration = try gateway.configuration(port: port, layout: common.layout, dev: true)
+        let secret = configuration.webhooks.secret?.description ?? "(none)"
         let gatewayService = Gateway(
-            connection: gatewayConnection, configuration: gateway.configuration(port: port, layout: common.layout), logger: logger,
-            onServerRunning: { port in Self.printWelcome(port: port, natsURL: natsURL) })
+            connection: gatewayConnection, configuration: configuration, logger: logger,
+            onServerRunning: { port in Self.printWelcome(port: port, natsURL: natsURL, webhookSecret: secret) })
         let workerService = Worker(
             connection: workerConnection, services: try worker.definitions(),
             configuration: worker.configuration(layout: common.layout), logger: logger)
@@ -53,20 +55,26 @@ struct DevCommand: AsyncParsableCommand {
         await workerConnection.drainAndClose()
     }
 
-    static func printWelcome(port: Int, natsURL: String) {
+    static func printWelcome(port: Int, natsURL: String, webhookSecret: String) {
         let base = "http://127.0.0.1:\(port)"
         let text = """
 
             Baton is running.
               gateway   \(base)   (health: \(base)/healthz, ready: \(base)/readyz)
               NATS      \(natsURL)   (watch: baton sub 'baton.progress.>' --nats-url \(natsURL))
-              services  echo, echo-fast (fast lane), slow, fail
+              services  echo, echo-fast (fast lane), slow, fail, flaky
+              webhooks  signed with \(webhookSecret)   (loopback targets allowed)
 
             Try:
               curl -i \(base)/v1/jobs/echo -H 'Content-Type: text/plain' -d 'hello baton'
               curl -i \(base)/v1/jobs/slow -H 'Prefer: wait=1' -d '{"ms": 5000, "steps": 5}'
               curl -i \(base)/v1/jobs/slow -H 'Prefer: respond-async' -d '{"ms": 2000, "steps": 4}'
             then follow the Location it gives: curl -i \(base)/v1/jobs/<id>  and  \(base)/v1/jobs/<id>/result
+              long-poll: curl -i -H 'Prefer: wait=30' \(base)/v1/jobs/<id>/result
+              events:    curl -N \(base)/v1/jobs/<id>/events
+              cancel:    curl -i -X DELETE \(base)/v1/jobs/<id>
+              webhook:   python3 examples/webhook-receiver.py --secret \(webhookSecret) &
+                         curl -i \(base)/v1/jobs/slow -H 'Prefer: respond-async' -H 'Callback-Url: http://127.0.0.1:9090/hook' -d '{"ms": 1000}'
 
             Ctrl-C stops everything.
 

@@ -21,7 +21,7 @@ struct GatewayCommand: AsyncParsableCommand {
         common.bootstrapLogging()
         let logger = Logger(label: "baton.gateway")
         let connection = try await NATSConnection.connect(NATSConfiguration(urls: natsURL, name: "baton-gateway"), logger: logger)
-        let gatewayService = Gateway(connection: connection, configuration: gateway.configuration(port: port, layout: common.layout), logger: logger)
+        let gatewayService = Gateway(connection: connection, configuration: try gateway.configuration(port: port, layout: common.layout), logger: logger)
         let group = ServiceGroup(
             configuration: .init(services: [.init(service: gatewayService)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()

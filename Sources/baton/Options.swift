@@ -3,7 +3,9 @@ import BatonExamples
 import BatonGateway
 import BatonNATS
 import BatonStore
+import BatonWebhooks
 import BatonWorker
+import Foundation
 import Logging
 
 /// A duration on the command line: `10` (seconds), `10s`, `500ms`, `2m`, `1h`.
@@ -73,8 +75,58 @@ struct GatewayOptions: ParsableArguments {
     @Option(help: "How long to keep waiting for a fast-lane answer after answering 202.")
     var fastLaneTimeout = DurationArgument("60s")
 
-    func configuration(port: Int, layout: Layout) -> GatewayConfiguration {
+    @Option(help: "The deadline of a job whose request sets no Baton-Deadline (0: none). A job still queued at its deadline expires unrun.")
+    var jobTtl = DurationArgument("0")
+
+    @Option(help: "Heartbeat comment interval of idle server-sent-event streams.")
+    var sseHeartbeat = DurationArgument("15s")
+
+    @Option(help: "Webhook signing secret, whsec_<base64> (default: $BATON_WEBHOOK_SECRET). Without one, Callback-Url is refused (baton dev generates one).")
+    var webhookSecret: String?
+
+    @Option(help: "Webhook targets allowed although loopback/private/link-local: CIDRs or host names, comma-separated (baton dev adds loopback).")
+    var webhookAllow = ""
+
+    @Option(help: "Delays between webhook attempts, comma-separated (ms, s, m, h).")
+    var webhookRetrySchedule = RetrySchedule.standard.description
+
+    @Option(help: "Webhook connect timeout.")
+    var webhookConnectTimeout = DurationArgument("5s")
+
+    @Option(help: "Webhook total timeout per attempt.")
+    var webhookTimeout = DurationArgument("15s")
+
+    @Option(help: "A delivery unacknowledged this long (its gateway died) goes to another gateway (default: webhook timeout + 15s).")
+    var webhookAckWait: DurationArgument?
+
+    @Flag(inversion: .prefixedNo, help: "Deliver webhooks from this gateway (all gateways share the deliveries).")
+    var webhooks = true
+
+    /// - Parameter dev: `baton dev`: loopback targets are allowed and a secret is generated when
+    ///   none is given (returned so it can be printed).
+    func configuration(port: Int, layout: Layout, dev: Bool = false) throws -> GatewayConfiguration {
         var configuration = GatewayConfiguration()
+        configuration.jobTTL = jobTtl.duration > .zero ? jobTtl.duration : nil
+        configuration.sseHeartbeat = sseHeartbeat.duration
+        var hooks = WebhookConfiguration()
+        hooks.enabled = webhooks
+        let secret = webhookSecret ?? ProcessInfo.processInfo.environment["BATON_WEBHOOK_SECRET"]
+        do {
+            if let secret, !secret.isEmpty {
+                hooks.secret = try WebhookSecret(secret)
+            } else if dev {
+                hooks.secret = WebhookSecret.generate()
+            }
+            let allow = webhookAllow.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            hooks.policy = try WebhookPolicy(allow: allow + (dev ? WebhookPolicy.loopback : []))
+            hooks.schedule = try RetrySchedule(parsing: webhookRetrySchedule)
+        } catch let error as WebhookError {
+            throw ValidationError(error.description)
+        }
+        hooks.connectTimeout = webhookConnectTimeout.duration
+        hooks.timeout = webhookTimeout.duration
+        hooks.ackWait = webhookAckWait?.duration
+        configuration.webhooks = hooks
         configuration.host = host
         configuration.port = port
         configuration.defaultWait = defaultWait.duration
@@ -89,7 +141,7 @@ struct GatewayOptions: ParsableArguments {
 /// Worker options (also used by `baton dev`).
 struct WorkerOptions: ParsableArguments {
     @Option(help: "Example services to run, comma-separated (\(ExampleServices.names.joined(separator: ", "))).")
-    var services = "echo,echo-fast,slow,fail"
+    var services = "echo,echo-fast,slow,fail,flaky"
 
     @Option(help: "Services to run on the fast lane (core NATS request-reply), comma-separated.")
     var fast = ""
@@ -100,8 +152,14 @@ struct WorkerOptions: ParsableArguments {
     @Option(help: "A durable job not acknowledged (or heartbeated) for this long is redelivered.")
     var ackWait = DurationArgument("30s")
 
-    @Option(help: "Deliveries of a durable job before JetStream gives up on it.")
-    var maxDeliver = 5
+    @Option(help: "Attempts at a durable job (retryable failures and redeliveries after a crash) before it fails and goes to the dead-letter stream BATON_DLQ.")
+    var maxAttempts = 5
+
+    @Option(help: "Backoff before retrying a retryable failure; doubles per attempt (±20% jitter), at most --max-retry-backoff.")
+    var retryBackoff = DurationArgument("1s")
+
+    @Option(help: "The longest backoff between two attempts.")
+    var maxRetryBackoff = DurationArgument("5m")
 
     func definitions() throws -> [ServiceDefinition] {
         let fastNames = Set(fast.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
@@ -118,7 +176,9 @@ struct WorkerOptions: ParsableArguments {
         var configuration = WorkerConfiguration()
         configuration.concurrency = concurrency
         configuration.ackWait = ackWait.duration
-        configuration.maxDeliver = maxDeliver
+        configuration.maxAttempts = maxAttempts
+        configuration.retryBackoff = retryBackoff.duration
+        configuration.maxRetryBackoff = maxRetryBackoff.duration
         configuration.layout = layout
         return configuration
     }

@@ -9,7 +9,8 @@ import Testing
 struct DurabilityTests {
     static let system = Task<(NATSServerProcess, TestGateway), Error> {
         let server = try await NATSServerProcess.shared("durability")
-        return (server, try await TestGateway.start(natsURL: server.url))
+        // This gateway takes callbacks but delivers no webhooks (the gateway-crash test decides who does).
+        return (server, try await TestGateway.start(natsURL: server.url) { $0.webhooks = testWebhooks(enabled: false) })
     }
 
     @Test func workerKilledMidJobIsRedeliveredToAnotherWorker() async throws {
@@ -81,5 +82,45 @@ struct DurabilityTests {
     private func workerName(_ pid: Int32) -> String {
         let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "worker"
         return "\(host)-\(pid)"
+    }
+
+    @Test func webhookOfAKilledGatewayIsDeliveredByAnother() async throws {
+        let (server, gateway) = try await Self.system.value
+        let worker = try WorkerProcess(natsURL: server.url, arguments: ["--services", "echo"])
+        defer { worker.kill() }
+        try await worker.waitUntilServing()
+        // The receiver hangs on the first attempt, so gateway A is killed mid-delivery.
+        let receiver = try await WebhookReceiver.start(secret: testWebhookSecret) { n in n == 1 ? .hang : .ok }
+        defer { Task { await receiver.stop() } }
+        let a = try GatewayProcess(natsURL: server.url, arguments: [
+            "--webhook-secret", testWebhookSecret.description, "--webhook-allow", "127.0.0.0/8",
+            "--webhook-timeout", "60s", "--webhook-ack-wait", "2s",
+        ])
+        defer { a.kill() }
+        try await a.waitUntilReady()
+
+        let submit = try await gateway.client.post(
+            "/v1/jobs/echo", "orphan", headers: ["Prefer": "respond-async", "Callback-Url": receiver.url])
+        let id = try #require(submit.header("Baton-Job-Id"))
+        let first = await receiver.waitForDeliveries(1, timeout: .seconds(15))
+        #expect(first.map(\.id) == [id])
+        // A heartbeats its delivery: while it lives, nobody else takes the event.
+        try await Task.sleep(for: .seconds(3))
+        #expect(receiver.deliveries().count == 1)
+        a.kill(SIGKILL)
+
+        let b = try await TestGateway.start(natsURL: server.url) { configuration in
+            configuration.webhooks = testWebhooks()
+            configuration.webhooks.ackWait = .seconds(2)
+        }
+        defer { Task { await b.connection.close() } }
+        let deliveries = await receiver.waitForDeliveries(2, timeout: .seconds(20))
+        #expect(deliveries.count == 2)
+        #expect(deliveries.allSatisfy { $0.id == id && $0.signatureValid })
+        try await waitUntil(timeout: .seconds(5)) {
+            let webhook = try await gateway.client.get("/v1/jobs/\(id)").json()["webhook"] as? [String: Any]
+            return webhook?["state"] as? String == "delivered"
+        }
+        #expect(receiver.deliveries().count == 2)
     }
 }

@@ -2,6 +2,7 @@ import BatonCore
 import BatonExamples
 import BatonGateway
 import BatonNATS
+import BatonWebhooks
 import BatonWorker
 import EmbeddedNATS
 import Foundation
@@ -49,10 +50,14 @@ enum SharedSystem {
         var configuration = WorkerConfiguration(workerID: "test-worker")
         configuration.concurrency = 32
         configuration.ackWait = .seconds(5)
+        configuration.maxAttempts = 3
+        configuration.retryBackoff = .milliseconds(100)
         let services = ExampleServices.names.compactMap { ExampleServices.definition($0) }
         let worker = Worker(connection: workerConnection, services: services, configuration: configuration, logger: logger)
         Task { try await worker.run() }
-        let gateway = try await TestGateway.start(natsURL: server.url)
+        let gateway = try await TestGateway.start(natsURL: server.url) { configuration in
+            configuration.webhooks = testWebhooks()
+        }
         // Ready once the worker registered its services.
         try await waitUntil(timeout: .seconds(20)) {
             (try? await gateway.client.post("/v1/jobs/fail", "{}").status) == 400
@@ -61,6 +66,73 @@ enum SharedSystem {
     }
 
     static func get() async throws -> System { try await task.value }
+}
+
+/// The webhook secret of the tests' gateways.
+let testWebhookSecret = try! WebhookSecret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+
+/// Webhooks as the tests deliver them: loopback allowed, quick retries and timeouts.
+func testWebhooks(enabled: Bool = true) -> WebhookConfiguration {
+    var webhooks = WebhookConfiguration()
+    webhooks.enabled = enabled
+    webhooks.secret = testWebhookSecret
+    webhooks.policy = try! WebhookPolicy(allow: WebhookPolicy.loopback)
+    webhooks.schedule = RetrySchedule(delays: [.milliseconds(200), .milliseconds(200), .milliseconds(200)])
+    webhooks.timeout = .seconds(2)
+    webhooks.ackWait = .seconds(4)
+    return webhooks
+}
+
+/// A `baton gateway` child process (for crash tests), its output in a log file.
+final class GatewayProcess: Sendable {
+    let process: Process
+    let logPath: String
+    let port: Int
+
+    init(natsURL: String, arguments: [String]) throws {
+        port = try freePort()
+        logPath = FileManager.default.temporaryDirectory.appendingPathComponent("baton-gateway-\(UUID().uuidString).log").path
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: try batonExecutable())
+        process.arguments = ["gateway", "--nats-url", natsURL, "--host", "127.0.0.1", "--port", String(port), "--log-level", "debug"] + arguments
+        let log = FileHandle(forWritingAtPath: logPath)!
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+    }
+
+    var client: HTTPClient { HTTPClient(baseURL: "http://127.0.0.1:\(port)") }
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    func waitUntilReady() async throws {
+        try await waitUntil(timeout: .seconds(30)) {
+            (try? await self.client.get("/readyz").status) == 200 || !self.process.isRunning
+        }
+        guard process.isRunning else { throw TestError("gateway exited:\n\(log)") }
+    }
+
+    func kill(_ signal: Int32 = SIGKILL) {
+        if process.isRunning { Foundation.kill(process.processIdentifier, signal) }
+        process.waitUntilExit()
+    }
+}
+
+/// A free TCP port on loopback.
+func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw TestError("socket failed") }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+    }
+    guard bound else { throw TestError("bind failed") }
+    return Int(UInt16(bigEndian: address.sin_port))
 }
 
 /// A `baton worker` child process (for crash tests), its output in a log file.

@@ -1,0 +1,65 @@
+import BatonCore
+import BatonNATS
+import Hummingbird
+import NIOCore
+
+/// `GET /v1/dead-letters[?after=SEQ&limit=N]`: what is in `BATON_DLQ`, oldest first — jobs that
+/// failed every attempt and webhooks that could not be delivered — with their attempts and last
+/// error. `next` pages on.
+struct DeadLettersController: Sendable {
+    let jetStream: JetStream
+
+    struct Entry: Encodable {
+        var sequence: UInt64
+        var kind: String
+        var job: String
+        var service: String
+        var attempts: Int?
+        var error: String?
+        var contentType: String?
+        var size: Int
+        var at: String?
+    }
+
+    struct Page: Encodable {
+        var deadLetters: [Entry]
+        var next: String?
+    }
+
+    func addRoutes(to router: Router<BasicRequestContext>) {
+        router.get("/v1/dead-letters", use: list)
+    }
+
+    @Sendable func list(_ request: Request, context _: BasicRequestContext) async throws -> Response {
+        let query = request.uri.queryParameters
+        guard let after = query["after"].map({ UInt64(String($0)) }) ?? .some(0) else {
+            throw Problem.badRequest("'after' must be a sequence number.")
+        }
+        guard let limit = query["limit"].map({ Int(String($0)) }) ?? .some(100), (1...1000).contains(limit) else {
+            throw Problem.badRequest("'limit' must be 1...1000.")
+        }
+        var entries: [Entry] = []
+        var sequence = after + 1
+        do {
+            while entries.count < limit,
+                let message = try await jetStream.firstMessage(in: Streams.deadLetters, matching: Subjects.allDeadLetters, from: sequence)
+            {
+                entries.append(Entry(
+                    sequence: message.sequence,
+                    kind: message.headers[Headers.deadLetterKind] ?? "job",
+                    job: message.headers[Headers.jobID] ?? "",
+                    service: message.headers[Headers.service] ?? "",
+                    attempts: message.headers[Headers.attempts].flatMap(Int.init),
+                    error: message.headers[Headers.error],
+                    contentType: message.headers[Headers.contentType],
+                    size: message.payload.readableBytes,
+                    at: message.storedAt))
+                sequence = message.sequence + 1
+            }
+        } catch {
+            throw Problem.unavailable("The dead-letter stream is unavailable (NATS): \(error)")
+        }
+        let next = entries.count == limit ? "/v1/dead-letters?after=\(sequence - 1)&limit=\(limit)" : nil
+        return .json(.ok, try JSON.encode(Page(deadLetters: entries, next: next)))
+    }
+}

@@ -1,0 +1,82 @@
+import BatonCore
+import BatonNATS
+import BatonStore
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// `GET /v1/jobs/{id}/events`: a job as server-sent events (`text/event-stream`).
+///
+/// `event: state` with the status document first, then `event: progress` for each progress
+/// event, then `event: done` with the final status document, and the stream ends. Idle streams
+/// get a `: heartbeat` comment every `sseHeartbeat` so proxies keep them open. Any gateway can
+/// serve it: the events come from NATS subjects, not from the gateway that took the job.
+struct JobEvents: Sendable {
+    let connection: NATSConnection
+    let store: JobStore
+    let heartbeat: Duration
+
+    private enum Item: Sendable {
+        case message(NATSMessage)
+        case heartbeat
+    }
+
+    func response(for record: JobRecord) throws -> Response {
+        // Subscribe before re-reading the record (inside the body), so nothing falls between.
+        let subscription = try connection.subscribe(to: Subjects.events(service: record.service, job: record.id), bufferLimit: 4096)
+        let store = self.store
+        let heartbeat = self.heartbeat
+        let id = record.id
+        let headers: HTTPFields = [
+            .contentType: "text/event-stream", .cacheControl: "no-cache", .batonJobID: id,
+            HTTPField.Name("X-Accel-Buffering")!: "no",
+        ]
+        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+            defer { subscription.unsubscribe() }
+            let current = (try? await store.record(id)?.record) ?? record
+            try await writer.write(Self.event("state", try JSON.encode(JobStatus(record: current))))
+            if current.state.isTerminal {
+                try await writer.write(Self.event("done", try JSON.encode(JobStatus(record: current))))
+                try await writer.finish(nil)
+                return
+            }
+            let (items, input) = AsyncStream.makeStream(of: Item.self)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await message in subscription { input.yield(.message(message)) }
+                    input.finish()
+                }
+                group.addTask {
+                    while !Task.isCancelled {
+                        try await Task.sleep(for: heartbeat)
+                        input.yield(.heartbeat)
+                    }
+                }
+                loop: for await item in items {
+                    switch item {
+                    case .heartbeat:
+                        try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
+                    case .message(let message) where message.subject.hasPrefix("baton.progress."):
+                        try await writer.write(Self.event("progress", message.payload))
+                    case .message:
+                        let final = (try? await store.record(id)?.record) ?? current
+                        try await writer.write(Self.event("done", try JSON.encode(JobStatus(record: final))))
+                        break loop
+                    }
+                }
+                group.cancelAll()
+                input.finish()
+            }
+            try await writer.finish(nil)
+        })
+    }
+
+    /// One event: `event:` line, the JSON on one `data:` line (JSON has no raw newlines).
+    static func event(_ name: String, _ data: ByteBuffer) -> ByteBuffer {
+        var buffer = ByteBuffer(string: "event: \(name)\ndata: ")
+        var data = data
+        buffer.writeBuffer(&data)
+        buffer.writeString("\n\n")
+        return buffer
+    }
+}

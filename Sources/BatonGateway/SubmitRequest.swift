@@ -1,0 +1,99 @@
+import BatonCore
+import BatonWebhooks
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// The headers of `POST /v1/jobs/{service}` beyond the body: `Prefer`, `Baton-Deadline`,
+/// `Callback-Url` and `Idempotency-Key`, checked before anything is recorded.
+struct SubmitRequest: Sendable {
+    var wait: Duration
+    /// What goes into `Preference-Applied`.
+    var applied: String?
+    var deadline: Timestamp?
+    var callbackURL: String?
+    var idempotencyKey: String?
+
+    init(headers: HTTPFields, configuration: GatewayConfiguration) throws {
+        let preferences = Preferences(headerValues: headers[values: .prefer])
+        if preferences.respondAsync {
+            wait = .zero
+            applied = "respond-async"
+        } else if let seconds = preferences.wait {
+            wait = min(.seconds(seconds), configuration.maxWait)
+            applied = "wait=\(wait.components.seconds)"
+        } else {
+            wait = configuration.defaultWait
+        }
+
+        if let value = headers[.batonDeadline] {
+            guard let deadline = Self.parseDeadline(value) else {
+                throw Problem.badRequest("Baton-Deadline must be an RFC 3339 UTC time (2026-01-02T03:04:05Z) or a number of seconds from now.")
+            }
+            self.deadline = deadline
+        } else if let ttl = configuration.jobTTL {
+            deadline = Timestamp.now.adding(ttl)
+        }
+
+        if let url = headers[.callbackURL] {
+            // Every gateway of a deployment shares the secret; `enabled` only says whether this
+            // one takes part in the deliveries.
+            guard configuration.webhooks.secret != nil else {
+                throw Problem(type: "/problems/webhooks-disabled", title: "Webhooks are not configured", status: 400,
+                              detail: "This gateway has no webhook secret (--webhook-secret); Callback-Url cannot be used.")
+            }
+            do {
+                _ = try configuration.webhooks.policy.checkSyntax(url)
+            } catch let error as WebhookError {
+                throw Problem(type: "/problems/invalid-callback-url", title: "Invalid Callback-Url", status: 400, detail: error.description)
+            }
+            callbackURL = url
+        }
+
+        if let key = headers[.idempotencyKey] {
+            guard (1...255).contains(key.utf8.count), key.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) else {
+                throw Problem.badRequest("Idempotency-Key must be 1-255 printable ASCII characters.")
+            }
+            idempotencyKey = key
+        }
+    }
+
+    /// RFC 3339 (UTC) or delta-seconds.
+    static func parseDeadline(_ value: String) -> Timestamp? {
+        let trimmed = value.trimmingCharacters(in: .whitespaces)
+        if let seconds = Int(trimmed), seconds >= 0, seconds < 10 * 365 * 86_400 { return Timestamp.now.adding(.seconds(seconds)) }
+        return Timestamp(rfc3339: trimmed)
+    }
+}
+
+/// Digests for idempotency claims.
+enum Idempotency {
+    /// The KV key of a caller's idempotency key (hex SHA-256: any key text is KV-safe).
+    static func storageKey(caller: String, key: String) -> String {
+        hex(SHA256.hash(data: Array("\(caller)\n\(key)".utf8)))
+    }
+
+    /// What a request asked: the service, the content type and the body.
+    static func fingerprint(service: String, contentType: String?, body: ByteBuffer) -> String {
+        var hash = SHA256()
+        hash.update(data: Array("\(service)\n\(contentType ?? "")\n".utf8))
+        body.withUnsafeReadableBytes { hash.update(bufferPointer: $0) }
+        return hex(hash.finalize())
+    }
+
+    private static func hex(_ digest: SHA256.Digest) -> String {
+        digest.map { byte in
+            let s = String(byte, radix: 16)
+            return byte < 16 ? "0" + s : s
+        }.joined()
+    }
+}
+
+extension HTTPField.Name {
+    static let batonDeadline = Self("Baton-Deadline")!
+    static let callbackURL = Self("Callback-Url")!
+    static let idempotencyKey = Self("Idempotency-Key")!
+    static let idempotentReplayed = Self("Idempotent-Replayed")!
+}

@@ -1,0 +1,252 @@
+import BatonCore
+import BatonNATS
+import BatonWebhooks
+import BatonWorker
+import Foundation
+import Synchronization
+import Testing
+
+/// Every way back to the client after the synchronous wait: long-poll, server-sent events,
+/// cancellation, idempotency, deadlines, retries and dead letters. Real nats-server, real HTTP.
+@Suite("delivery", .timeLimit(.minutes(2)))
+struct DeliveryTests {
+    // MARK: - Long-poll
+
+    @Test func longPollReturnsAsSoonAsTheJobEnds() async throws {
+        let client = try await SharedSystem.get().client
+        let submit = try await client.post("/v1/jobs/slow", #"{"ms": 700}"#, headers: ["Prefer": "respond-async"])
+        let location = try #require(submit.header("Location"))
+        let result = try await client.get(location + "/result", headers: ["Prefer": "wait=10"])
+        let answeredAt = Timestamp.now
+        #expect(result.status == 200)
+        #expect(result.text == #"{"slept_ms":700}"#)
+        #expect(result.header("Preference-Applied") == "wait=10")
+        let status = try await client.get(location).json()
+        let finishedAt = try #require((status["finishedAt"] as? String).flatMap { Timestamp(rfc3339: $0) })
+        let lag = answeredAt.milliseconds - finishedAt.milliseconds
+        #expect(lag < 100, "long-poll answered \(lag) ms after the job finished")
+    }
+
+    @Test func longPollEndsWhenTheWaitElapses() async throws {
+        let client = try await SharedSystem.get().client
+        let submit = try await client.post("/v1/jobs/slow", #"{"ms": 5000}"#, headers: ["Prefer": "respond-async"])
+        let location = try #require(submit.header("Location"))
+        let clock = ContinuousClock()
+        let started = clock.now
+        let status = try await client.get(location, headers: ["Prefer": "wait=1"])
+        let elapsed = clock.now - started
+        #expect(status.status == 200)
+        #expect(try status.json()["state"] as? String != "succeeded")
+        #expect(elapsed >= .milliseconds(900) && elapsed < .seconds(4))
+        let result = try await client.get(location + "/result", headers: ["Prefer": "wait=1"])
+        #expect(result.status == 202)
+    }
+
+    // MARK: - Server-sent events
+
+    @Test func eventStreamShowsStateProgressAndEnd() async throws {
+        let client = try await SharedSystem.get().client
+        let submit = try await client.post("/v1/jobs/slow", #"{"ms": 800, "steps": 4}"#, headers: ["Prefer": "respond-async"])
+        let location = try #require(submit.header("Location"))
+        // The stream ends after the terminal event, so the whole body can be read at once.
+        let stream = try await client.get(location + "/events")
+        #expect(stream.status == 200)
+        #expect(stream.header("Content-Type") == "text/event-stream")
+        let events = stream.text.components(separatedBy: "\n\n").filter { !$0.isEmpty }
+        let names = events.compactMap { $0.split(separator: "\n").first { $0.hasPrefix("event: ") }?.dropFirst(7) }.map(String.init)
+        #expect(names.first == "state")
+        #expect(names.last == "done")
+        #expect(names.filter { $0 == "progress" }.count >= 2, "events: \(names)")
+        let done = try #require(events.last?.split(separator: "\n").first { $0.hasPrefix("data: ") }?.dropFirst(6))
+        let final = try JSONSerialization.jsonObject(with: Data(done.utf8)) as? [String: Any]
+        #expect(final?["state"] as? String == "succeeded")
+    }
+
+    @Test func eventStreamOfAnEndedJobIsStateThenDone() async throws {
+        let client = try await SharedSystem.get().client
+        let submit = try await client.post("/v1/jobs/echo", "x")
+        let id = try #require(submit.header("Baton-Job-Id"))
+        let stream = try await client.get("/v1/jobs/\(id)/events")
+        #expect(stream.text.hasPrefix("event: state\n"))
+        #expect(stream.text.contains("event: done\n"))
+        #expect(try await client.get("/v1/jobs/00000000000000000000000000/events").status == 404)
+    }
+
+    // MARK: - Cancellation
+
+    @Test func cancelRunningJobCancelsItsHandler() async throws {
+        let system = try await SharedSystem.get()
+        let gate = try await GateService.start(natsURL: system.server.url)
+        defer { Task { await gate.stop() } }
+        let client = system.client
+        let submit = try await client.post("/v1/jobs/\(gate.name)", "10000", headers: ["Prefer": "respond-async"])
+        let location = try #require(submit.header("Location"))
+        try await waitUntil(timeout: .seconds(10)) { gate.started.contains("10000") }
+        let cancel = try await client.send("DELETE", location)
+        let cancelledAt = ContinuousClock.now
+        #expect(cancel.status == 200)
+        #expect(try cancel.json()["state"] as? String == "cancelled")
+        try await waitUntil(timeout: .seconds(1), every: .milliseconds(10)) { gate.cancelledAt("10000") != nil }
+        let seen = try #require(gate.cancelledAt("10000"))
+        #expect(seen - cancelledAt < .seconds(1))
+        let result = try await client.get(location + "/result")
+        #expect(result.status == 409)
+        #expect(try result.json()["type"] as? String == "/problems/job-cancelled")
+        // A job that ended cannot be cancelled.
+        let again = try await client.send("DELETE", location)
+        #expect(again.status == 409)
+        #expect(again.header("Content-Type") == "application/problem+json")
+    }
+
+    @Test func cancelledQueuedJobNeverRuns() async throws {
+        let system = try await SharedSystem.get()
+        let gate = try await GateService.start(natsURL: system.server.url)
+        defer { Task { await gate.stop() } }
+        let client = system.client
+        // Concurrency 1: the second job waits in the queue behind the first.
+        let first = try await client.post("/v1/jobs/\(gate.name)", "800", headers: ["Prefer": "respond-async"])
+        try await waitUntil(timeout: .seconds(10)) { gate.started.contains("800") }
+        let queued = try await client.post("/v1/jobs/\(gate.name)", "801", headers: ["Prefer": "respond-async"])
+        let location = try #require(queued.header("Location"))
+        #expect(try await client.get(location).json()["state"] as? String == "queued")
+        #expect(try await client.send("DELETE", location).status == 200)
+        let third = try await client.post("/v1/jobs/\(gate.name)", "10", headers: ["Prefer": "wait=20"])
+        #expect(third.status == 200)
+        #expect(try await client.get(try #require(first.header("Location")) + "/result", headers: ["Prefer": "wait=5"]).status == 200)
+        #expect(!gate.started.contains("801"))
+        let status = try await client.get(location).json()
+        #expect(status["state"] as? String == "cancelled")
+        #expect(status["startedAt"] == nil)
+    }
+
+    // MARK: - Idempotency
+
+    @Test func idempotentRetryReturnsTheSameJob() async throws {
+        let client = try await SharedSystem.get().client
+        let key = UUID().uuidString
+        let first = try await client.post("/v1/jobs/echo", "once", headers: ["Idempotency-Key": key, "Content-Type": "text/plain"])
+        #expect(first.status == 200)
+        let id = try #require(first.header("Baton-Job-Id"))
+        let again = try await client.post("/v1/jobs/echo", "once", headers: ["Idempotency-Key": key, "Content-Type": "text/plain"])
+        #expect(again.status == 200)
+        #expect(again.header("Baton-Job-Id") == id)
+        #expect(again.header("Idempotent-Replayed") == "true")
+        #expect(again.text == "once")
+        let conflict = try await client.post("/v1/jobs/echo", "twice", headers: ["Idempotency-Key": key, "Content-Type": "text/plain"])
+        #expect(conflict.status == 422)
+        #expect(conflict.header("Content-Type") == "application/problem+json")
+
+        let asyncKey = UUID().uuidString
+        let accepted = try await client.post("/v1/jobs/slow", #"{"ms": 1500}"#, headers: ["Idempotency-Key": asyncKey, "Prefer": "respond-async"])
+        #expect(accepted.status == 202)
+        let replayed = try await client.post("/v1/jobs/slow", #"{"ms": 1500}"#, headers: ["Idempotency-Key": asyncKey, "Prefer": "respond-async"])
+        #expect(replayed.status == 202)
+        #expect(replayed.header("Location") == accepted.header("Location"))
+    }
+
+    @Test func idempotentFastLaneJobRunsOnce() async throws {
+        let client = try await SharedSystem.get().client
+        let key = UUID().uuidString
+        let first = try await client.post("/v1/jobs/echo-fast", "fast once", headers: ["Idempotency-Key": key])
+        #expect(first.status == 200)
+        let again = try await client.post("/v1/jobs/echo-fast", "fast once", headers: ["Idempotency-Key": key])
+        #expect(again.status == 200)
+        #expect(again.header("Baton-Job-Id") == first.header("Baton-Job-Id"))
+        #expect(again.text == "fast once")
+    }
+
+    // MARK: - Deadlines
+
+    @Test func jobPastItsDeadlineIsNotRun() async throws {
+        let system = try await SharedSystem.get()
+        let gate = try await GateService.start(natsURL: system.server.url)
+        defer { Task { await gate.stop() } }
+        let client = system.client
+        _ = try await client.post("/v1/jobs/\(gate.name)", "1500", headers: ["Prefer": "respond-async"])
+        try await waitUntil(timeout: .seconds(10)) { gate.started.contains("1500") }
+        let late = try await client.post("/v1/jobs/\(gate.name)", "1501", headers: ["Prefer": "respond-async", "Baton-Deadline": "1"])
+        let location = try #require(late.header("Location"))
+        let result = try await client.get(location + "/result", headers: ["Prefer": "wait=10"])
+        #expect(result.status == 504)
+        #expect(try result.json()["type"] as? String == "/problems/job-expired")
+        #expect(try await client.get(location).json()["state"] as? String == "expired")
+        #expect(!gate.started.contains("1501"))
+        #expect(try await client.post("/v1/jobs/echo", "x", headers: ["Baton-Deadline": "tomorrow"]).status == 400)
+    }
+
+    // MARK: - Retries and dead letters
+
+    @Test func retryableFailureIsRetriedThenSucceeds() async throws {
+        let client = try await SharedSystem.get().client
+        let response = try await client.post("/v1/jobs/flaky", #"{"failures": 2}"#, headers: ["Prefer": "wait=20"])
+        #expect(response.status == 200)
+        #expect(response.text == #"{"attempt":3}"#)
+        let id = try #require(response.header("Baton-Job-Id"))
+        #expect(try await client.get("/v1/jobs/\(id)").json()["attempts"] as? Int == 3)
+    }
+
+    @Test func retriesExhaustedGoToTheDeadLetterStream() async throws {
+        let client = try await SharedSystem.get().client
+        let submit = try await client.post("/v1/jobs/flaky", #"{"failures": 9}"#, headers: ["Prefer": "respond-async"])
+        let location = try #require(submit.header("Location"))
+        let id = try #require(submit.header("Baton-Job-Id"))
+        let result = try await client.get(location + "/result", headers: ["Prefer": "wait=20"])
+        #expect(result.status == 503)
+        let status = try await client.get(location).json()
+        #expect(status["state"] as? String == "failed")
+        #expect(status["attempts"] as? Int == 3)
+        try await waitUntil(timeout: .seconds(5)) {
+            let page = try await client.get("/v1/dead-letters?limit=1000").json()
+            return (page["deadLetters"] as? [[String: Any]])?.contains { $0["job"] as? String == id } == true
+        }
+        let page = try await client.get("/v1/dead-letters?limit=1000").json()
+        let entry = (page["deadLetters"] as? [[String: Any]])?.first { $0["job"] as? String == id }
+        #expect(entry?["kind"] as? String == "job")
+        #expect(entry?["attempts"] as? Int == 3)
+        #expect((entry?["error"] as? String)?.contains("planned failures") == true)
+        #expect(try await client.get("/v1/dead-letters?limit=0").status == 400)
+    }
+}
+
+/// A durable service of its own per test, concurrency 1, that records which inputs started and
+/// when a handler saw cancellation. The input is how long it runs, in ms.
+final class GateService: Sendable {
+    let name = "gate-\(UInt32.random(in: 0...UInt32.max))"
+    private let state = Mutex<(started: [String], cancelled: [String: ContinuousClock.Instant])>(([], [:]))
+    private let connection = Mutex<NATSConnection?>(nil)
+
+    var started: [String] { state.withLock { $0.started } }
+    func cancelledAt(_ input: String) -> ContinuousClock.Instant? { state.withLock { $0.cancelled[input] } }
+
+    static func start(natsURL: String) async throws -> GateService {
+        let gate = GateService()
+        let connection = try await NATSConnection.connect(NATSConfiguration(servers: [natsURL], name: gate.name), logger: quietLogger("test.gate"))
+        gate.connection.withLock { $0 = connection }
+        let service = ServiceDefinition(name: gate.name) { [gate] job, _ in
+            let input = job.text
+            gate.state.withLock { $0.started.append(input) }
+            do {
+                try await Task.sleep(for: .milliseconds(Int(input) ?? 0))
+            } catch {
+                gate.state.withLock { $0.cancelled[input] = .now }
+                throw error
+            }
+            return JobAnswer(status: 200, contentType: "text/plain", body: job.input)
+        }
+        var configuration = WorkerConfiguration(workerID: gate.name)
+        configuration.concurrency = 1
+        configuration.ackWait = .seconds(5)
+        let worker = Worker(connection: connection, services: [service], configuration: configuration, logger: quietLogger("test.gate"))
+        Task { try await worker.run() }
+        let client = try await SharedSystem.get().client
+        try await waitUntil(timeout: .seconds(10)) {
+            (try? await client.post("/v1/jobs/\(gate.name)", "0").status) == 200
+        }
+        gate.state.withLock { $0.started.removeAll() }
+        return gate
+    }
+
+    func stop() async {
+        await connection.withLock { $0 }?.close()
+    }
+}

@@ -1,0 +1,107 @@
+import BatonCore
+import BatonWebhooks
+import Foundation
+import Testing
+
+/// Signed webhooks delivered with libcurl to a real loopback receiver.
+@Suite("webhooks", .timeLimit(.minutes(2)))
+struct WebhookTests {
+    @Test func deliveredWithAValidSignature() async throws {
+        let client = try await SharedSystem.get().client
+        let receiver = try await WebhookReceiver.start(secret: testWebhookSecret)
+        defer { Task { await receiver.stop() } }
+        let submit = try await client.post(
+            "/v1/jobs/echo", "hello hook",
+            headers: ["Prefer": "respond-async", "Callback-Url": receiver.url, "Content-Type": "text/plain"])
+        #expect(submit.status == 202)
+        let id = try #require(submit.header("Baton-Job-Id"))
+        let delivery = try #require(await receiver.waitForDeliveries(1, timeout: .seconds(10)).first)
+        #expect(delivery.signatureValid)
+        #expect(delivery.id == id)
+        let payload = try #require(try JSONSerialization.jsonObject(with: Data(delivery.body)) as? [String: Any])
+        #expect(payload["type"] as? String == "job.succeeded")
+        let data = try #require(payload["data"] as? [String: Any])
+        #expect(data["id"] as? String == id)
+        #expect(data["state"] as? String == "succeeded")
+        let answer = try #require(data["answer"] as? [String: Any])
+        #expect(answer["status"] as? Int == 200)
+        #expect(answer["contentType"] as? String == "text/plain")
+        #expect(answer["body"] as? String == "hello hook")
+        try await waitUntil(timeout: .seconds(5)) {
+            let webhook = try await client.get("/v1/jobs/\(id)").json()["webhook"] as? [String: Any]
+            return webhook?["state"] as? String == "delivered" && webhook?["attempts"] as? Int == 1
+        }
+    }
+
+    @Test func retriedWithTheSameIdAfterTwo503s() async throws {
+        let client = try await SharedSystem.get().client
+        let receiver = try await WebhookReceiver.start(secret: testWebhookSecret) { n in n <= 2 ? .status(503) : .ok }
+        defer { Task { await receiver.stop() } }
+        let submit = try await client.post("/v1/jobs/echo", "retry me", headers: ["Prefer": "respond-async", "Callback-Url": receiver.url])
+        let id = try #require(submit.header("Baton-Job-Id"))
+        let deliveries = await receiver.waitForDeliveries(3, timeout: .seconds(15))
+        #expect(deliveries.count == 3)
+        #expect(deliveries.allSatisfy { $0.id == id && $0.signatureValid })
+        try await waitUntil(timeout: .seconds(5)) {
+            let webhook = try await client.get("/v1/jobs/\(id)").json()["webhook"] as? [String: Any]
+            return webhook?["state"] as? String == "delivered" && webhook?["attempts"] as? Int == 3
+        }
+    }
+
+    @Test func failingEveryAttemptIsDeadLettered() async throws {
+        let client = try await SharedSystem.get().client
+        let receiver = try await WebhookReceiver.start(secret: testWebhookSecret) { _ in .status(500) }
+        defer { Task { await receiver.stop() } }
+        let submit = try await client.post("/v1/jobs/echo", "never", headers: ["Prefer": "respond-async", "Callback-Url": receiver.url])
+        let id = try #require(submit.header("Baton-Job-Id"))
+        try await waitUntil(timeout: .seconds(15), every: .milliseconds(100)) {
+            let webhook = try await client.get("/v1/jobs/\(id)").json()["webhook"] as? [String: Any]
+            return webhook?["state"] as? String == "failed"
+        }
+        let webhook = try #require(try await client.get("/v1/jobs/\(id)").json()["webhook"] as? [String: Any])
+        #expect(webhook["attempts"] as? Int == 4)  // the first attempt and three retries
+        #expect(webhook["lastError"] as? String == "HTTP 500")
+        let page = try await client.get("/v1/dead-letters?limit=1000").json()
+        let entry = (page["deadLetters"] as? [[String: Any]])?.first { $0["job"] as? String == id && $0["kind"] as? String == "webhook" }
+        #expect(entry != nil)
+    }
+
+    @Test func noWebhookWhenTheSyncCallGotTheAnswer() async throws {
+        let client = try await SharedSystem.get().client
+        let receiver = try await WebhookReceiver.start(secret: testWebhookSecret)
+        defer { Task { await receiver.stop() } }
+        let sync = try await client.post("/v1/jobs/echo", "sync", headers: ["Callback-Url": receiver.url])
+        #expect(sync.status == 200)
+        let id = try #require(sync.header("Baton-Job-Id"))
+        let webhook = try await client.get("/v1/jobs/\(id)").json()["webhook"] as? [String: Any]
+        #expect(webhook?["state"] as? String == "skipped")
+        // A sync call that switches to 202 gets its webhook.
+        let switched = try await client.post("/v1/jobs/slow", #"{"ms": 1500}"#, headers: ["Prefer": "wait=1", "Callback-Url": receiver.url])
+        #expect(switched.status == 202)
+        let delivered = await receiver.waitForDeliveries(1, timeout: .seconds(10))
+        #expect(delivered.map(\.id) == [try #require(switched.header("Baton-Job-Id"))])
+    }
+
+    @Test(arguments: ["ftp://example.com/hook", "not a url", "http://", "http://10.1.2.3/hook", "http://169.254.169.254/latest", "http://[fe80::1]/x"])
+    func badCallbackURLIsRefusedAtSubmit(url: String) async throws {
+        let client = try await SharedSystem.get().client
+        let response = try await client.post("/v1/jobs/echo", "x", headers: ["Callback-Url": url])
+        #expect(response.status == 400)
+        #expect(response.header("Content-Type") == "application/problem+json")
+    }
+
+    @Test func loopbackIsRefusedUnlessAllowed() async throws {
+        let system = try await SharedSystem.get()
+        // A gateway with the default policy (and no part in deliveries).
+        let strict = try await TestGateway.start(natsURL: system.server.url) { configuration in
+            configuration.webhooks = testWebhooks(enabled: false)
+            configuration.webhooks.policy = try! WebhookPolicy(allow: [])
+        }
+        for url in ["http://127.0.0.1:9/hook", "http://localhost/hook", "http://192.168.1.10/hook", "http://[::1]/hook"] {
+            let response = try await strict.client.post("/v1/jobs/echo", "x", headers: ["Callback-Url": url])
+            #expect(response.status == 400, "\(url)")
+            #expect(try response.json()["type"] as? String == "/problems/invalid-callback-url")
+        }
+        await strict.connection.close()
+    }
+}
