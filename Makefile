@@ -4,7 +4,7 @@ CONFIG ?= debug
 PORT ?= 8080
 NATS_PORT ?= 4222
 
-.PHONY: run test build release deps clean bench
+.PHONY: run test build release deps clean bench bench-webhooks
 
 ## Install missing system packages, build, and run everything locally (baton dev).
 run: deps
@@ -31,3 +31,7 @@ clean:
 ## Side-by-side benchmark (release build, wrk): writes bench/results/<date>.md and .png.
 bench: deps
 	./bench/run.sh
+
+## Webhook delivery latency and throughput with the example receiver.
+bench-webhooks: deps
+	./bench/webhooks.sh

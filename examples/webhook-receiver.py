@@ -8,6 +8,8 @@ targets only when told to, as `baton dev` does). Each delivery with a valid sign
 (webhook id, job, state, the job's HTTP status) and answered 204; a bad or missing signature, or
 a timestamp more than --tolerance seconds (default 300) away, gets 401. --fail N answers 503 to
 the first N signed deliveries, to show Baton's retries (the same webhook id comes again).
+--record FILE appends one JSON line per verified delivery (webhook id, the job's finishedAt, the
+receive time) for measuring delivery latency (bench/webhooks.sh); --quiet prints nothing per delivery.
 """
 import argparse
 import base64
@@ -46,11 +48,14 @@ def verify(key: bytes, msg_id: str, timestamp: str, body: bytes, signature_heade
     return False
 
 
-def make_handler(key: bytes, fail: int, tolerance: int):
+def make_handler(key: bytes, fail: int, tolerance: int, record=None, quiet=False):
     state = {"failures_left": fail}
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive: Baton reuses its connections
+
         def do_POST(self):
+            received = time.time()
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             msg_id = self.headers.get("webhook-id", "")
             ok = verify(key, msg_id, self.headers.get("webhook-timestamp", ""), body,
@@ -68,8 +73,12 @@ def make_handler(key: bytes, fail: int, tolerance: int):
                 event = {}
             data = event.get("data", {}) if isinstance(event, dict) else {}
             answer = data.get("answer") or {}
-            print(f"{msg_id}: {event.get('type', '?')} job={data.get('id', '?')} "
-                  f"state={data.get('state', '?')} status={answer.get('status', '-')}", flush=True)
+            if record is not None:
+                record.write(json.dumps({"id": msg_id, "finishedAt": data.get("finishedAt"), "received": received}) + "\n")
+                record.flush()
+            if not quiet:
+                print(f"{msg_id}: {event.get('type', '?')} job={data.get('id', '?')} "
+                      f"state={data.get('state', '?')} status={answer.get('status', '-')}", flush=True)
             self.answer(204)
 
         def answer(self, status: int):
@@ -90,6 +99,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=9090)
     parser.add_argument("--fail", type=int, default=0, metavar="N", help="answer 503 to the first N deliveries")
     parser.add_argument("--tolerance", type=int, default=300, help="seconds a timestamp may be off")
+    parser.add_argument("--record", metavar="FILE", help="append a JSON line per verified delivery")
+    parser.add_argument("--quiet", action="store_true", help="print nothing per delivery")
     args = parser.parse_args()
     if not args.secret:
         parser.error("no secret: set BATON_WEBHOOK_SECRET or pass --secret")
@@ -97,7 +108,8 @@ def main() -> None:
         key = decode_secret(args.secret)
     except ValueError as error:
         parser.error(f"invalid secret: {error}")
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(key, args.fail, args.tolerance))
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(
+        key, args.fail, args.tolerance, open(args.record, "a") if args.record else None, args.quiet))
     print(f"listening on http://127.0.0.1:{server.server_port}/hook (Ctrl-C stops)", flush=True)
     try:
         server.serve_forever()
