@@ -19,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // nats.c (Debian: libnats-dev), found through pkg-config.
@@ -72,11 +74,22 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Metrics (swift-metrics → Prometheus), the /metrics endpoint, log formats, W3C trace
+        // context: what operators look at.
+        .target(
+            name: "BatonObservability",
+            dependencies: [
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The worker runtime: register service handlers, pull or serve jobs, report progress.
         .target(
             name: "BatonWorker",
             dependencies: [
-                "BatonCore", "BatonNATS", "BatonStore",
+                "BatonCore", "BatonNATS", "BatonStore", "BatonObservability",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -84,13 +97,15 @@ let package = Package(
         .target(
             name: "BatonGateway",
             dependencies: [
-                "BatonCore", "BatonNATS", "BatonStore", "BatonWebhooks",
+                "BatonCore", "BatonNATS", "BatonStore", "BatonWebhooks", "BatonObservability",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            ],
+            // Compiled in as OpenAPI/OpenAPIDocument.swift by scripts/embed-openapi.sh.
+            exclude: ["OpenAPI/openapi.json"]
         ),
         // The example services (echo, slow, fail) used by `baton dev`, the tests and the docs.
         .target(
@@ -106,6 +121,7 @@ let package = Package(
             name: "baton",
             dependencies: [
                 "BatonCore", "BatonNATS", "BatonStore", "BatonWorker", "BatonGateway", "BatonExamples", "EmbeddedNATS",
+                "BatonObservability", "CCurl",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -141,9 +157,11 @@ let package = Package(
             name: "BatonIntegrationTests",
             dependencies: [
                 "baton", "BatonCore", "BatonNATS", "BatonStore", "BatonWorker", "BatonGateway", "BatonExamples", "EmbeddedNATS",
-                "BatonWebhooks",
+                "BatonWebhooks", "BatonObservability",
                 .product(name: "Hummingbird", package: "hummingbird"),
-            ]
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            exclude: ["Support/micro_check.py"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -69,6 +69,13 @@ public struct JobRecord: Sendable, Codable, Equatable {
     public var deadline: Timestamp?
     /// The webhook that reports the job's end, when the client asked for one (`Callback-Url`).
     public var webhook: WebhookStatus?
+    /// The API key (its name) that created the job, when the gateway requires keys; only it
+    /// sees the job.
+    public var owner: String?
+    /// The durable lane's priority (`normal` when absent).
+    public var priority: Priority?
+    /// The W3C `traceparent` the job carries (from the HTTP request, or started by the gateway).
+    public var traceparent: String?
 
     public init(id: String, service: String, lane: Lane, state: JobState = .queued, createdAt: Timestamp = .now) {
         self.id = id

@@ -12,6 +12,8 @@ public struct Problem: Error, Sendable, Codable, Equatable {
     public var detail: String?
     /// The job this problem is about, if any.
     public var jobID: String?
+    /// Seconds for a `Retry-After` header (not part of the document).
+    public var retryAfter: Int? = nil
 
     public init(type: String, title: String, status: Int, detail: String? = nil, jobID: String? = nil) {
         self.type = type
@@ -66,12 +68,24 @@ extension Problem {
     }
 
     public static func noWorkers(_ service: String) -> Problem {
-        Problem(type: "/problems/no-workers", title: "No worker available", status: 503,
-                detail: "No worker of the fast-lane service '\(service)' is running; retry later.")
+        var problem = Problem(type: "/problems/no-workers", title: "No worker available", status: 503,
+                              detail: "No worker of the fast-lane service '\(service)' is running; retry later.")
+        problem.retryAfter = 1
+        return problem
     }
 
     public static func unavailable(_ detail: String) -> Problem {
-        Problem(type: "/problems/unavailable", title: "Service Unavailable", status: 503, detail: detail)
+        var problem = Problem(type: "/problems/unavailable", title: "Service Unavailable", status: 503, detail: detail)
+        problem.retryAfter = 1
+        return problem
+    }
+
+    /// The service's queue holds `--max-queued` jobs already.
+    public static func queueFull(_ service: String, retryAfter: Int) -> Problem {
+        var problem = Problem(type: "/problems/queue-full", title: "Queue full", status: 503,
+                              detail: "The queue of service '\(service)' is full; retry later.")
+        problem.retryAfter = retryAfter
+        return problem
     }
 
     public static func internalError(_ detail: String) -> Problem {

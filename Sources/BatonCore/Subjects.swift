@@ -61,7 +61,13 @@ public enum Streams {
     /// Registered services (`ServiceRegistration` JSON), keyed by service name.
     public static let servicesBucket = "baton-services"
 
-    /// The durable consumer the workers of a service share.
+    /// The durable consumers the workers of a service share, one per priority:
+    /// `baton-<service>-high|normal|low`, filter `baton.jobs.<service>.<priority>`.
+    public static func consumer(service: String, priority: Priority) -> String { "baton-\(service)-\(priority.rawValue)" }
+
+    /// The single consumer of a service before priorities (`baton-<service>`, filter
+    /// `baton.jobs.<service>.>`): workers delete it at start (it would overlap the per-priority
+    /// ones). Still the name of the service's NATS micro queue group.
     public static func consumer(service: String) -> String { "baton-\(service)" }
 }
 
@@ -85,4 +91,9 @@ public enum Headers {
     public static let attempts = "Baton-Attempts"
     public static let error = "Baton-Error"
     public static let deadLetterKind = "Baton-Dead-Letter"
+    /// The API key name that owns the job (when the gateway requires keys).
+    public static let owner = "Baton-Owner"
+    /// W3C Trace Context.
+    public static let traceparent = "traceparent"
+    public static let tracestate = "tracestate"
 }

@@ -32,7 +32,7 @@ struct DeadLettersController: Sendable {
 
     @Sendable func list(_ request: Request, context _: BasicRequestContext) async throws -> Response {
         let query = request.uri.queryParameters
-        guard let after = query["after"].map({ UInt64(String($0)) }) ?? .some(0) else {
+        guard let after = query["after"].map({ UInt64(String($0)) }) ?? .some(0), after < UInt64(Int64.max) else {
             throw Problem.badRequest("'after' must be a sequence number.")
         }
         guard let limit = query["limit"].map({ Int(String($0)) }) ?? .some(100), (1...1000).contains(limit) else {
@@ -44,6 +44,8 @@ struct DeadLettersController: Sendable {
             while entries.count < limit,
                 let message = try await jetStream.firstMessage(in: Streams.deadLetters, matching: Subjects.allDeadLetters, from: sequence)
             {
+                sequence = message.sequence + 1
+                if Caller.isAuthenticated, message.headers[Headers.owner] != Caller.name { continue }
                 entries.append(Entry(
                     sequence: message.sequence,
                     kind: message.headers[Headers.deadLetterKind] ?? "job",
@@ -54,7 +56,6 @@ struct DeadLettersController: Sendable {
                     contentType: message.headers[Headers.contentType],
                     size: message.payload.readableBytes,
                     at: message.storedAt))
-                sequence = message.sequence + 1
             }
         } catch {
             throw Problem.unavailable("The dead-letter stream is unavailable (NATS): \(error)")

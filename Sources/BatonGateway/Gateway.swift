@@ -1,5 +1,6 @@
 import BatonCore
 import BatonNATS
+import BatonObservability
 import BatonStore
 import BatonWebhooks
 import HTTPTypes
@@ -7,6 +8,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import ServiceLifecycle
+import Synchronization
 
 /// A gateway node: the HTTP API in front of NATS. Stateless: every job's state lives in NATS,
 /// so any node can answer for any job.
@@ -16,6 +18,8 @@ public struct Gateway: Service {
     public let logger: Logger
     /// Called with the bound port once the server listens (useful with port 0).
     public let onServerRunning: @Sendable (Int) async -> Void
+    /// Fast-lane answers to record after their clients got a `202`.
+    private let background = BackgroundWork()
 
     public init(
         connection: NATSConnection, configuration: GatewayConfiguration, logger: Logger,
@@ -27,9 +31,25 @@ public struct Gateway: Service {
         self.onServerRunning = onServerRunning
     }
 
+    /// Serves until graceful shutdown (SIGTERM/SIGINT through the service group). Then it
+    /// drains: `/readyz` answers 503, every client still waiting for an answer gets its `202`
+    /// with `Location` at once, Hummingbird stops accepting and finishes the requests in flight,
+    /// and the gateway waits up to `shutdownGrace` for fast-lane answers it still has to record.
     public func run() async throws {
         let jetStream = try JetStream(connection)
         try await configuration.layout.ensure(jetStream)
+        let connection = self.connection
+        let logger = self.logger
+        try await withGracefulShutdownHandler {
+            try await serve(jetStream: jetStream)
+        } onGracefulShutdown: {
+            logger.info("draining: clients waiting for an answer get their 202 now")
+            connection.interruptWaits()
+        }
+        await background.waitUntilIdle(timeout: configuration.shutdownGrace)
+    }
+
+    private func serve(jetStream: JetStream) async throws {
         let application = buildApplication(jetStream: jetStream)
         let webhooks = configuration.webhooks
         guard webhooks.enabled, webhooks.secret != nil else {
@@ -68,12 +88,17 @@ public struct Gateway: Service {
         return configuration.maxBody
     }
 
-    func buildApplication(jetStream: JetStream) -> some ApplicationProtocol {
+    /// The HTTP API: the middleware and every route (OpenAPITests checks `routes` against
+    /// `OpenAPI/openapi.json`).
+    func buildRouter(jetStream: JetStream) -> Router<BasicRequestContext> {
         let store = JobStore(jetStream: jetStream)
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: ProblemMiddleware())
+        if let keys = configuration.apiKeys { router.add(middleware: AuthMiddleware(keys: keys)) }
         let jobs = JobsController(
-            dispatcher: JobDispatcher(connection: connection, jetStream: jetStream, store: store, configuration: configuration, logger: logger),
+            dispatcher: JobDispatcher(
+                connection: connection, jetStream: jetStream, store: store, configuration: configuration, logger: logger,
+                background: background),
             store: store,
             watcher: JobWatcher(connection: connection, store: store),
             events: JobEvents(connection: connection, store: store, heartbeat: configuration.sseHeartbeat),
@@ -84,8 +109,27 @@ public struct Gateway: Service {
         )
         jobs.addRoutes(to: router)
         DeadLettersController(jetStream: jetStream).addRoutes(to: router)
+        OpenAPIController().addRoutes(to: router)
+        if let metrics = configuration.metrics {
+            let connection = self.connection
+            let reported = Mutex(0)
+            MetricsEndpoint(registry: metrics.registry) {
+                let now = connection.reconnects
+                let delta = reported.withLock { last in
+                    defer { last = now }
+                    return now - last
+                }
+                if delta > 0 { GatewayMetrics.reconnects.increment(by: Int64(delta)) }
+                await metrics.beforeScrape()
+            }.addRoutes(to: router)
+        }
+        ServicesController(connection: connection, jetStream: jetStream).addRoutes(to: router)
         HealthController(connection: connection, jetStream: jetStream).addRoutes(to: router)
+        return router
+    }
 
+    func buildApplication(jetStream: JetStream) -> some ApplicationProtocol {
+        let router = buildRouter(jetStream: jetStream)
         let onServerRunning = self.onServerRunning
         let logger = self.logger
         return Application(
@@ -111,6 +155,9 @@ struct HealthController: Sendable {
             Response.json(.ok, ByteBuffer(string: #"{"status":"ok"}"#))
         }
         router.get("/readyz") { _, _ in
+            guard !connection.waitsInterrupted else {
+                return Response.problem(.unavailable("This gateway is shutting down."), headers: [.retryAfter: "1"])
+            }
             guard connection.isConnected else {
                 return Response.problem(.unavailable("Not connected to NATS."), headers: [.retryAfter: "1"])
             }

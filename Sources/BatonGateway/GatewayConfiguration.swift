@@ -1,3 +1,4 @@
+import BatonObservability
 import BatonStore
 import BatonWebhooks
 
@@ -19,8 +20,17 @@ public struct GatewayConfiguration: Sendable {
     public var jobTTL: Duration? = nil
     /// How often an idle server-sent-event stream gets a heartbeat comment.
     public var sseHeartbeat: Duration = .seconds(15)
+    /// When set, `/v1/` requests need `Authorization: Bearer <key>`, jobs belong to their key,
+    /// and each key has its rate limit.
+    public var apiKeys: APIKeys?
+    /// Serves `GET /metrics` when set (the process bootstraps swift-metrics with its registry).
+    public var metrics: MetricsEndpoint?
     /// Webhook delivery (every gateway takes part unless `enabled` is false).
     public var webhooks = WebhookConfiguration()
+    /// The `Retry-After` (seconds) of a `503` for a full queue.
+    public var queueFullRetryAfter: Int = 5
+    /// How long a stopping gateway waits for fast-lane answers it still has to record.
+    public var shutdownGrace: Duration = .seconds(10)
     /// Streams and buckets this gateway creates if missing.
     public var layout = Layout()
 

@@ -20,6 +20,7 @@ extension Response {
     static func problem(_ problem: Problem, headers: HTTPFields = [:]) -> Response {
         var headers = headers
         headers[.contentType] = Problem.mediaType
+        if let seconds = problem.retryAfter, headers[.retryAfter] == nil { headers[.retryAfter] = String(seconds) }
         return Response(status: .init(code: problem.status), headers: headers, body: .init(byteBuffer: problem.encoded()))
     }
 }

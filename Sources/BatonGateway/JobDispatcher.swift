@@ -1,5 +1,6 @@
 import BatonCore
 import BatonNATS
+import BatonObservability
 import BatonStore
 import Logging
 import NIOCore
@@ -14,6 +15,12 @@ struct SubmitOptions: Sendable {
     var deadline: Timestamp?
     /// The webhook to call when the job ends (validated).
     var callbackURL: String?
+    /// The durable lane's priority: `baton.jobs.<service>.<priority>`.
+    var priority: Priority = .normal
+    /// The API key name that owns the job (when keys are on).
+    var owner: String?
+    /// The trace the job continues (`traceparent`, `tracestate`).
+    var trace: TraceContext = .random()
     /// Record the job before running it even on the fast lane (idempotent requests must be
     /// findable while they run).
     var recordUpFront = false
@@ -47,10 +54,16 @@ struct JobDispatcher: Sendable {
     let store: JobStore
     let configuration: GatewayConfiguration
     let logger: Logger
+    /// Fast-lane answers still to record after the client got its `202`; a stopping gateway
+    /// waits for them.
+    let background: BackgroundWork
 
     func submit(
         service: ServiceRegistration, input: ByteBuffer, contentType: String?, options: SubmitOptions
     ) async throws -> Submission {
+        GatewayMetrics.submitted(service: service.name, lane: service.lane.rawValue)
+        if options.wait > .zero { GatewayMetrics.waiting.increment() }
+        defer { if options.wait > .zero { GatewayMetrics.waiting.decrement() } }
         let submission: Submission
         switch service.lane {
         case .durable: submission = try await submitDurable(service: service.name, input: input, contentType: contentType, options: options)
@@ -87,7 +100,10 @@ struct JobDispatcher: Sendable {
         var record = JobRecord(id: id, service: service, lane: .durable)
         record.deadline = options.deadline
         record.webhook = options.webhook(created: record.createdAt)
-        var headers = jobHeaders(id: id, contentType: contentType, created: record.createdAt, deadline: options.deadline)
+        record.owner = options.owner
+        record.traceparent = options.trace.traceparent
+        record.priority = options.priority
+        var headers = jobHeaders(id: id, contentType: contentType, created: record.createdAt, options: options)
         let replyTo = wait > .zero ? connection.makeReplySubject() : nil
         headers[Headers.replyTo] = replyTo
         do {
@@ -102,19 +118,22 @@ struct JobDispatcher: Sendable {
                 guard let existing = try await store.record(id) else { throw error }
                 record = existing.record
             }
-            try await jetStream.publish(input, to: Subjects.job(service: service), headers: headers, messageID: id)
+            try await jetStream.publish(input, to: Subjects.job(service: service, priority: options.priority), headers: headers, messageID: id)
         } catch {
             if let replyTo { connection.discardReplySubject(replyTo) }
-            logger.error("job not queued", metadata: ["job": "\(id)", "error": "\(error)"])
+            let full = (error as? NATSError)?.kind == .streamFull
+            if !full { logger.error("job not queued", metadata: ["job": "\(id)", "error": "\(error)"]) }
             _ = try? await store.update(id) { record in
                 record.state = .failed
-                record.error = "The job could not be queued."
+                record.error = full ? "Not queued: the queue was full." : "The job could not be queued."
+                record.finishedAt = .now
                 return true
             }
+            if full { throw Problem.queueFull(service, retryAfter: configuration.queueFullRetryAfter) }
             throw Problem.unavailable("The job could not be queued (NATS JetStream unavailable); retry later.")
         }
         guard let replyTo else { return .accepted(record) }
-        if let reply = await connection.waitForReply(on: replyTo, timeout: wait) {
+        if let reply = await connection.waitForReply(on: replyTo, timeout: wait, interruptible: true) {
             return .answered(id: id, JobAnswer(headers: reply.headers, body: reply.payload))
         }
         return .accepted((try? await store.record(id)?.record) ?? record)
@@ -129,21 +148,24 @@ struct JobDispatcher: Sendable {
         let replyTo = connection.makeReplySubject()
         let request = NATSMessage(
             subject: Subjects.fast(service: service), replyTo: replyTo,
-            headers: jobHeaders(id: id, contentType: contentType, created: created, deadline: options.deadline), payload: input)
+            headers: jobHeaders(id: id, contentType: contentType, created: created, options: options), payload: input)
         let connection = self.connection
         let fastLaneTimeout = configuration.fastLaneTimeout
         let webhook = options.webhook(created: created)
+        let recordJob = { () async throws -> JobRecord in
+            try await self.recordRunning(id: id, service: service, created: created, webhook: webhook, options: options)
+        }
 
         if wait == .zero || options.recordUpFront {
             // The job must be known before it runs: for the 202 of respond-async, and so that an
             // idempotent retry finds it. The answer is recorded when it comes.
-            let record = try await recordRunning(id: id, service: service, created: created, webhook: webhook)
+            let record = try await recordJob()
             try publishOrDiscard(request)
-            let finishing = Task { await finishInBackground(record: record, reply: await connection.waitForReply(on: replyTo, timeout: fastLaneTimeout)) }
+            let finishing = background.run { await finishInBackground(record: record, reply: await connection.waitForReply(on: replyTo, timeout: fastLaneTimeout)) }
             if wait == .zero { return .accepted(record) }
             let answered = await withTaskGroup(of: Bool.self) { group in
                 group.addTask { await finishing.value; return true }
-                group.addTask { try? await Task.sleep(for: wait); return false }
+                group.addTask { await connection.waitUntilInterrupted(timeout: wait); return false }
                 let first = await group.next()!
                 group.cancelAll()
                 return first
@@ -158,7 +180,7 @@ struct JobDispatcher: Sendable {
         let early: NATSMessage?? = await withTaskGroup(of: NATSMessage??.self) { group in
             group.addTask { .some(await call.value) }
             group.addTask {
-                try? await Task.sleep(for: wait)
+                await connection.waitUntilInterrupted(timeout: wait)
                 return .none
             }
             let first = await group.next()!
@@ -174,8 +196,8 @@ struct JobDispatcher: Sendable {
                           detail: "No fast-lane worker of '\(service)' answered.")
         case .none:
             // The wait elapsed: record the job so it can be followed, keep listening.
-            let record = try await recordRunning(id: id, service: service, created: created, webhook: webhook)
-            Task { await finishInBackground(record: record, reply: await call.value) }
+            let record = try await recordJob()
+            background.run { await finishInBackground(record: record, reply: await call.value) }
             return .accepted(record)
         }
     }
@@ -189,9 +211,13 @@ struct JobDispatcher: Sendable {
         }
     }
 
-    private func recordRunning(id: String, service: String, created: Timestamp, webhook: WebhookStatus?) async throws -> JobRecord {
+    private func recordRunning(
+        id: String, service: String, created: Timestamp, webhook: WebhookStatus?, options: SubmitOptions
+    ) async throws -> JobRecord {
         var record = JobRecord(id: id, service: service, lane: .fast, state: .running, createdAt: created)
         record.webhook = webhook
+        record.owner = options.owner
+        record.traceparent = options.trace.traceparent
         record.attempts = 1
         record.startedAt = created
         do {
@@ -224,9 +250,12 @@ struct JobDispatcher: Sendable {
         }
     }
 
-    private func jobHeaders(id: String, contentType: String?, created: Timestamp, deadline: Timestamp?) -> NATSHeaders {
+    private func jobHeaders(id: String, contentType: String?, created: Timestamp, options: SubmitOptions) -> NATSHeaders {
         var headers = NATSHeaders()
-        if let deadline { headers[Headers.deadline] = deadline.description }
+        if let deadline = options.deadline { headers[Headers.deadline] = deadline.description }
+        headers[Headers.owner] = options.owner
+        headers[Headers.traceparent] = options.trace.traceparent
+        headers[Headers.tracestate] = options.trace.tracestate
         headers[Headers.jobID] = id
         headers[Headers.contentType] = contentType
         headers[Headers.created] = created.description

@@ -24,7 +24,7 @@ struct JobWatcher: Sendable {
                 return false
             }
             group.addTask {
-                try? await Task.sleep(for: timeout)
+                await connection.waitUntilInterrupted(timeout: timeout)  // or the gateway drains
                 return false
             }
             let first = await group.next() ?? false

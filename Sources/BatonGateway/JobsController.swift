@@ -1,5 +1,6 @@
 import BatonCore
 import BatonNATS
+import BatonObservability
 import BatonStore
 import HTTPTypes
 import Hummingbird
@@ -32,13 +33,33 @@ struct JobsController: Sendable {
         router.delete("/v1/jobs/:\(Self.segment)", use: cancel)
     }
 
-    /// Who is asking; idempotency keys are scoped to it. (One anonymous caller until API keys.)
-    static func caller(of _: Request) -> String { "anonymous" }
+    /// Who is asking (the API key's name, or `anonymous`); idempotency keys are scoped to it.
+    static func caller(of _: Request) -> String { Caller.name }
+
+    /// With API keys on, a job is visible to the key that created it only; to anyone else it
+    /// does not exist.
+    static func checkOwner(_ record: JobRecord) throws {
+        if Caller.isAuthenticated, record.owner != Caller.name { throw Problem.unknownJob(record.id) }
+    }
 
     // MARK: - POST /v1/jobs/{service}
 
     @Sendable func submit(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let start = ContinuousClock.now
         let name = try context.parameters.require(Self.segment)
+        do {
+            let response = try await submit(request, service: name)
+            GatewayMetrics.recordRequest(service: name, outcome: response.status == .accepted ? .accepted : .sync, since: start)
+            return response
+        } catch {
+            // Only registered services get their own label: clients cannot grow the label set.
+            let known = (error as? Problem).map { $0.type != Problem.unknownService(name).type && $0.type != Problem.invalidServiceName(name).type } ?? true
+            GatewayMetrics.recordRequest(service: known ? name : "unknown", outcome: .error, since: start)
+            throw error
+        }
+    }
+
+    private func submit(_ request: Request, service name: String) async throws -> Response {
         guard ServiceName.isValid(name) else { throw Problem.invalidServiceName(name) }
         if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBody {
             throw Problem.bodyTooLarge(limit: maxBody)
@@ -55,6 +76,9 @@ struct JobsController: Sendable {
 
         let contentType = request.headers[.contentType]
         var options = SubmitOptions(wait: submit.wait, deadline: submit.deadline, callbackURL: submit.callbackURL)
+        options.owner = Caller.isAuthenticated ? Caller.name : nil
+        options.priority = submit.priority
+        options.trace = (request.headers[.traceparent].flatMap { TraceContext(traceparent: $0, tracestate: request.headers[.tracestate]) } ?? .random()).child()
         var headers: HTTPFields = [.vary: "Prefer"]
         if let applied = submit.applied { headers[.preferenceApplied] = applied }
 
@@ -97,6 +121,7 @@ struct JobsController: Sendable {
     /// ended (within the wait), else `202` with its status; nil when the job was never recorded.
     private func replay(_ id: String, wait: Duration, headers: HTTPFields) async throws -> Response? {
         guard let record = try await watcher.waitForEnd(id, timeout: wait) else { return nil }
+        try Self.checkOwner(record)
         var headers = headers
         headers[.location] = Self.location(of: id)
         if record.state.isTerminal, let answer = try await store.result(id) {
@@ -148,6 +173,7 @@ struct JobsController: Sendable {
 
     @Sendable func cancel(_: Request, context: BasicRequestContext) async throws -> Response {
         let id = try jobID(context)
+        _ = try await record(context)  // 404 for someone else's job
         let outcome: JobStore.CancelOutcome
         do {
             outcome = try await store.cancel(id)
@@ -187,6 +213,7 @@ struct JobsController: Sendable {
             throw Problem.unavailable("Job records are unavailable (NATS): \(error)")
         }
         guard let found else { throw Problem.unknownJob(id) }
+        try Self.checkOwner(found)
         return (found, [.preferenceApplied: "wait=\(wait.components.seconds)", .vary: "Prefer"])
     }
 
@@ -199,6 +226,7 @@ struct JobsController: Sendable {
             throw Problem.unavailable("Job records are unavailable (NATS): \(error)")
         }
         guard let found else { throw Problem.unknownJob(id) }
+        try Self.checkOwner(found.record)
         return found.record
     }
 

@@ -15,6 +15,7 @@ struct SubmitRequest: Sendable {
     var deadline: Timestamp?
     var callbackURL: String?
     var idempotencyKey: String?
+    var priority: Priority = .normal
 
     init(headers: HTTPFields, configuration: GatewayConfiguration) throws {
         let preferences = Preferences(headerValues: headers[values: .prefer])
@@ -28,9 +29,24 @@ struct SubmitRequest: Sendable {
             wait = configuration.defaultWait
         }
 
+        // `Prefer: priority=…` (Baton's own preference) or `Baton-Priority`; the header wins.
+        if let value = headers[.batonPriority] {
+            guard let priority = Priority(rawValue: value.trimmingCharacters(in: .whitespaces).lowercased()) else {
+                throw Problem.badRequest("Baton-Priority must be high, normal or low.")
+            }
+            self.priority = priority
+        } else if let priority = preferences.priority {
+            self.priority = priority
+            applied = [applied, "priority=\(priority.rawValue)"].compactMap { $0 }.joined(separator: ", ")
+        }
+
         if let value = headers[.batonDeadline] {
             guard let deadline = Self.parseDeadline(value) else {
                 throw Problem.badRequest("Baton-Deadline must be an RFC 3339 UTC time (2026-01-02T03:04:05Z) or a number of seconds from now.")
+            }
+            // A deadline that has passed would only turn into an expired job: refuse it here.
+            guard deadline > .now else {
+                throw Problem.badRequest("Baton-Deadline \(value) is not in the future.")
             }
             self.deadline = deadline
         } else if let ttl = configuration.jobTTL {
@@ -63,7 +79,7 @@ struct SubmitRequest: Sendable {
     /// RFC 3339 (UTC) or delta-seconds.
     static func parseDeadline(_ value: String) -> Timestamp? {
         let trimmed = value.trimmingCharacters(in: .whitespaces)
-        if let seconds = Int(trimmed), seconds >= 0, seconds < 10 * 365 * 86_400 { return Timestamp.now.adding(.seconds(seconds)) }
+        if let seconds = Int(trimmed), seconds > 0, seconds < 10 * 365 * 86_400 { return Timestamp.now.adding(.seconds(seconds)) }
         return Timestamp(rfc3339: trimmed)
     }
 }
@@ -96,4 +112,7 @@ extension HTTPField.Name {
     static let callbackURL = Self("Callback-Url")!
     static let idempotencyKey = Self("Idempotency-Key")!
     static let idempotentReplayed = Self("Idempotent-Replayed")!
+    static let batonPriority = Self("Baton-Priority")!
+    static let traceparent = Self("traceparent")!
+    static let tracestate = Self("tracestate")!
 }

@@ -76,6 +76,7 @@ struct WebhookDispatcher: Sendable {
         let body = try WebhookPayload.encode(record: record, answer: try await store.result(record.id))
         var headers = signer.headers(id: record.id, timestamp: Int(Timestamp.now.milliseconds / 1000), body: body)
         headers.append((name: "Content-Type", value: "application/json"))
+        if let traceparent = record.traceparent { headers.append((name: "traceparent", value: traceparent)) }
         let response: WebhookResponse
         do {
             // Resolved (and checked) at each attempt; the client pins the checked addresses.
@@ -90,6 +91,9 @@ struct WebhookDispatcher: Sendable {
             response = WebhookResponse(status: nil, error: "\(error)", duration: .zero)
         }
 
+        GatewayMetrics.webhookAttempt(
+            response.isSuccess ? "delivered" : (configuration.schedule.delay(afterAttempt: attempt) == nil ? "failed" : "retry"),
+            duration: response.duration)
         if response.isSuccess {
             logger.info("webhook delivered", metadata: ["attempt": "\(attempt)", "status": "\(response.status ?? 0)"])
             try await update(stored) { webhook in
@@ -123,7 +127,7 @@ struct WebhookDispatcher: Sendable {
             payload.writeBytes(body)
             try await store.deadLetter(
                 .webhook, id: record.id, service: record.service, payload: payload, contentType: "application/json",
-                attempts: attempt, error: error)
+                attempts: attempt, error: error, owner: record.owner)
             try message.ack()
         }
     }

@@ -139,6 +139,12 @@ struct JetStreamAPIError: Decodable {
         if err_code == NATSError.jsWrongLastSequence {
             return NATSError(.wrongLastSequence, description ?? "wrong last sequence")
         }
+        // A stream full under `discard: new`: the server says which limit only in the text.
+        if err_code == NATSError.jsStreamStoreFailed, let description,
+            ["maximum messages per subject exceeded", "maximum messages exceeded", "maximum bytes exceeded"].contains(description)
+        {
+            return NATSError(.streamFull, description)
+        }
         return NATSError(.jetStream(code: code, errorCode: err_code ?? 0), description ?? "JetStream error \(code)")
     }
 }

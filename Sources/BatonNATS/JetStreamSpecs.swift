@@ -17,6 +17,9 @@ public struct StreamSpec: Sendable {
     public var maxMessageSize: Int32 = -1
     /// Refuse new messages when a limit is hit (instead of deleting old ones).
     public var discardNew: Bool = false
+    /// With `discardNew` and `maxMessagesPerSubject > 0`: a full subject refuses new messages
+    /// (the publish fails with `NATSError.Kind.streamFull`) instead of dropping its oldest.
+    public var discardNewPerSubject: Bool = false
     public var memoryStorage: Bool = false
     public var replicas: Int = 1
     public var duplicateWindow: Duration = .seconds(120)
@@ -46,6 +49,7 @@ public struct StreamSpec: Sendable {
         config.MaxMsgsPerSubject = maxMessagesPerSubject
         config.MaxMsgSize = maxMessageSize
         config.Discard = discardNew ? js_DiscardNew : js_DiscardOld
+        config.DiscardNewPerSubject = discardNewPerSubject
         config.Storage = memoryStorage ? js_MemoryStorage : js_FileStorage
         config.Replicas = Int64(replicas)
         // The duplicate window may not exceed the max age.

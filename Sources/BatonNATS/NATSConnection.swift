@@ -196,9 +196,24 @@ public final class NATSConnection: Sendable {
 
     /// Awaits the first message sent to `replySubject` (from `makeReplySubject`), or nil when
     /// `timeout` passes or the task is cancelled. The subject is released either way.
-    public func waitForReply(on replySubject: String, timeout: Duration) async -> NATSMessage? {
-        await inbox.wait(for: replySubject, timeout: timeout)
+    ///
+    /// - Parameter interruptible: `interruptWaits()` ends this wait early with nil (a client's
+    ///   wait, which a draining gateway answers with `202` at once).
+    public func waitForReply(on replySubject: String, timeout: Duration, interruptible: Bool = false) async -> NATSMessage? {
+        await inbox.wait(for: replySubject, timeout: timeout, interruptible: interruptible)
     }
+
+    /// Waits until `timeout` elapses or `interruptWaits()` is called, whichever comes first
+    /// (for waits that race a reply arriving elsewhere, such as a fast-lane call's).
+    public func waitUntilInterrupted(timeout: Duration) async {
+        _ = await inbox.wait(for: inbox.register(), timeout: timeout, interruptible: true)
+    }
+
+    /// Ends every interruptible wait now, and every later one at once: a draining gateway.
+    public func interruptWaits() { inbox.interrupt() }
+
+    /// True once `interruptWaits()` was called.
+    public var waitsInterrupted: Bool { inbox.isInterrupted }
 
     /// Forgets a reply subject nobody will wait on.
     public func discardReplySubject(_ replySubject: String) { inbox.discard(replySubject) }

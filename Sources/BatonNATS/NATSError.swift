@@ -18,6 +18,11 @@ public struct NATSError: Error, Sendable, CustomStringConvertible, Equatable {
         case jetStream(code: Int, errorCode: Int)
         /// A KV create or update found another revision than the one expected.
         case wrongLastSequence
+        /// The stream refused a publish because it is full: the subject holds its
+        /// `max_msgs_per_subject` with `discard_new_per_subject` (or the stream its max messages
+        /// or bytes with `discard: new`). Server: code 503, err_code 10077, "maximum messages per
+        /// subject exceeded". Retry later.
+        case streamFull
         /// A reply could not be understood.
         case protocolViolation
     }
@@ -34,6 +39,9 @@ public struct NATSError: Error, Sendable, CustomStringConvertible, Equatable {
 
     /// JetStream error code for "wrong last sequence" (KV create/update conflict).
     static let jsWrongLastSequence = 10071
+    /// JetStream error code for "stream store failed" (JSStreamStoreFailedF); the description
+    /// says why, e.g. "maximum messages per subject exceeded" for a full subject.
+    static let jsStreamStoreFailed = 10077
     /// JetStream error code for "stream name already in use with a different configuration".
     static let jsStreamNameExists = 10058
     /// JetStream error code for "subjects overlap with an existing stream".

@@ -123,8 +123,14 @@ extension NATSMessage {
         }
         try check("natsMsg_Create(\(subject))", status)
         guard let msg else { throw NATSError(.protocolViolation, "natsMsg_Create returned no message") }
-        for field in headers.fields {
-            let s = natsMsgHeader_Add(msg, field.name, field.value)
+        // An empty value is left out: nats.c writes it so that the field swallows the next one
+        // on the way in (seen with an empty `tracestate`). CR and LF would split the header
+        // block, so they become spaces.
+        for field in headers.fields where !field.value.isEmpty {
+            let value = field.value.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\r\n" })
+                ? String(field.value.map { $0 == "\r" || $0 == "\n" || $0 == "\r\n" ? " " : $0 })
+                : field.value
+            let s = natsMsgHeader_Add(msg, field.name, value)
             if s != NATS_OK {
                 natsMsg_Destroy(msg)
                 try check("natsMsgHeader_Add(\(field.name))", s)

@@ -23,11 +23,14 @@ final class ReplyInbox: Sendable {
         var counter: UInt64 = 0
         var sweeping = false
         var closed = false
+        /// `interrupt()` was called: interruptible waits end at once.
+        var interrupted = false
     }
 
     private struct Slot {
         var phase: Phase
         var deadline: ContinuousClock.Instant
+        var interruptible = false
     }
 
     private enum Phase {
@@ -78,7 +81,7 @@ final class ReplyInbox: Sendable {
         waiter?.resume(returning: message)
     }
 
-    func wait(for subject: String, timeout: Duration) async -> NATSMessage? {
+    func wait(for subject: String, timeout: Duration, interruptible: Bool = false) async -> NATSMessage? {
         let token = self.token(subject)
         let deadline = ContinuousClock.now.advanced(by: timeout)
         return await withTaskCancellationHandler {
@@ -91,11 +94,11 @@ final class ReplyInbox: Sendable {
                         state.slots[token] = nil
                         return .resume(message)
                     case .registered:
-                        if Task.isCancelled || state.closed {
+                        if Task.isCancelled || state.closed || (interruptible && state.interrupted) {
                             state.slots[token] = nil
                             return .resume(nil)
                         }
-                        state.slots[token] = Slot(phase: .waiting(continuation), deadline: deadline)
+                        state.slots[token] = Slot(phase: .waiting(continuation), deadline: deadline, interruptible: interruptible)
                         let start = !state.sweeping
                         state.sweeping = true
                         return .park(startSweeper: start)
@@ -112,6 +115,24 @@ final class ReplyInbox: Sendable {
             discard(subject)
         }
     }
+
+    /// Ends every interruptible wait with nil, now and from now on (a gateway that drains).
+    func interrupt() {
+        let waiting = state.withLock { state -> [CheckedContinuation<NATSMessage?, Never>] in
+            state.interrupted = true
+            var ended: [CheckedContinuation<NATSMessage?, Never>] = []
+            for (token, slot) in state.slots where slot.interruptible {
+                if case .waiting(let c) = slot.phase {
+                    ended.append(c)
+                    state.slots[token] = nil
+                }
+            }
+            return ended
+        }
+        for continuation in waiting { continuation.resume(returning: nil) }
+    }
+
+    var isInterrupted: Bool { state.withLock { $0.interrupted } }
 
     /// Ends every wait with nil (the connection is closing).
     func cancelAll() {

@@ -31,10 +31,24 @@ extension JobStore {
 
     /// Ends a job whose deadline passed before it started; it is not run.
     @discardableResult
-    public func expire(_ id: String, service: String, from snapshot: StoredRecord?) async throws -> (answer: JobAnswer, state: JobState) {
+    public func expire(
+        _ id: String, service: String, from snapshot: StoredRecord?, beforeEvent: (JobAnswer) -> Void = { _ in }
+    ) async throws -> (answer: JobAnswer, state: JobState) {
         let problem = Problem.jobExpired(id)
         let answer = JobAnswer(status: problem.status, contentType: Problem.mediaType, body: problem.encoded())
-        return try await finish(id, service: service, answer: answer, state: .expired, error: problem.detail, from: snapshot)
+        return try await finish(
+            id, service: service, answer: answer, state: .expired, error: problem.detail, from: snapshot, beforeEvent: beforeEvent)
+    }
+
+    /// Publishes the terminal event of an ended job again (same message id, so JetStream drops
+    /// it when the first one got through within the duplicate window).
+    public func republishEnd(of record: JobRecord) async throws {
+        guard record.state.isTerminal else { return }
+        let event = DoneEvent(
+            job: record.id, service: record.service, state: record.state, status: record.status,
+            at: record.finishedAt ?? .now, webhook: record.webhook == nil ? nil : true)
+        try await records.jetStream.publish(
+            try JSON.encode(event), to: Subjects.done(service: record.service, job: record.id), messageID: "done-\(record.id)")
     }
 
     /// What a dead letter is about.
@@ -49,9 +63,10 @@ extension JobStore {
     /// last error. Deduplicated by job id, so a retried call stores one dead letter.
     public func deadLetter(
         _ kind: DeadLetterKind, id: String, service: String, payload: ByteBuffer, contentType: String?,
-        attempts: Int, error: String
+        attempts: Int, error: String, owner: String? = nil
     ) async throws {
         var headers = NATSHeaders()
+        headers[Headers.owner] = owner
         headers[Headers.jobID] = id
         headers[Headers.service] = service
         headers[Headers.contentType] = contentType

@@ -11,6 +11,10 @@ public struct Layout: Sendable {
     public var retention: Duration = .seconds(24 * 3600)
     /// The largest job input or answer (bounded by the server's max payload).
     public var maxMessageSize: Int32 = -1
+    /// Jobs a service may have queued per priority (subject `baton.jobs.<service>.<priority>`,
+    /// running ones included) before publishes are refused (`NATSError.Kind.streamFull`);
+    /// 0: unbounded. The stream's `max_msgs_per_subject` with `discard_new_per_subject`.
+    public var maxQueuedPerService: Int = 100_000
 
     public init() {}
 
@@ -21,6 +25,10 @@ public struct Layout: Sendable {
         spec.maxMessageSize = maxMessageSize
         spec.replicas = replicas
         spec.discardNew = true
+        if maxQueuedPerService > 0 {
+            spec.maxMessagesPerSubject = Int64(maxQueuedPerService)
+            spec.discardNewPerSubject = true
+        }
         return spec
     }
 
@@ -74,9 +82,23 @@ public struct Layout: Sendable {
         return true
     }
 
-    /// The durable consumer the workers of `service` share.
-    public static func consumer(service: String, ackWait: Duration, maxDeliver: Int, replicas: Int) -> ConsumerSpec {
-        var spec = ConsumerSpec(stream: Streams.jobs, durable: Streams.consumer(service: service), filterSubject: Subjects.jobs(service: service))
+    /// Makes the three per-priority consumers of `service` (and deletes the single consumer
+    /// `baton-<service>` of earlier versions first, which would overlap them; only if its filter
+    /// is `baton.jobs.<service>.>`, so another service's consumer of that name is left alone).
+    /// Idempotent.
+    public func ensureConsumers(_ js: JetStream, service: String, ackWait: Duration, maxDeliver: Int = -1) async throws {
+        try await js.deleteConsumer(stream: Streams.jobs, name: Streams.consumer(service: service), ifFilterSubject: Subjects.jobs(service: service))
+        for priority in Priority.allCases {
+            try await js.ensureConsumer(Self.consumer(service: service, priority: priority, ackWait: ackWait, maxDeliver: maxDeliver, replicas: replicas))
+        }
+    }
+
+    /// The durable consumer of `priority` the workers of `service` share
+    /// (`baton-<service>-<priority>`, filter `baton.jobs.<service>.<priority>`).
+    public static func consumer(service: String, priority: Priority, ackWait: Duration, maxDeliver: Int, replicas: Int) -> ConsumerSpec {
+        var spec = ConsumerSpec(
+            stream: Streams.jobs, durable: Streams.consumer(service: service, priority: priority),
+            filterSubject: Subjects.job(service: service, priority: priority))
         spec.ackWait = ackWait
         spec.maxDeliver = maxDeliver
         spec.replicas = replicas

@@ -30,4 +30,12 @@ public final class ServiceRegistry: Sendable {
         cache.withLock { $0[name] = (registration, now.advanced(by: cacheTTL)) }
         return registration
     }
+
+    /// Every registered service, sorted by name (read from KV, not cached; unreadable entries
+    /// are skipped).
+    public func all() async throws -> [ServiceRegistration] {
+        try await bucket.entries()
+            .compactMap { try? JSON.decode(ServiceRegistration.self, from: $0.value) }
+            .sorted { $0.name < $1.name }
+    }
 }

@@ -1,5 +1,6 @@
 import BatonCore
 import BatonNATS
+import BatonObservability
 import BatonStore
 import Logging
 import NIOCore
@@ -29,6 +30,8 @@ struct DurableJobRunner: Sendable {
     let cancellations: Cancellations
     let configuration: WorkerConfiguration
     let logger: Logger
+    /// This process's `$SRV.STATS` counters for the service.
+    let stats: MicroEndpointStats
 
     private enum Start {
         case running(StoredRecord)
@@ -41,21 +44,31 @@ struct DurableJobRunner: Sendable {
             try? message.terminate()
             return
         }
+        let trace = message.headers[Headers.traceparent].flatMap {
+            TraceContext(traceparent: $0, tracestate: message.headers[Headers.tracestate])
+        }
         var logger = self.logger
         logger[metadataKey: "job"] = "\(id)"
+        if let trace { logger[metadataKey: "trace_id"] = "\(trace.traceID)" }
         let reply = message.headers[Headers.replyTo]
         let token = cancellations.register(id)
         defer { cancellations.done(id) }
+        let taken = ContinuousClock.now
+        let inFlight = WorkerMetrics.inFlight(service: service.name)
+        inFlight.increment()
+        defer { inFlight.decrement() }
+        WorkerMetrics.queueDepth(service: service.name, pending: message.pending)
+        if message.deliveryCount > 1 { WorkerMetrics.redelivered(service: service.name) }
         let deadline = message.headers[Headers.deadline].flatMap { Timestamp(rfc3339: $0) }
 
         if let deadline, deadline < .now {
-            await end(message, id: id, reply: reply, logger: logger) {
-                try await store.expire(id, service: service.name, from: nil).answer
+            await end(message, id: id, reply: reply, since: taken, logger: logger) { answerGateway in
+                try await store.expire(id, service: service.name, from: nil, beforeEvent: answerGateway)
             }
             return
         }
         if message.deliveryCount > configuration.maxAttempts {
-            await giveUp(message, id: id, reply: reply, logger: logger)
+            await giveUp(message, id: id, reply: reply, since: taken, logger: logger)
             return
         }
 
@@ -64,7 +77,7 @@ struct DurableJobRunner: Sendable {
             switch try await start(id, message: message) {
             case .finished(let record):
                 logger.info("job already \(record.state.rawValue); acknowledging redelivery")
-                await answerAgain(message, id: id, reply: reply)
+                await answerAgain(message, record: record, reply: reply)
                 return
             case .running(let stored):
                 cursor = RecordCursor(stored)
@@ -77,13 +90,15 @@ struct DurableJobRunner: Sendable {
 
         let job = Job(
             id: id, service: service.name, lane: .durable, input: message.payload,
-            contentType: message.headers[Headers.contentType], attempt: message.deliveryCount, deadline: deadline
+            contentType: message.headers[Headers.contentType], attempt: message.deliveryCount, deadline: deadline,
+            trace: trace
         )
         let context = JobContext(job: job, connection: connection, store: store, cursor: cursor, logger: logger)
-        guard let outcome = await runWithHeartbeat(message, token: token, { try await service.handler(job, context) }) else {
+        guard let outcome = await runWithHeartbeat(message, token: token, { try await stats.measure { try await service.handler(job, context) } }) else {
             if token.isCancelled {
                 logger.info("job cancelled by the client")
-                await answerAgain(message, id: id, reply: reply)
+                WorkerMetrics.finished(service: service.name, state: JobState.cancelled.rawValue, duration: ContinuousClock.now - taken)
+                await answerAgain(message, record: nil, reply: reply, id: id)
             } else {
                 logger.info("worker stopping mid-job; handing it back")
                 try? message.nak()
@@ -96,42 +111,44 @@ struct DurableJobRunner: Sendable {
                 await retryLater(message, id: id, outcome: outcome, cursor: cursor, logger: logger)
                 return
             }
-            await end(message, id: id, reply: reply, logger: logger) {
+            await end(message, id: id, reply: reply, since: taken, logger: logger) { answerGateway in
                 let ended = try await store.finish(
                     id, service: service.name, answer: outcome.answer, state: .failed, error: outcome.error,
-                    worker: configuration.workerID, from: cursor.current)
+                    worker: configuration.workerID, from: cursor.current, beforeEvent: answerGateway)
                 if ended.state == .failed {
+                    WorkerMetrics.deadLettered(kind: "job")
                     try await store.deadLetter(
                         .job, id: id, service: service.name, payload: message.payload, contentType: message.headers[Headers.contentType],
-                        attempts: message.deliveryCount, error: outcome.error ?? "failed")
+                        attempts: message.deliveryCount, error: outcome.error ?? "failed", owner: message.headers[Headers.owner])
                 }
-                return ended.answer
+                return ended
             }
             return
         }
 
-        let connection = self.connection
-        await end(message, id: id, reply: nil, logger: logger) {
+        await end(message, id: id, reply: reply, since: taken, logger: logger) { answerGateway in
             try await store.finish(
                 id, service: service.name, answer: outcome.answer, state: outcome.state, error: outcome.error,
-                worker: configuration.workerID, from: cursor.current,
-                beforeEvent: { answer in
-                    if let reply { try? connection.publish(answer.body, to: reply, headers: answer.natsHeaders(jobID: id)) }
-                }
-            ).answer
+                worker: configuration.workerID, from: cursor.current, beforeEvent: answerGateway)
         }
     }
 
-    /// Runs `ending` (which stores the job's end and returns the stored answer), answers the
-    /// waiting gateway if `reply` is set, and acks; hands the job back if NATS failed.
+    /// Runs `ending`, which stores the job's end and calls the closure it gets with the stored
+    /// answer before the terminal event (so a waiting gateway answers its client as early as
+    /// possible); then acks. Hands the job back if NATS failed on the way.
     private func end(
-        _ message: JetStreamMessage, id: String, reply: String?, logger: Logger, _ ending: () async throws -> JobAnswer
+        _ message: JetStreamMessage, id: String, reply: String?, since taken: ContinuousClock.Instant, logger: Logger,
+        _ ending: (_ answerGateway: @escaping (JobAnswer) -> Void) async throws -> (answer: JobAnswer, state: JobState)
     ) async {
-        do {
-            let answer = try await ending()
+        let connection = self.connection
+        let answerGateway: (JobAnswer) -> Void = { answer in
             if let reply { try? connection.publish(answer.body, to: reply, headers: answer.natsHeaders(jobID: id)) }
+        }
+        do {
+            let ended = try await ending(answerGateway)
             try message.ack()
-            logger.debug("job done", metadata: ["status": "\(answer.status)"])
+            WorkerMetrics.finished(service: service.name, state: ended.state.rawValue, duration: ContinuousClock.now - taken)
+            logger.debug("job done", metadata: ["state": "\(ended.state.rawValue)", "status": "\(ended.answer.status)"])
         } catch {
             logger.warning("cannot record the end of the job; handing it back", metadata: ["error": "\(error)"])
             try? message.nak(delay: .seconds(1))
@@ -139,11 +156,15 @@ struct DurableJobRunner: Sendable {
     }
 
     /// Acks a job that ended before (finished, cancelled, expired), answering a waiting gateway
-    /// from the stored result.
-    private func answerAgain(_ message: JetStreamMessage, id: String, reply: String?) async {
+    /// from the stored result. A terminal `record` found on redelivery gets its terminal event
+    /// published again (deduplicated by its message id): the worker that ended it may have died
+    /// between the record write and the event, and followers and webhooks wait for the event.
+    private func answerAgain(_ message: JetStreamMessage, record: JobRecord?, reply: String?, id: String? = nil) async {
+        guard let id = record?.id ?? id else { return }
         if let reply, let answer = try? await store.result(id) {
             try? connection.publish(answer.body, to: reply, headers: answer.natsHeaders(jobID: id))
         }
+        if let record { try? await store.republishEnd(of: record) }
         try? message.ack()
     }
 
@@ -152,6 +173,7 @@ struct DurableJobRunner: Sendable {
         let attempt = message.deliveryCount
         let delay = configuration.backoff(afterAttempt: attempt)
         logger.info("attempt failed; retrying", metadata: ["attempt": "\(attempt)", "delay": "\(delay)", "error": "\(outcome.error ?? "")"])
+        WorkerMetrics.retried(service: service.name)
         _ = try? await store.update(id, from: cursor.current) { record in
             guard !record.state.isTerminal else { return false }
             record.state = .queued
@@ -163,21 +185,22 @@ struct DurableJobRunner: Sendable {
 
     /// A job delivered more often than `maxAttempts` (its worker crashed or stalled each time,
     /// or retries ran out): fail it and dead-letter it, unless it ended meanwhile.
-    private func giveUp(_ message: JetStreamMessage, id: String, reply: String?, logger: Logger) async {
+    private func giveUp(_ message: JetStreamMessage, id: String, reply: String?, since taken: ContinuousClock.Instant, logger: Logger) async {
         let attempts = message.deliveryCount - 1
         logger.warning("job out of attempts; dead-lettering it", metadata: ["attempts": "\(attempts)"])
-        await end(message, id: id, reply: reply, logger: logger) {
+        await end(message, id: id, reply: reply, since: taken, logger: logger) { answerGateway in
             let last = (try? await store.record(id))?.record.error
             let error = last ?? "No answer after \(attempts) attempts (the worker crashed or stalled each time)."
             let problem = Problem.jobFailed(status: 500, message: error, jobID: id)
             let answer = JobAnswer(status: 500, contentType: Problem.mediaType, body: problem.encoded())
-            let ended = try await store.finish(id, service: service.name, answer: answer, state: .failed, error: error)
+            let ended = try await store.finish(id, service: service.name, answer: answer, state: .failed, error: error, beforeEvent: answerGateway)
             if ended.state == .failed {
+                WorkerMetrics.deadLettered(kind: "job")
                 try await store.deadLetter(
                     .job, id: id, service: service.name, payload: message.payload, contentType: message.headers[Headers.contentType],
-                    attempts: attempts, error: error)
+                    attempts: attempts, error: error, owner: message.headers[Headers.owner])
             }
-            return ended.answer
+            return ended
         }
     }
 
@@ -195,6 +218,9 @@ struct DurableJobRunner: Sendable {
             // headers carry every field it set.
             var record = JobRecord(id: id, service: service.name, lane: .durable, createdAt: created)
             record.deadline = message.headers[Headers.deadline].flatMap { Timestamp(rfc3339: $0) }
+            record.owner = message.headers[Headers.owner]
+            record.priority = message.subject.split(separator: ".").last.flatMap { Priority(rawValue: String($0)) }
+            record.traceparent = message.headers[Headers.traceparent]
             guess = StoredRecord(record: record, revision: revision)
         }
         let written = try await store.update(id, from: guess) { record in

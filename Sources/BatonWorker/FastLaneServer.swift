@@ -11,6 +11,8 @@ struct FastLaneServer: Sendable {
     let cancellations: Cancellations
     let configuration: WorkerConfiguration
     let logger: Logger
+    /// This process's `$SRV.STATS` counters for the service.
+    let stats: MicroEndpointStats
 
     func run() async throws {
         let subscription = try connection.subscribe(
@@ -38,18 +40,26 @@ struct FastLaneServer: Sendable {
         let id = request.headers[Headers.jobID].flatMap { JobID.isValid($0) ? $0 : nil } ?? JobID.make()
         let job = Job(
             id: id, service: service.name, lane: .fast, input: request.payload,
-            contentType: request.headers[Headers.contentType]
+            contentType: request.headers[Headers.contentType],
+            trace: request.headers[Headers.traceparent].flatMap { TraceContext(traceparent: $0, tracestate: request.headers[Headers.tracestate]) }
         )
         let context = JobContext(job: job, connection: connection, store: nil, logger: logger)
         let token = cancellations.register(id)
         defer { cancellations.done(id) }
-        let handler = Task { await JobOutcome.of(jobID: id) { try await service.handler(job, context) } }
+        let taken = ContinuousClock.now
+        let inFlight = WorkerMetrics.inFlight(service: service.name)
+        inFlight.increment()
+        defer { inFlight.decrement() }
+        let handler = Task { await JobOutcome.of(jobID: id) { try await stats.measure { try await service.handler(job, context) } } }
         token.onCancel { handler.cancel() }
         let result = await withTaskCancellationHandler { await handler.value } onCancel: { handler.cancel() }
         let outcome = result
             ?? (token.isCancelled
                 ? JobOutcome.failure(status: 409, message: "The job was cancelled.", jobID: id)
                 : JobOutcome.failure(status: 503, message: "The worker is shutting down.", jobID: id))
+        WorkerMetrics.finished(
+            service: service.name, state: (token.isCancelled ? JobState.cancelled : outcome.state).rawValue,
+            duration: ContinuousClock.now - taken)
         var headers = outcome.answer.natsHeaders(jobID: id)
         if outcome.state == .failed {
             // The NATS micro-service convention, so `nats req` users see the failure too.

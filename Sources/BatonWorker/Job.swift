@@ -1,4 +1,5 @@
 import BatonCore
+@_exported import struct BatonObservability.TraceContext
 import NIOCore
 
 /// A job as a handler sees it.
@@ -12,10 +13,17 @@ public struct Job: Sendable {
     public var contentType: String?
     /// 1 on the first run; more when the job is redelivered after a crash.
     public var attempt: Int
-    /// When the job must be done by, if the caller set a deadline.
+    /// When the job had to start by, if the caller set a deadline (`Baton-Deadline`): a job
+    /// taken after it is `expired` and never reaches a handler; handlers may use it as a
+    /// budget.
     public var deadline: Timestamp?
+    /// The W3C trace the job belongs to (`traceparent`/`tracestate` of the HTTP request).
+    public var trace: TraceContext?
 
-    public init(id: String, service: String, lane: Lane, input: ByteBuffer, contentType: String?, attempt: Int = 1, deadline: Timestamp? = nil) {
+    public init(
+        id: String, service: String, lane: Lane, input: ByteBuffer, contentType: String?, attempt: Int = 1,
+        deadline: Timestamp? = nil, trace: TraceContext? = nil
+    ) {
         self.id = id
         self.service = service
         self.lane = lane
@@ -23,6 +31,7 @@ public struct Job: Sendable {
         self.contentType = contentType
         self.attempt = attempt
         self.deadline = deadline
+        self.trace = trace
     }
 
     /// The input as UTF-8 text.

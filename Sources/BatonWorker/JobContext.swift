@@ -49,6 +49,6 @@ public struct JobContext: Sendable {
     /// `try Task.checkCancellation()`.
     public var isCancelled: Bool { Task.isCancelled }
 
-    /// When the job must be done by, if the caller set a deadline.
+    /// When the job had to start by, if the caller set a deadline (see `Job.deadline`).
     public var deadline: Timestamp? { job.deadline }
 }

@@ -7,7 +7,8 @@ import ServiceLifecycle
 /// A worker process's runtime: offers its services over NATS until shut down.
 ///
 /// At start it creates any missing streams and buckets, registers each service in
-/// `baton-services`, then serves: durable services pull from their shared durable consumer,
+/// `baton-services`, then serves: durable services pull from their shared durable consumers
+/// (one per priority, high before normal before low, see `PriorityPuller`),
 /// fast services answer requests in their queue group. On graceful shutdown it stops taking
 /// work; jobs in flight are handed back to JetStream (durable) so another worker runs them.
 public struct Worker: Service {
@@ -31,9 +32,7 @@ public struct Worker: Service {
         let registry = ServiceRegistry(jetStream: jetStream)
         let store = JobStore(jetStream: jetStream)
         for service in services where service.lane == .durable {
-            try await jetStream.ensureConsumer(Layout.consumer(
-                service: service.name, ackWait: configuration.ackWait,
-                maxDeliver: -1, replicas: configuration.layout.replicas))
+            try await configuration.layout.ensureConsumers(jetStream, service: service.name, ackWait: configuration.ackWait)
         }
         for service in services {
             try await registry.register(ServiceRegistration(
@@ -45,9 +44,11 @@ public struct Worker: Service {
         ])
 
         let cancellations = Cancellations()
+        let micro = MicroResponder(services: services, workerID: configuration.workerID, connection: connection, logger: logger)
         try await cancelWhenGracefulShutdown {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await cancellations.listen(on: connection, logger: logger) }
+                group.addTask { try await micro.run() }
                 for service in services {
                     var logger = self.logger
                     logger[metadataKey: "service"] = "\(service.name)"
@@ -55,15 +56,18 @@ public struct Worker: Service {
                     case .durable:
                         let runner = DurableJobRunner(
                             service: service, connection: connection, store: store, cancellations: cancellations,
-                            configuration: configuration, logger: logger)
-                        let consumer = PullConsumer(jetStream: jetStream, stream: Streams.jobs, consumer: Streams.consumer(service: service.name))
+                            configuration: configuration, logger: logger, stats: micro.stats(for: service.name))
+                        // high, normal, low: see PriorityPullState for the rule.
+                        let consumer = PriorityPuller(
+                            jetStream: jetStream, stream: Streams.jobs,
+                            consumers: Priority.allCases.map { Streams.consumer(service: service.name, priority: $0) })
                         group.addTask {
                             try await consumer.run(maxInFlight: configuration.concurrency, logger: logger) { message in
                                 await runner.process(message)
                             }
                         }
                     case .fast:
-                        let server = FastLaneServer(service: service, connection: connection, cancellations: cancellations, configuration: configuration, logger: logger)
+                        let server = FastLaneServer(service: service, connection: connection, cancellations: cancellations, configuration: configuration, logger: logger, stats: micro.stats(for: service.name))
                         group.addTask { try await server.run() }
                     }
                 }

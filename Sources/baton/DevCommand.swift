@@ -10,7 +10,9 @@ import ServiceLifecycle
 struct DevCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dev",
-        abstract: "Run the whole system locally: an embedded nats-server, a gateway and the example workers.")
+        abstract: "Run the whole system locally: an embedded nats-server, a gateway and the example workers.",
+        discussion: ConfigurationHelp.discussion(
+            example: "E.g. BATON_PORT=9000 baton dev, or `[dev]` then `services = echo,slow` in the file."))
 
     @Option(help: "HTTP port of the gateway.")
     var port = 8080
@@ -24,9 +26,10 @@ struct DevCommand: AsyncParsableCommand {
     @OptionGroup var gateway: GatewayOptions
     @OptionGroup var worker: WorkerOptions
     @OptionGroup var common: CommonOptions
+    @OptionGroup var configFile: ConfigFileOption
 
     func run() async throws {
-        common.bootstrapLogging()
+        let metrics = common.bootstrapLogging()
         let logger = Logger(label: "baton.dev")
         let server: NATSServerProcess
         do {
@@ -39,11 +42,13 @@ struct DevCommand: AsyncParsableCommand {
         let gatewayConnection = try await NATSConnection.connect(NATSConfiguration(servers: [server.url], name: "baton-dev-gateway"), logger: logger)
         let workerConnection = try await NATSConnection.connect(NATSConfiguration(servers: [server.url], name: "baton-dev-worker"), logger: logger)
         let natsURL = server.url
-        let configuration = try gateway.configuration(port: port, layout: common.layout, dev: true)
+        var configuration = try gateway.configuration(port: port, layout: common.layout, dev: true)
+        configuration.metrics = metrics
+        let keys = configuration.apiKeys.map { "on (\($0.count) keys)" } ?? "off: any client may call (--api-keys FILE to require keys)"
         let secret = configuration.webhooks.secret?.description ?? "(none)"
         let gatewayService = Gateway(
             connection: gatewayConnection, configuration: configuration, logger: logger,
-            onServerRunning: { port in Self.printWelcome(port: port, natsURL: natsURL, webhookSecret: secret) })
+            onServerRunning: { port in Self.printWelcome(port: port, natsURL: natsURL, webhookSecret: secret, apiKeys: keys) })
         let workerService = Worker(
             connection: workerConnection, services: try worker.definitions(),
             configuration: worker.configuration(layout: common.layout), logger: logger)
@@ -55,7 +60,7 @@ struct DevCommand: AsyncParsableCommand {
         await workerConnection.drainAndClose()
     }
 
-    static func printWelcome(port: Int, natsURL: String, webhookSecret: String) {
+    static func printWelcome(port: Int, natsURL: String, webhookSecret: String, apiKeys: String) {
         let base = "http://127.0.0.1:\(port)"
         let text = """
 
@@ -63,6 +68,8 @@ struct DevCommand: AsyncParsableCommand {
               gateway   \(base)   (health: \(base)/healthz, ready: \(base)/readyz)
               NATS      \(natsURL)   (watch: baton sub 'baton.progress.>' --nats-url \(natsURL))
               services  echo, echo-fast (fast lane), slow, fail, flaky
+              API keys  \(apiKeys)
+              metrics   \(base)/metrics
               webhooks  signed with \(webhookSecret)   (loopback targets allowed)
 
             Try:

@@ -2,6 +2,7 @@ import ArgumentParser
 import BatonExamples
 import BatonGateway
 import BatonNATS
+import BatonObservability
 import BatonStore
 import BatonWebhooks
 import BatonWorker
@@ -33,30 +34,35 @@ struct CommonOptions: ParsableArguments {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
+    @Option(help: "Log format: text (human-readable) or json (one object a line, with job and trace_id fields).")
+    var logFormat: Observability.LogFormat = .text
+
     @Option(help: "JetStream replicas for streams and buckets (3 on a 3-node cluster).")
     var replicas: Int = 1
 
     @Option(help: "How long job records, answers and events are kept.")
     var retention = DurationArgument("24h")
 
+    @Option(help: "Durable jobs a service may have queued per priority (running ones included) before new ones are refused (0: unbounded). Every gateway and worker sets it on stream BATON_JOBS: give them all the same value.")
+    var maxQueued = 100_000
+
     var layout: Layout {
         var layout = Layout()
         layout.replicas = replicas
         layout.retention = retention.duration
+        layout.maxQueuedPerService = max(0, maxQueued)
         return layout
     }
 
-    func bootstrapLogging() {
-        let level = logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+    /// Bootstraps logging and metrics; returns what serves `/metrics`.
+    @discardableResult
+    func bootstrapLogging() -> MetricsEndpoint {
+        MetricsEndpoint(registry: Observability.bootstrap(logLevel: logLevel, logFormat: logFormat))
     }
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+extension Observability.LogFormat: ExpressibleByArgument {}
 
 /// Gateway options (also used by `baton dev`).
 struct GatewayOptions: ParsableArguments {
@@ -102,12 +108,22 @@ struct GatewayOptions: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: "Deliver webhooks from this gateway (all gateways share the deliveries).")
     var webhooks = true
 
+    @Option(help: "API keys file: one name:secret[:rate] a line (also $BATON_API_KEYS, comma-separated). Without keys, anyone may call.")
+    var apiKeys: String?
+
+    @Option(help: "On SIGTERM, how long to wait for fast-lane answers still to be recorded (waiting clients get their 202 at once).")
+    var shutdownGrace = DurationArgument("10s")
+
+    @Option(help: "Requests per second per API key (token bucket, burst twice that; 0: unlimited); a key's own :rate wins.")
+    var rateLimit: Double = 0
+
     /// - Parameter dev: `baton dev`: loopback targets are allowed and a secret is generated when
     ///   none is given (returned so it can be printed).
     func configuration(port: Int, layout: Layout, dev: Bool = false) throws -> GatewayConfiguration {
         var configuration = GatewayConfiguration()
         configuration.jobTTL = jobTtl.duration > .zero ? jobTtl.duration : nil
         configuration.sseHeartbeat = sseHeartbeat.duration
+        configuration.shutdownGrace = shutdownGrace.duration
         var hooks = WebhookConfiguration()
         hooks.enabled = webhooks
         let secret = webhookSecret ?? ProcessInfo.processInfo.environment["BATON_WEBHOOK_SECRET"]
@@ -127,6 +143,13 @@ struct GatewayOptions: ParsableArguments {
         hooks.timeout = webhookTimeout.duration
         hooks.ackWait = webhookAckWait?.duration
         configuration.webhooks = hooks
+        do {
+            configuration.apiKeys = try APIKeys.load(
+                file: apiKeys, environment: ProcessInfo.processInfo.environment["BATON_API_KEYS"],
+                defaultRate: rateLimit > 0 ? rateLimit : nil)
+        } catch {
+            throw ValidationError("\(error)")
+        }
         configuration.host = host
         configuration.port = port
         configuration.defaultWait = defaultWait.duration

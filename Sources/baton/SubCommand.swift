@@ -6,19 +6,22 @@ import Logging
 /// `baton sub SUBJECT`: print the messages on a subject, like `nats sub` (Debian has no NATS CLI).
 struct SubCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "sub", abstract: "Print messages on a NATS subject (wildcards allowed), like `nats sub`.")
+        commandName: "sub", abstract: "Print messages on a NATS subject (wildcards allowed), like `nats sub`.",
+        discussion: ConfigurationHelp.discussion(example: "E.g. BATON_NATS_URL=nats://a:4222 or BATON_HEADERS=true."))
 
     @Argument(help: "Subject, e.g. 'baton.progress.>' or 'baton.done.>'.")
     var subject: String
 
     @Option(name: .customLong("nats-url"), help: "NATS server URLs, comma-separated (env BATON_NATS_URL).")
-    var natsURL = environment("BATON_NATS_URL") ?? "nats://127.0.0.1:4222"
+    var natsURL = "nats://127.0.0.1:4222"
 
     @Option(help: "Stop after this many messages (0: never).")
     var count = 0
 
     @Flag(help: "Print headers too.")
     var headers = false
+
+    @OptionGroup var configFile: ConfigFileOption
 
     func run() async throws {
         var logger = Logger(label: "baton.sub")

@@ -14,17 +14,23 @@ struct DeliveryTests {
 
     @Test func longPollReturnsAsSoonAsTheJobEnds() async throws {
         let client = try await SharedSystem.get().client
-        let submit = try await client.post("/v1/jobs/slow", #"{"ms": 700}"#, headers: ["Prefer": "respond-async"])
-        let location = try #require(submit.header("Location"))
-        let result = try await client.get(location + "/result", headers: ["Prefer": "wait=10"])
-        let answeredAt = Timestamp.now
-        #expect(result.status == 200)
-        #expect(result.text == #"{"slept_ms":700}"#)
-        #expect(result.header("Preference-Applied") == "wait=10")
-        let status = try await client.get(location).json()
-        let finishedAt = try #require((status["finishedAt"] as? String).flatMap { Timestamp(rfc3339: $0) })
-        let lag = answeredAt.milliseconds - finishedAt.milliseconds
-        #expect(lag < 100, "long-poll answered \(lag) ms after the job finished")
+        // The lag is measured up to three times: other suites share the two cores, and one
+        // slow scheduling must not fail the test; a poll loop (or a sleep) would miss every time.
+        var lags: [Int64] = []
+        for _ in 0..<3 {
+            let submit = try await client.post("/v1/jobs/slow", #"{"ms": 700}"#, headers: ["Prefer": "respond-async"])
+            let location = try #require(submit.header("Location"))
+            let result = try await client.get(location + "/result", headers: ["Prefer": "wait=10"])
+            let answeredAt = Timestamp.now
+            #expect(result.status == 200)
+            #expect(result.text == #"{"slept_ms":700}"#)
+            #expect(result.header("Preference-Applied") == "wait=10")
+            let status = try await client.get(location).json()
+            let finishedAt = try #require((status["finishedAt"] as? String).flatMap { Timestamp(rfc3339: $0) })
+            lags.append(answeredAt.milliseconds - finishedAt.milliseconds)
+            if lags.last! < 100 { break }
+        }
+        #expect(lags.min()! < 100, "long-poll answered \(lags) ms after the job finished")
     }
 
     @Test func longPollEndsWhenTheWaitElapses() async throws {
@@ -172,6 +178,8 @@ struct DeliveryTests {
         #expect(try await client.get(location).json()["state"] as? String == "expired")
         #expect(!gate.started.contains("1501"))
         #expect(try await client.post("/v1/jobs/echo", "x", headers: ["Baton-Deadline": "tomorrow"]).status == 400)
+        #expect(try await client.post("/v1/jobs/echo", "x", headers: ["Baton-Deadline": "2000-01-01T00:00:00Z"]).status == 400)
+        #expect(try await client.post("/v1/jobs/echo", "x", headers: ["Baton-Deadline": "0"]).status == 400)
     }
 
     // MARK: - Retries and dead letters

@@ -23,6 +23,28 @@ struct CoreNATSTests {
         await nats.close()
     }
 
+    /// An empty header value once swallowed the next header (a job lost its Baton-Job-Id to
+    /// an empty `tracestate`); empty values are left out and CR/LF cannot split the block.
+    @Test func emptyAndMultilineHeaderValuesDoNotCorruptOthers() async throws {
+        let nats = try await connectToTestServer()
+        let subject = uniqueSubject()
+        let subscription = try nats.subscribe(to: subject)
+        try await nats.flush()
+        var headers = NATSHeaders()
+        headers.add("tracestate", "")
+        headers.add("Baton-Job-Id", "j2")
+        headers.add("Baton-Error", "line one\r\nInjected: yes")
+        headers.add("Content-Type", "text/plain")
+        try nats.publish(ByteBuffer("x"), to: subject, headers: headers)
+        let message = try #require(await collect(subscription, count: 1).first)
+        #expect(message.headers["Baton-Job-Id"] == "j2")
+        #expect(message.headers["Content-Type"] == "text/plain")
+        #expect(message.headers["tracestate"] == nil)
+        #expect(message.headers["Injected"] == nil)
+        #expect(message.headers["Baton-Error"]?.hasPrefix("line one") == true)
+        await nats.close()
+    }
+
     @Test func binaryPayloadRoundTrips() async throws {
         let nats = try await connectToTestServer()
         let subject = uniqueSubject()

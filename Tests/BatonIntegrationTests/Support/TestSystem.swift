@@ -2,6 +2,7 @@ import BatonCore
 import BatonExamples
 import BatonGateway
 import BatonNATS
+import BatonObservability
 import BatonWebhooks
 import BatonWorker
 import EmbeddedNATS
@@ -55,8 +56,10 @@ enum SharedSystem {
         let services = ExampleServices.names.compactMap { ExampleServices.definition($0) }
         let worker = Worker(connection: workerConnection, services: services, configuration: configuration, logger: logger)
         Task { try await worker.run() }
+        let metrics = MetricsEndpoint(registry: Observability.bootstrapMetricsOnly())
         let gateway = try await TestGateway.start(natsURL: server.url) { configuration in
             configuration.webhooks = testWebhooks()
+            configuration.metrics = metrics
         }
         // Ready once the worker registered its services.
         try await waitUntil(timeout: .seconds(20)) {
@@ -145,7 +148,7 @@ final class WorkerProcess: Sendable {
         FileManager.default.createFile(atPath: logPath, contents: nil)
         process = Process()
         process.executableURL = URL(fileURLWithPath: try batonExecutable())
-        process.arguments = ["worker", "--nats-url", natsURL, "--log-level", "debug"] + arguments
+        process.arguments = ["worker", "--nats-url", natsURL, "--log-level", "debug", "--metrics-port", "0"] + arguments
         let log = FileHandle(forWritingAtPath: logPath)!
         process.standardOutput = log
         process.standardError = log

@@ -1,0 +1,36 @@
+import BatonObservability
+import Metrics
+
+/// The gateway's metrics (swift-metrics; `/metrics` exports them for Prometheus).
+///
+/// - `baton_request_duration_seconds{service,outcome}`: `POST /v1/jobs/{service}` latency by
+///   outcome — `sync` (the answer on the call), `accepted` (switched to or asked for `202`),
+///   `error` (a problem document);
+/// - `baton_waiting_requests`: clients waiting synchronously right now;
+/// - `baton_jobs_submitted_total{service,lane}`;
+/// - `baton_webhook_attempts_total{outcome}` (`delivered`, `retry`, `failed`) and
+///   `baton_webhook_attempt_duration_seconds`;
+/// - `baton_nats_reconnects_total`.
+enum GatewayMetrics {
+    enum Outcome: String {
+        case sync, accepted, error
+    }
+
+    static func recordRequest(service: String, outcome: Outcome, since start: ContinuousClock.Instant) {
+        Timer(label: "baton_request_duration_seconds", dimensions: [("service", service), ("outcome", outcome.rawValue)])
+            .record(duration: ContinuousClock.now - start)
+    }
+
+    static let waiting = Meter(label: "baton_waiting_requests")
+
+    static func submitted(service: String, lane: String) {
+        Counter(label: "baton_jobs_submitted_total", dimensions: [("service", service), ("lane", lane)]).increment()
+    }
+
+    static func webhookAttempt(_ outcome: String, duration: Duration) {
+        Counter(label: "baton_webhook_attempts_total", dimensions: [("outcome", outcome)]).increment()
+        Timer(label: "baton_webhook_attempt_duration_seconds").record(duration: duration)
+    }
+
+    static let reconnects = Counter(label: "baton_nats_reconnects_total")
+}

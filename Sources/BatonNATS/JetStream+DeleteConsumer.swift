@@ -1,0 +1,45 @@
+import Foundation
+import NIOCore
+
+extension JetStream {
+    /// Deletes durable consumer `name` of `stream` if it exists and, when `filterSubject` is
+    /// given, only if its filter is exactly that (so a consumer of the same name that is not the
+    /// one meant is left alone). Idempotent; returns true when it deleted something.
+    ///
+    /// Speaks the JetStream API (`$JS.API.CONSUMER.INFO` / `.DELETE`) through
+    /// `NATSConnection.request`, so no thread is parked.
+    @discardableResult
+    public func deleteConsumer(stream: String, name: String, ifFilterSubject filterSubject: String? = nil) async throws -> Bool {
+        if let filterSubject {
+            let reply = try await connection.request(ByteBuffer(), to: "$JS.API.CONSUMER.INFO.\(stream).\(name)", timeout: timeout)
+            let info = try JSONDecoder().decode(ConsumerInfoWire.self, from: Data(reply.payload.readableBytesView))
+            if let error = info.error {
+                if error.err_code == Self.consumerNotFound || error.err_code == Self.streamNotFound { return false }
+                throw error.natsError
+            }
+            guard info.config?.filter_subject == filterSubject else { return false }
+        }
+        let reply = try await connection.request(ByteBuffer(), to: "$JS.API.CONSUMER.DELETE.\(stream).\(name)", timeout: timeout)
+        let answer = try JSONDecoder().decode(DeleteWire.self, from: Data(reply.payload.readableBytesView))
+        if let error = answer.error {
+            if error.err_code == Self.consumerNotFound || error.err_code == Self.streamNotFound { return false }
+            throw error.natsError
+        }
+        return answer.success ?? false
+    }
+
+    /// JetStream err_codes: consumer not found, stream not found.
+    private static let consumerNotFound = 10014
+    private static let streamNotFound = 10059
+
+    private struct ConsumerInfoWire: Decodable {
+        struct Config: Decodable { var filter_subject: String? }
+        var config: Config?
+        var error: JetStreamAPIError?
+    }
+
+    private struct DeleteWire: Decodable {
+        var success: Bool?
+        var error: JetStreamAPIError?
+    }
+}

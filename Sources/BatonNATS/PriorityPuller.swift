@@ -1,0 +1,155 @@
+import Logging
+import NIOCore
+
+/// Pulls from several durable consumers of one stream in priority order, with bounded
+/// concurrency, without parking a thread.
+///
+/// `consumers` lists the consumers highest priority first (for Baton: `baton-<service>-high`,
+/// `-normal`, `-low`). The rule (no-wait scans in priority order, anti-starvation, idle long
+/// polls of batch 1 per consumer) is `PriorityPullState`'s; this type sends its requests to
+/// `$JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>` with a reply subject per request under one
+/// private inbox (`<inbox>.<request id>`), so every status ends exactly its request, and tells
+/// deliveries apart by the consumer named in their ack subject.
+public struct PriorityPuller: Sendable {
+    public let jetStream: JetStream
+    public let stream: String
+    /// Highest priority first.
+    public let consumers: [String]
+    /// Expiry of the idle long polls when every consumer has one.
+    public var waitExpiry: Duration = .seconds(5)
+    /// Expiry of the idle long polls when there are fewer free slots than consumers.
+    public var partialWaitExpiry: Duration = .seconds(1)
+    /// Which consumers get an idle long poll first when slots are short (indices into
+    /// `consumers`; default for three: the middle one, then the first, then the last).
+    public var coverOrder: [Int]?
+
+    public init(jetStream: JetStream, stream: String, consumers: [String]) {
+        precondition(!consumers.isEmpty)
+        self.jetStream = jetStream
+        self.stream = stream
+        self.consumers = consumers
+    }
+
+    /// Runs `handler` for each message, at most `maxInFlight` at once, until the task is
+    /// cancelled; then stops pulling and waits for the running handlers.
+    public func run(
+        maxInFlight: Int, logger: Logger,
+        handler: @escaping @Sendable (JetStreamMessage) async -> Void
+    ) async throws {
+        let connection = jetStream.connection
+        let inbox = try NATSConnection.makeInbox()
+        let (events, eventInput) = AsyncStream.makeStream(of: Event.self)
+        let subscription = try connection.subscribe(to: inbox + ".*", bufferLimit: 1 << 20)
+        let stream = self.stream
+        let consumers = self.consumers
+        let levelOf = Dictionary(uniqueKeysWithValues: consumers.enumerated().map { ($0.element, $0.offset) })
+        let initial: PriorityPullState = {
+            var state = PriorityPullState(capacity: max(1, maxInFlight), levels: consumers.count, coverOrder: coverOrder)
+            state.waitExpiry = waitExpiry
+            state.partialWaitExpiry = partialWaitExpiry
+            return state
+        }()
+
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await message in subscription { eventInput.yield(.message(message)) }
+                eventInput.finish()
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(500))
+                    eventInput.yield(.tick)
+                }
+            }
+            group.addTask {
+                await withTaskCancellationHandler {
+                    await withTaskGroup(of: Void.self) { handlers in
+                        var state = initial
+                        var waiting: [JetStreamMessage] = []  // parked: delivered beyond the capacity
+                        func start(_ message: JetStreamMessage) {
+                            handlers.addTask {
+                                await handler(message)
+                                eventInput.yield(.finished)
+                            }
+                        }
+                        func send(_ pulls: [PriorityPullState.Pull]) {
+                            for pull in pulls {
+                                let body: String
+                                switch pull.mode {
+                                case .noWait: body = "{\"batch\":\(pull.batch),\"no_wait\":true}"
+                                case .wait(let expires): body = "{\"batch\":\(pull.batch),\"expires\":\(expires.nanoseconds)}"
+                                }
+                                do {
+                                    try connection.publish(
+                                        ByteBuffer(string: body), to: "$JS.API.CONSUMER.MSG.NEXT.\(stream).\(consumers[pull.level])",
+                                        replyTo: "\(inbox).\(pull.id)")
+                                } catch {
+                                    logger.debug("pull request not sent", metadata: ["consumer": "\(consumers[pull.level])", "error": "\(error)"])
+                                    state.sendFailed(id: pull.id, now: .now)
+                                }
+                            }
+                        }
+                        send(state.nextPulls(now: .now))
+                        for await event in events {
+                            if Task.isCancelled { break }
+                            switch event {
+                            case .message(let message):
+                                if let status = message.status {
+                                    let id = message.subject.split(separator: ".").last.flatMap { UInt64($0) }
+                                    if let id, let level = state.ended(id: id, status: status, now: .now), status == 409 || status == 503 {
+                                        logger.warning("pull request refused", metadata: [
+                                            "consumer": "\(consumers[level])", "status": "\(status)",
+                                            "reason": "\(message.statusDescription ?? "")",
+                                        ])
+                                    }
+                                } else if let jsMessage = JetStreamMessage(message, connection: connection) {
+                                    let level = Self.consumerName(ackSubject: message.replyTo).flatMap { levelOf[$0] }
+                                    if state.received(level: level, pending: jsMessage.pending) {
+                                        start(jsMessage)
+                                    } else {
+                                        waiting.append(jsMessage)
+                                    }
+                                }
+                            case .finished:
+                                if state.handlerFinished(), !waiting.isEmpty { start(waiting.removeFirst()) }
+                            case .tick:
+                                if state.expire(now: .now) > 0 {
+                                    logger.debug("pull request unanswered; forgotten")
+                                }
+                            }
+                            send(state.nextPulls(now: .now))
+                        }
+                        subscription.unsubscribe()
+                        // Never started: hand them back at once.
+                        for message in waiting { try? message.nak() }
+                        await handlers.waitForAll()
+                    }
+                } onCancel: {
+                    subscription.unsubscribe()
+                    eventInput.finish()
+                }
+            }
+            // The pull loop ends on cancellation; then stop the helpers too.
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// The consumer named in a JetStream ack subject: `$JS.ACK.<stream>.<consumer>.…` (9
+    /// tokens), or the v2 form with domain and account hash in front (12 or more).
+    static func consumerName(ackSubject: String?) -> String? {
+        guard let ackSubject, ackSubject.hasPrefix("$JS.ACK.") else { return nil }
+        let tokens = ackSubject.split(separator: ".", omittingEmptySubsequences: false)
+        switch tokens.count {
+        case 9: return String(tokens[3])
+        case 12...: return String(tokens[5])
+        default: return nil
+        }
+    }
+
+    private enum Event: Sendable {
+        case message(NATSMessage)
+        case finished
+        case tick
+    }
+}

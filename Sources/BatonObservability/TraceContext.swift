@@ -1,0 +1,70 @@
+/// A W3C Trace Context (`traceparent`, `tracestate`), carried from the HTTP request through the
+/// NATS job headers to the worker's handler and into webhook deliveries.
+public struct TraceContext: Sendable, Equatable {
+    public static let traceparentHeader = "traceparent"
+    public static let tracestateHeader = "tracestate"
+
+    /// 32 lowercase hex digits.
+    public var traceID: String
+    /// 16 lowercase hex digits: the span of the caller.
+    public var parentID: String
+    public var flags: String
+    public var tracestate: String?
+
+    /// Parses a `traceparent` (`00-<trace-id>-<parent-id>-<flags>`); nil when malformed or the
+    /// all-zero ids the spec forbids.
+    public init?(traceparent: String, tracestate: String? = nil) {
+        let parts = traceparent.trimmingSpaces.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count >= 4, parts[0].count == 2, parts[0] != "ff", parts[1].count == 32, parts[2].count == 16, parts[3].count == 2,
+            parts.allSatisfy({ $0.allSatisfy(\.isLowercaseHex) }),
+            parts[1] != Substring(String(repeating: "0", count: 32)), parts[2] != Substring(String(repeating: "0", count: 16))
+        else { return nil }
+        if parts[0] == "00", parts.count != 4 { return nil }
+        traceID = String(parts[1])
+        parentID = String(parts[2])
+        flags = String(parts[3])
+        self.tracestate = tracestate.flatMap { $0.isEmpty || $0.count > 512 ? nil : $0 }
+    }
+
+    /// A new trace (sampled), for requests that come without one.
+    public static func random() -> TraceContext {
+        TraceContext(traceID: randomHex(16), parentID: randomHex(8), flags: "01", tracestate: nil)
+    }
+
+    private init(traceID: String, parentID: String, flags: String, tracestate: String?) {
+        self.traceID = traceID
+        self.parentID = parentID
+        self.flags = flags
+        self.tracestate = tracestate
+    }
+
+    /// The same trace with a new span id: what a hop passes on as its own span.
+    public func child() -> TraceContext {
+        TraceContext(traceID: traceID, parentID: Self.randomHex(8), flags: flags, tracestate: tracestate)
+    }
+
+    public var traceparent: String { "00-\(traceID)-\(parentID)-\(flags)" }
+
+    private static func randomHex(_ bytes: Int) -> String {
+        var generator = SystemRandomNumberGenerator()
+        var text = ""
+        for _ in 0..<bytes {
+            let byte = UInt8.random(in: 0...255, using: &generator)
+            text += (byte < 16 ? "0" : "") + String(byte, radix: 16)
+        }
+        return text
+    }
+}
+
+extension Character {
+    fileprivate var isLowercaseHex: Bool { ("0"..."9").contains(self) || ("a"..."f").contains(self) }
+}
+
+extension StringProtocol {
+    fileprivate var trimmingSpaces: Substring {
+        var s = Substring(self)
+        while s.first == " " { s.removeFirst() }
+        while s.last == " " { s.removeLast() }
+        return s
+    }
+}

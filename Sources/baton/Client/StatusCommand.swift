@@ -1,0 +1,103 @@
+import ArgumentParser
+import Foundation
+
+/// `baton status ID`: the status JSON of a job.
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Print a job's status JSON (GET /v1/jobs/ID).",
+        discussion: """
+            With --wait N the gateway answers as soon as the job ends, or after N seconds \
+            (Prefer: wait=N). Exit status: 0 for a 2xx answer, 1 otherwise.
+
+            \(ConfigurationHelp.discussion(example: "E.g. BATON_GATEWAY=http://gw:8080, or `gateway = http://gw:8080` in the file."))
+            """)
+
+    @Argument(help: "The job id (or its Location, /v1/jobs/ID).")
+    var id: String
+
+    @Option(help: "Long-poll: wait up to N seconds for the job to end (Prefer: wait=N).")
+    var wait: Int?
+
+    @OptionGroup var client: ClientOptions
+    @OptionGroup var configFile: ConfigFileOption
+
+    func run() async throws {
+        let gateway = try client.client()
+        let id = try JobReference.id(self.id)
+        let response = try await gateway.send(
+            "GET", JobReference.path(id), headers: wait.map { [("Prefer", "wait=\($0)")] } ?? [],
+            timeout: TimeInterval((wait ?? 0) + 30))
+        try Self.printStatus(response)
+    }
+
+    /// A status document on stdout, indented; a problem on stderr and exit status 1.
+    static func printStatus(_ response: GatewayResponse) throws {
+        guard response.isSuccess else {
+            Output.statusLine(response)
+            Output.failure(response)
+            throw ExitCode.failure
+        }
+        Output.json(response.body)
+    }
+}
+
+/// `baton result ID`: the stored answer of a job.
+struct ResultCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "result",
+        abstract: "Print a job's answer (GET /v1/jobs/ID/result).",
+        discussion: """
+            The answer body goes to stdout unchanged, the status line to stderr. While the job \
+            runs the gateway answers 202 with the status JSON; --wait N waits up to N seconds \
+            for the end (Prefer: wait=N). Exit status: 0 for a 2xx answer (202 included), 1 \
+            otherwise (a failed job's problem document is printed readably on stderr).
+
+            \(ConfigurationHelp.discussion(example: "E.g. BATON_GATEWAY=http://gw:8080, or `gateway = http://gw:8080` in the file."))
+            """)
+
+    @Argument(help: "The job id (or its Location, /v1/jobs/ID).")
+    var id: String
+
+    @Option(help: "Long-poll: wait up to N seconds for the job to end (Prefer: wait=N).")
+    var wait: Int?
+
+    @OptionGroup var client: ClientOptions
+    @OptionGroup var configFile: ConfigFileOption
+
+    func run() async throws {
+        let gateway = try client.client()
+        let id = try JobReference.id(self.id)
+        let response = try await gateway.send(
+            "GET", JobReference.path(id) + "/result", headers: wait.map { [("Prefer", "wait=\($0)")] } ?? [],
+            timeout: TimeInterval((wait ?? 0) + 30))
+        try SubmitCommand.printAnswer(response, gateway: gateway)
+    }
+}
+
+/// `baton cancel ID`: DELETE the job.
+struct CancelCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cancel",
+        abstract: "Cancel a job (DELETE /v1/jobs/ID) and print its status.",
+        discussion: """
+            A queued job never runs; a running handler is cancelled within a second. A job that \
+            had already ended gives 409 (exit status 1).
+
+            \(ConfigurationHelp.discussion(example: "E.g. BATON_GATEWAY=http://gw:8080 BATON_API_KEY=…"))
+            """)
+
+    @Argument(help: "The job id (or its Location, /v1/jobs/ID).")
+    var id: String
+
+    @OptionGroup var client: ClientOptions
+    @OptionGroup var configFile: ConfigFileOption
+
+    func run() async throws {
+        let gateway = try client.client()
+        let id = try JobReference.id(self.id)
+        let response = try await gateway.send("DELETE", JobReference.path(id))
+        if response.isSuccess { Output.err(response.statusLine + "  job \(id) cancelled\n") }
+        try StatusCommand.printStatus(response)
+    }
+}

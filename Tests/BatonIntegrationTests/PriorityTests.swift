@@ -1,0 +1,67 @@
+import BatonCore
+import BatonGateway
+import BatonNATS
+import BatonWorker
+import EmbeddedNATS
+import Foundation
+import Testing
+
+/// Priorities and bounded queues through the gateway.
+@Suite("priorities and backpressure", .timeLimit(.minutes(2)))
+struct PriorityTests {
+    @Test func highPriorityJobOvertakesABacklogOfLow() async throws {
+        let system = try await SharedSystem.get()
+        let gate = try await GateService.start(natsURL: system.server.url)
+        defer { Task { await gate.stop() } }
+        let client = system.client
+        // Concurrency 1: a blocker runs while a backlog of low jobs queues behind it.
+        _ = try await client.post("/v1/jobs/\(gate.name)", "700", headers: ["Prefer": "respond-async"])
+        try await waitUntil(timeout: .seconds(10)) { gate.started.contains("700") }
+        for i in 0..<10 {
+            let low = try await client.post("/v1/jobs/\(gate.name)", "\(20 + i)", headers: ["Prefer": "respond-async, priority=low"])
+            #expect(low.status == 202)
+        }
+        let high = try await client.post("/v1/jobs/\(gate.name)", "99", headers: ["Prefer": "respond-async", "Baton-Priority": "high"])
+        #expect(high.status == 202)
+        let location = try #require(high.header("Location"))
+        #expect(try await client.get(location).json()["priority"] as? String == "high")
+        #expect(try await client.get(location + "/result", headers: ["Prefer": "wait=20"]).text == "99")
+        let order = gate.started
+        let highAt = try #require(order.firstIndex(of: "99"))
+        // After the blocker, at most one low job (taken before the high one arrived) goes first.
+        #expect(highAt <= 2, "order: \(order)")
+        // And the backlog still drains.
+        try await waitUntil(timeout: .seconds(20)) { gate.started.count == 12 }
+        #expect(try await client.post("/v1/jobs/echo", "x", headers: ["Baton-Priority": "urgent"]).status == 400)
+    }
+
+    @Test func fullQueueAnswers503WithRetryAfter() async throws {
+        let server = try await NATSServerProcess.shared("backpressure")
+        let gateway = try await TestGateway.start(natsURL: server.url) { configuration in
+            configuration.layout.maxQueuedPerService = 3
+        }
+        defer { Task { await gateway.connection.close() } }
+        // A worker registers `echo` and goes away, so jobs stay queued.
+        let registering = try WorkerProcess(natsURL: server.url, arguments: ["--services", "echo", "--max-queued", "3"])
+        try await registering.waitUntilServing()
+        registering.kill(SIGTERM)
+
+        var statuses: [Int] = []
+        var last: HTTPClient.Response? = nil
+        for i in 0..<5 {
+            let response = try await gateway.client.post("/v1/jobs/echo", "queued \(i)", headers: ["Prefer": "respond-async"])
+            statuses.append(response.status)
+            last = response
+        }
+        #expect(statuses == [202, 202, 202, 503, 503])
+        let refused = try #require(last)
+        #expect(refused.header("Retry-After") == "5")
+        #expect(try refused.json()["type"] as? String == "/problems/queue-full")
+        // Another priority has its own bound; nothing queued was dropped.
+        #expect(try await gateway.client.post("/v1/jobs/echo", "high", headers: ["Prefer": "respond-async, priority=high"]).status == 202)
+        let worker = try WorkerProcess(natsURL: server.url, arguments: ["--services", "echo", "--max-queued", "3"])
+        defer { worker.kill() }
+        try await worker.waitUntilServing()
+        #expect(try await gateway.client.post("/v1/jobs/echo", "after", headers: ["Prefer": "wait=10"]).status == 200)
+    }
+}

@@ -1,0 +1,234 @@
+import BatonCore
+import BatonNATS
+import BatonStore
+import Foundation
+import Testing
+
+/// "Any NATS client can be a worker": the Python worker of `examples/python-worker` (nats-py,
+/// written from `docs/PROTOCOL.md`) serves `echo` behind the real gateway, on both lanes, and
+/// what it writes to NATS decodes with Baton's own Swift types.
+@Suite("python worker", .timeLimit(.minutes(2)))
+struct PythonWorkerTests {
+    @Test func durableLane() async throws {
+        let system = try await SharedSystem.get()
+        let client = system.client
+        let service = "py-echo-\(randomSuffix())"
+        let workerID = "py-test-\(service)"
+        // Subscribed before the worker starts, so no event is missed.
+        let progressEvents = try system.worker.subscribe(to: "baton.progress.\(service).>")
+        let doneEvents = try system.worker.subscribe(to: "baton.done.\(service).>")
+        defer {
+            progressEvents.unsubscribe()
+            doneEvents.unsubscribe()
+        }
+        let worker = try await PythonWorker.start(natsURL: system.server.url, service: service, lane: "durable", workerID: workerID)
+        defer { worker.kill() }
+
+        // Its registration is a ServiceRegistration.
+        let jetStream = try JetStream(system.worker)
+        let entry = try #require(try await KeyValueBucket(Streams.servicesBucket, jetStream: jetStream).get(service))
+        let registration = try JSON.decode(ServiceRegistration.self, from: entry.value)
+        #expect(registration.name == service)
+        #expect(registration.lane == .durable)
+
+        // 1. Sync: the answer on the same call.
+        let response = try await client.post("/v1/jobs/\(service)", "hello from python", headers: ["Content-Type": "text/plain; charset=utf-8"])
+        #expect(response.status == 200, "\(response.text)\n\(worker.log)")
+        #expect(response.text == "hello from python")
+        #expect(response.header("Content-Type") == "text/plain; charset=utf-8")
+        let syncID = try #require(response.header("Baton-Job-Id"))
+        #expect(JobID.isValid(syncID))
+
+        // The record it left is a JobRecord, terminal before the sync answer came.
+        let store = JobStore(jetStream: jetStream)
+        let record = try #require(try await store.record(syncID)).record
+        #expect(record.state == .succeeded)
+        #expect(record.attempts == 1)
+        #expect(record.status == 200)
+        #expect(record.worker == workerID)
+        #expect(record.startedAt != nil && record.finishedAt != nil)
+        #expect(record.progress?.percent == 100)
+
+        // Its progress and terminal events are a ProgressEvent and a DoneEvent.
+        let progress = try JSON.decode(ProgressEvent.self, from: try #require(await firstMessage(of: progressEvents)).payload)
+        #expect(progress.job == syncID)
+        #expect(progress.service == service)
+        #expect(progress.percent == 50)
+        let done = try #require(await firstMessage(of: doneEvents))
+        #expect(done.subject == "baton.done.\(service).\(syncID)")
+        let event = try JSON.decode(DoneEvent.self, from: done.payload)
+        #expect(event.job == syncID)
+        #expect(event.state == .succeeded)
+        #expect(event.status == 200)
+
+        // 2. respond-async: 202, then the result and the status.
+        let submit = try await client.post("/v1/jobs/\(service)", #"{"python": true}"#, headers: [
+            "Content-Type": "application/json", "Prefer": "respond-async",
+        ])
+        #expect(submit.status == 202)
+        let location = try #require(submit.header("Location"))
+        let result = try await client.get(location + "/result", headers: ["Prefer": "wait=20"])
+        #expect(result.status == 200, "\(result.text)\n\(worker.log)")
+        #expect(result.text == #"{"python": true}"#)
+        #expect(result.header("Content-Type") == "application/json")
+        #expect(result.header("Baton-Job-Id") == submit.header("Baton-Job-Id"))
+        let status = try await client.get(location).json()
+        #expect(status["state"] as? String == "succeeded")
+        #expect(status["attempts"] as? Int == 1)
+        #expect(status["worker"] as? String == workerID)
+
+        // 3. Binary input comes back byte for byte.
+        var generator = SystemRandomNumberGenerator()
+        let bytes = Data((0..<100_000).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        let binary = try await client.send("POST", "/v1/jobs/\(service)", headers: ["Content-Type": "application/octet-stream"], body: bytes)
+        #expect(binary.status == 200)
+        #expect(binary.body == bytes)
+        #expect(binary.header("Content-Type") == "application/octet-stream")
+
+        // 4. Record fields the worker does not know of survive its compare-and-set writes: a
+        //    webhook held while the client waits, skipped since the client got the answer.
+        let hooked = try await client.post("/v1/jobs/\(service)", "hook", headers: ["Callback-Url": "http://127.0.0.1:9/hook"])
+        #expect(hooked.status == 200)
+        let hookedID = try #require(hooked.header("Baton-Job-Id"))
+        let hookedRecord = try #require(try await store.record(hookedID)).record
+        #expect(hookedRecord.state == .succeeded)
+        #expect(hookedRecord.webhook?.url == "http://127.0.0.1:9/hook")
+        #expect(hookedRecord.webhook?.state == .skipped)
+        let hookedDone = try #require(await firstMessage(of: doneEvents, subject: "baton.done.\(service).\(hookedID)"))
+        #expect(try JSON.decode(DoneEvent.self, from: hookedDone.payload).webhook == true)
+
+        try await worker.stop()
+    }
+
+    @Test func fastLane() async throws {
+        let system = try await SharedSystem.get()
+        let client = system.client
+        let service = "py-echo-fast-\(randomSuffix())"
+        let worker = try await PythonWorker.start(natsURL: system.server.url, service: service, lane: "fast", workerID: "py-test-\(service)")
+        defer { worker.kill() }
+
+        let response = try await client.post("/v1/jobs/\(service)", "quick python", headers: ["Content-Type": "text/plain"])
+        #expect(response.status == 200, "\(response.text)\n\(worker.log)")
+        #expect(response.text == "quick python")
+        #expect(response.header("Content-Type") == "text/plain")
+        #expect(JobID.isValid(response.header("Baton-Job-Id") ?? ""))
+
+        // respond-async on the fast lane: the gateway records the answer when it comes.
+        let submit = try await client.post("/v1/jobs/\(service)", "later", headers: ["Content-Type": "text/plain", "Prefer": "respond-async"])
+        #expect(submit.status == 202)
+        let location = try #require(submit.header("Location"))
+        let result = try await client.get(location + "/result", headers: ["Prefer": "wait=20"])
+        #expect(result.status == 200)
+        #expect(result.text == "later")
+        let status = try await client.get(location).json()
+        #expect(status["state"] as? String == "succeeded")
+        #expect(status["lane"] as? String == "fast")
+
+        try await worker.stop()
+    }
+}
+
+/// `examples/python-worker/worker.py` as a child process, its output in a log file.
+private final class PythonWorker: Sendable {
+    let process: Process
+    let logPath: String
+
+    static let script = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("examples/python-worker/worker.py").standardizedFileURL.path
+
+    /// Installs nats-py once per test process if it is missing (checked from `/`, where the
+    /// repository's `nats/` folder cannot pass for the package; Debian's own python3 needs
+    /// `--break-system-packages`).
+    static let natsPy = Task<Void, Error> {
+        if try runPython(["-c", "import nats.aio.client"]).status == 0 { return }
+        var install = try runPython(["-m", "pip", "install", "-q", "nats-py"])
+        if install.status != 0 { install = try runPython(["-m", "pip", "install", "-q", "--break-system-packages", "nats-py"]) }
+        guard install.status == 0 else { throw TestError("pip install nats-py failed:\n\(install.output)") }
+    }
+
+    private init(process: Process, logPath: String) {
+        self.process = process
+        self.logPath = logPath
+    }
+
+    static func start(natsURL: String, service: String, lane: String, workerID: String) async throws -> PythonWorker {
+        try await natsPy.value
+        let logPath = FileManager.default.temporaryDirectory.appendingPathComponent("baton-python-worker-\(UUID().uuidString).log").path
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", script, "--nats-url", natsURL, "--service", service, "--lane", lane, "--worker-id", workerID, "--verbose"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["PYTHONUNBUFFERED"] = "1"
+        process.environment = environment
+        let log = FileHandle(forWritingAtPath: logPath)!
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        let worker = PythonWorker(process: process, logPath: logPath)
+        do {
+            try await waitUntil(timeout: .seconds(30)) { worker.log.contains("worker serving") || !worker.process.isRunning }
+        } catch {
+            worker.kill()
+            throw TestError("the Python worker did not start:\n\(worker.log)")
+        }
+        guard process.isRunning else { throw TestError("the Python worker exited:\n\(worker.log)") }
+        return worker
+    }
+
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// Stops it gracefully (SIGTERM) and expects a clean exit.
+    func stop() async throws {
+        guard process.isRunning else { throw TestError("the Python worker had exited:\n\(log)") }
+        Foundation.kill(process.processIdentifier, SIGTERM)
+        do {
+            try await waitUntil(timeout: .seconds(15), every: .milliseconds(100)) { !self.process.isRunning }
+        } catch {
+            throw TestError("the Python worker did not stop on SIGTERM:\n\(log)")
+        }
+        #expect(process.terminationStatus == 0, "\(log)")
+        #expect(log.contains("worker stopped"))
+    }
+
+    func kill() {
+        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+}
+
+private func runPython(_ arguments: [String]) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["python3"] + arguments
+    process.currentDirectoryURL = URL(fileURLWithPath: "/")
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let output = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+}
+
+private func randomSuffix() -> String {
+    String((0..<8).map { _ in "abcdefghijklmnopqrstuvwxyz0123456789".randomElement()! })
+}
+
+/// The first message of a subscription (on `subject`, if given), or nil after `timeout`.
+private func firstMessage(of subscription: NATSSubscription, subject: String? = nil, timeout: Duration = .seconds(10)) async -> NATSMessage? {
+    await withTaskGroup(of: NATSMessage?.self) { group in
+        group.addTask {
+            for await message in subscription where subject == nil || message.subject == subject { return message }
+            return nil
+        }
+        group.addTask {
+            try? await Task.sleep(for: timeout)
+            return nil
+        }
+        let first = await group.next() ?? nil
+        group.cancelAll()
+        return first
+    }
+}
