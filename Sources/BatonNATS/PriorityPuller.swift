@@ -32,8 +32,14 @@ public struct PriorityPuller: Sendable {
 
     /// Runs `handler` for each message, at most `maxInFlight` at once, until the task is
     /// cancelled; then stops pulling and waits for the running handlers.
+    ///
+    /// Once `draining()` turns true (graceful shutdown) it sends no more pull requests, hands
+    /// back (`-NAK`) whatever its open requests still deliver, lets the running handlers finish,
+    /// and returns when they have and every open request has expired — nak'ing while pull
+    /// requests are open trips a nats-server 2.9 bug (nats-server#5305: delivery counts go
+    /// wrong, a job may be delivered twice).
     public func run(
-        maxInFlight: Int, logger: Logger,
+        maxInFlight: Int, logger: Logger, draining: @escaping @Sendable () -> Bool = { false },
         handler: @escaping @Sendable (JetStreamMessage) async -> Void
     ) async throws {
         let connection = jetStream.connection
@@ -92,6 +98,27 @@ public struct PriorityPuller: Sendable {
                         send(state.nextPulls(now: .now))
                         for await event in events {
                             if Task.isCancelled { break }
+                            if draining() {
+                                // Graceful shutdown: no new work; leave when the handlers are
+                                // done and no pull request is open any more.
+                                if case .message(let message) = event, message.status == nil,
+                                    let jsMessage = JetStreamMessage(message, connection: connection)
+                                {
+                                    try? jsMessage.nak()
+                                    continue
+                                }
+                                if case .message(let message) = event, let status = message.status,
+                                    let id = message.subject.split(separator: ".").last.flatMap({ UInt64($0) })
+                                {
+                                    _ = state.ended(id: id, status: status, now: .now)
+                                }
+                                if case .finished = event { _ = state.handlerFinished() }
+                                if case .tick = event { _ = state.expire(now: .now) }
+                                for message in waiting { try? message.nak() }
+                                waiting.removeAll()
+                                if state.running == 0, state.openRequests == 0 { break }
+                                continue
+                            }
                             switch event {
                             case .message(let message):
                                 if let status = message.status {

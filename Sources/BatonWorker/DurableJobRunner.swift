@@ -73,6 +73,7 @@ struct DurableJobRunner: Sendable {
         }
 
         let cursor: RecordCursor
+        let attempt: Int
         do {
             switch try await start(id, message: message) {
             case .finished(let record):
@@ -81,6 +82,7 @@ struct DurableJobRunner: Sendable {
                 return
             case .running(let stored):
                 cursor = RecordCursor(stored)
+                attempt = stored.record.attempts
             }
         } catch {
             logger.warning("cannot start job; handing it back", metadata: ["error": "\(error)"])
@@ -88,9 +90,14 @@ struct DurableJobRunner: Sendable {
             return
         }
 
+        if attempt > configuration.maxAttempts {  // delivery counts can be off (see `start`)
+            await giveUp(message, id: id, reply: reply, since: taken, logger: logger)
+            return
+        }
+
         let job = Job(
             id: id, service: service.name, lane: .durable, input: message.payload,
-            contentType: message.headers[Headers.contentType], attempt: message.deliveryCount, deadline: deadline,
+            contentType: message.headers[Headers.contentType], attempt: attempt, deadline: deadline,
             trace: trace
         )
         let context = JobContext(job: job, connection: connection, store: store, cursor: cursor, logger: logger)
@@ -107,8 +114,8 @@ struct DurableJobRunner: Sendable {
         }
 
         if outcome.state == .failed, outcome.retryable, !token.isCancelled {
-            if message.deliveryCount < configuration.maxAttempts {
-                await retryLater(message, id: id, outcome: outcome, cursor: cursor, logger: logger)
+            if attempt < configuration.maxAttempts {
+                await retryLater(message, attempt: attempt, id: id, outcome: outcome, cursor: cursor, logger: logger)
                 return
             }
             await end(message, id: id, reply: reply, since: taken, logger: logger) { answerGateway in
@@ -119,7 +126,7 @@ struct DurableJobRunner: Sendable {
                     WorkerMetrics.deadLettered(kind: "job")
                     try await store.deadLetter(
                         .job, id: id, service: service.name, payload: message.payload, contentType: message.headers[Headers.contentType],
-                        attempts: message.deliveryCount, error: outcome.error ?? "failed", owner: message.headers[Headers.owner])
+                        attempts: attempt, error: outcome.error ?? "failed", owner: message.headers[Headers.owner])
                 }
                 return ended
             }
@@ -169,8 +176,7 @@ struct DurableJobRunner: Sendable {
     }
 
     /// Puts a retryable failure back in the queue with a backoff.
-    private func retryLater(_ message: JetStreamMessage, id: String, outcome: JobOutcome, cursor: RecordCursor, logger: Logger) async {
-        let attempt = message.deliveryCount
+    private func retryLater(_ message: JetStreamMessage, attempt: Int, id: String, outcome: JobOutcome, cursor: RecordCursor, logger: Logger) async {
         let delay = configuration.backoff(afterAttempt: attempt)
         logger.info("attempt failed; retrying", metadata: ["attempt": "\(attempt)", "delay": "\(delay)", "error": "\(outcome.error ?? "")"])
         WorkerMetrics.retried(service: service.name)
@@ -226,7 +232,9 @@ struct DurableJobRunner: Sendable {
         let written = try await store.update(id, from: guess) { record in
             guard !record.state.isTerminal else { return false }
             record.state = .running
-            record.attempts = message.deliveryCount
+            // Attempts count starts, not only deliveries: nats-server 2.9 can reset a message's
+            // delivery count when it is handed back while pull requests are open (#5305).
+            record.attempts = max(record.attempts + 1, message.deliveryCount)
             record.startedAt = record.startedAt ?? now
             record.worker = configuration.workerID
             return true

@@ -14,9 +14,16 @@ struct FastLaneServer: Sendable {
     /// This process's `$SRV.STATS` counters for the service.
     let stats: MicroEndpointStats
 
-    func run() async throws {
+    /// Serves until `stopping` (then it unsubscribes, lets the handlers running finish and
+    /// returns) or until cancelled (handlers are cancelled too and answer 503).
+    func run(stopping: StopSignal) async throws {
         let subscription = try connection.subscribe(
             to: Subjects.fast(service: service.name), queue: Subjects.queueGroup(service: service.name))
+        let drainOnStop = Task {
+            await stopping.wait()
+            subscription.drain()
+        }
+        defer { drainOnStop.cancel() }
         await withTaskCancellationHandler {
             await withTaskGroup(of: Void.self) { group in
                 var running = 0

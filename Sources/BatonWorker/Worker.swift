@@ -45,35 +45,64 @@ public struct Worker: Service {
 
         let cancellations = Cancellations()
         let micro = MicroResponder(services: services, workerID: configuration.workerID, connection: connection, logger: logger)
-        try await cancelWhenGracefulShutdown {
+        let stopping = StopSignal()
+        try await withGracefulShutdownHandler {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await cancellations.listen(on: connection, logger: logger) }
                 group.addTask { try await micro.run() }
-                for service in services {
-                    var logger = self.logger
-                    logger[metadataKey: "service"] = "\(service.name)"
-                    switch service.lane {
-                    case .durable:
-                        let runner = DurableJobRunner(
-                            service: service, connection: connection, store: store, cancellations: cancellations,
-                            configuration: configuration, logger: logger, stats: micro.stats(for: service.name))
-                        // high, normal, low: see PriorityPullState for the rule.
-                        let consumer = PriorityPuller(
-                            jetStream: jetStream, stream: Streams.jobs,
-                            consumers: Priority.allCases.map { Streams.consumer(service: service.name, priority: $0) })
-                        group.addTask {
-                            try await consumer.run(maxInFlight: configuration.concurrency, logger: logger) { message in
-                                await runner.process(message)
-                            }
-                        }
-                    case .fast:
-                        let server = FastLaneServer(service: service, connection: connection, cancellations: cancellations, configuration: configuration, logger: logger, stats: micro.stats(for: service.name))
-                        group.addTask { try await server.run() }
-                    }
+                // Graceful shutdown: stop taking work and let running handlers finish for up to
+                // `shutdownGrace`; then cancel them (their durable jobs are handed back).
+                group.addTask {
+                    await stopping.wait()
+                    try Task.checkCancellation()
+                    logger.info("stopping: finishing the jobs in flight", metadata: ["grace": "\(configuration.shutdownGrace)"])
+                    try await Task.sleep(for: configuration.shutdownGrace)
+                    logger.warning("grace period over: handing the remaining jobs back")
                 }
-                try await group.waitForAll()
+                group.addTask {
+                    try await serve(jetStream: jetStream, store: store, cancellations: cancellations, micro: micro, stopping: stopping)
+                }
+                // The first to end (the work after a drain, or the grace timer) ends the rest.
+                try await group.next()
+                group.cancelAll()
             }
+        } onGracefulShutdown: {
+            stopping.stop()
         }
         logger.info("worker stopped")
+    }
+
+    /// Offers every service until the work ends (after `stopping`) or the task is cancelled.
+    private func serve(
+        jetStream: JetStream, store: JobStore, cancellations: Cancellations, micro: MicroResponder, stopping: StopSignal
+    ) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for service in services {
+                var logger = self.logger
+                logger[metadataKey: "service"] = "\(service.name)"
+                switch service.lane {
+                case .durable:
+                    let runner = DurableJobRunner(
+                        service: service, connection: connection, store: store, cancellations: cancellations,
+                        configuration: configuration, logger: logger, stats: micro.stats(for: service.name))
+                    // high, normal, low: see PriorityPullState for the rule.
+                    let consumer = PriorityPuller(
+                        jetStream: jetStream, stream: Streams.jobs,
+                        consumers: Priority.allCases.map { Streams.consumer(service: service.name, priority: $0) })
+                    let concurrency = configuration.concurrency
+                    group.addTask {
+                        try await consumer.run(maxInFlight: concurrency, logger: logger, draining: { stopping.isStopping }) { message in
+                            await runner.process(message)
+                        }
+                    }
+                case .fast:
+                    let server = FastLaneServer(
+                        service: service, connection: connection, cancellations: cancellations, configuration: configuration,
+                        logger: logger, stats: micro.stats(for: service.name))
+                    group.addTask { try await server.run(stopping: stopping) }
+                }
+            }
+            try await group.waitForAll()
+        }
     }
 }

@@ -14,6 +14,9 @@ public struct WorkerConfiguration: Sendable {
     /// (±20% jitter) up to `maxRetryBackoff`.
     public var retryBackoff: Duration = .seconds(1)
     public var maxRetryBackoff: Duration = .seconds(300)
+    /// On graceful shutdown, how long running handlers may take to finish before they are
+    /// cancelled and their jobs handed back.
+    public var shutdownGrace: Duration = .seconds(10)
     /// Streams and buckets this worker creates if missing.
     public var layout = Layout()
     /// This process's name in records and logs.

@@ -44,6 +44,7 @@ struct DevCommand: AsyncParsableCommand {
         let natsURL = server.url
         var configuration = try gateway.configuration(port: port, layout: common.layout, dev: true)
         configuration.metrics = metrics
+        configuration.shutdownGrace = common.shutdownGrace.duration
         let keys = configuration.apiKeys.map { "on (\($0.count) keys)" } ?? "off: any client may call (--api-keys FILE to require keys)"
         let secret = configuration.webhooks.secret?.description ?? "(none)"
         let gatewayService = Gateway(
@@ -51,7 +52,7 @@ struct DevCommand: AsyncParsableCommand {
             onServerRunning: { port in Self.printWelcome(port: port, natsURL: natsURL, webhookSecret: secret, apiKeys: keys) })
         let workerService = Worker(
             connection: workerConnection, services: try worker.definitions(),
-            configuration: worker.configuration(layout: common.layout), logger: logger)
+            configuration: worker.configuration(layout: common.layout, shutdownGrace: common.shutdownGrace.duration), logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: workerService), .init(service: gatewayService)],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

@@ -28,6 +28,7 @@ struct GatewayCommand: AsyncParsableCommand {
         let logger = Logger(label: "baton.gateway")
         var configuration = try gateway.configuration(port: port, layout: common.layout)
         configuration.metrics = metrics
+        configuration.shutdownGrace = common.shutdownGrace.duration
         if configuration.apiKeys == nil {
             logger.notice("API keys are off: any client may call (--api-keys FILE or BATON_API_KEYS to require them)")
         }

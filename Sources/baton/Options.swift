@@ -37,6 +37,9 @@ struct CommonOptions: ParsableArguments {
     @Option(help: "Log format: text (human-readable) or json (one object a line, with job and trace_id fields).")
     var logFormat: Observability.LogFormat = .text
 
+    @Option(help: "On SIGTERM: how long a worker lets running jobs finish before handing them back, and how long a gateway waits for fast-lane answers it still has to record (its waiting clients get their 202 at once).")
+    var shutdownGrace = DurationArgument("10s")
+
     @Option(help: "JetStream replicas for streams and buckets (3 on a 3-node cluster).")
     var replicas: Int = 1
 
@@ -111,9 +114,6 @@ struct GatewayOptions: ParsableArguments {
     @Option(help: "API keys file: one name:secret[:rate] a line (also $BATON_API_KEYS, comma-separated). Without keys, anyone may call.")
     var apiKeys: String?
 
-    @Option(help: "On SIGTERM, how long to wait for fast-lane answers still to be recorded (waiting clients get their 202 at once).")
-    var shutdownGrace = DurationArgument("10s")
-
     @Option(help: "Requests per second per API key (token bucket, burst twice that; 0: unlimited); a key's own :rate wins.")
     var rateLimit: Double = 0
 
@@ -123,7 +123,6 @@ struct GatewayOptions: ParsableArguments {
         var configuration = GatewayConfiguration()
         configuration.jobTTL = jobTtl.duration > .zero ? jobTtl.duration : nil
         configuration.sseHeartbeat = sseHeartbeat.duration
-        configuration.shutdownGrace = shutdownGrace.duration
         var hooks = WebhookConfiguration()
         hooks.enabled = webhooks
         let secret = webhookSecret ?? ProcessInfo.processInfo.environment["BATON_WEBHOOK_SECRET"]
@@ -195,8 +194,9 @@ struct WorkerOptions: ParsableArguments {
         }
     }
 
-    func configuration(layout: Layout) -> WorkerConfiguration {
+    func configuration(layout: Layout, shutdownGrace: Duration) -> WorkerConfiguration {
         var configuration = WorkerConfiguration()
+        configuration.shutdownGrace = shutdownGrace
         configuration.concurrency = concurrency
         configuration.ackWait = ackWait.duration
         configuration.maxAttempts = maxAttempts

@@ -123,4 +123,42 @@ struct DurabilityTests {
         }
         #expect(receiver.deliveries().count == 2)
     }
+
+    @Test func sigtermLetsRunningJobsFinishWithinTheGraceThenHandsBack() async throws {
+        let (server, gateway) = try await Self.system.value
+        let client = gateway.client
+        // Within the grace: the job finishes on the stopping worker.
+        let patient = try WorkerProcess(natsURL: server.url, arguments: ["--services", "slow", "--shutdown-grace", "10s"])
+        defer { patient.kill() }
+        try await patient.waitUntilServing()
+        let first = try await client.post("/v1/jobs/slow", #"{"ms": 1500}"#, headers: ["Prefer": "respond-async"])
+        let firstLocation = try #require(first.header("Location"))
+        try await waitUntil(timeout: .seconds(10)) { try await client.get(firstLocation).json()["state"] as? String == "running" }
+        kill(patient.pid, SIGTERM)
+        let finished = try await client.get(firstLocation + "/result", headers: ["Prefer": "wait=10"])
+        #expect(finished.status == 200)
+        let status = try await client.get(firstLocation).json()
+        #expect(status["attempts"] as? Int == 1)
+        #expect(status["worker"] as? String == workerName(patient.pid))
+        patient.process.waitUntilExit()
+        #expect(patient.process.terminationStatus == 0)
+
+        // Past the grace: the job is handed back and another worker runs it.
+        let hasty = try WorkerProcess(natsURL: server.url, arguments: ["--services", "slow", "--shutdown-grace", "300ms"])
+        defer { hasty.kill() }
+        try await hasty.waitUntilServing()
+        let second = try await client.post("/v1/jobs/slow", #"{"ms": 4000}"#, headers: ["Prefer": "respond-async"])
+        let secondLocation = try #require(second.header("Location"))
+        try await waitUntil(timeout: .seconds(10)) { try await client.get(secondLocation).json()["state"] as? String == "running" }
+        kill(hasty.pid, SIGTERM)
+        hasty.process.waitUntilExit()
+        let next = try WorkerProcess(natsURL: server.url, arguments: ["--services", "slow"])
+        defer { next.kill() }
+        try await next.waitUntilServing()
+        let result = try await client.get(secondLocation + "/result", headers: ["Prefer": "wait=20"])
+        #expect(result.status == 200)
+        let handedBack = try await client.get(secondLocation).json()
+        #expect(handedBack["worker"] as? String == workerName(next.pid))
+        #expect((handedBack["attempts"] as? Int ?? 0) >= 2)
+    }
 }
