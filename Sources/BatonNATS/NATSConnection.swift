@@ -291,3 +291,17 @@ public enum NATSLibrary {
 
     static func openOnce() { _ = opened }
 }
+
+extension NATSConnection {
+    /// The servers this connection knows: those configured and those the cluster announced.
+    public var knownServers: [String] {
+        var servers: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = nil
+        var count: Int32 = 0
+        guard natsConnection_GetServers(handle.pointer, &servers, &count) == NATS_OK, let servers else { return [] }
+        defer {
+            for i in 0..<Int(count) { free(servers[i]) }
+            free(servers)
+        }
+        return (0..<Int(count)).compactMap { servers[$0].map { String(cString: $0) } }
+    }
+}

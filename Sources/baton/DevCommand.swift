@@ -42,7 +42,7 @@ struct DevCommand: AsyncParsableCommand {
         let gatewayConnection = try await NATSConnection.connect(NATSConfiguration(servers: [server.url], name: "baton-dev-gateway"), logger: logger)
         let workerConnection = try await NATSConnection.connect(NATSConfiguration(servers: [server.url], name: "baton-dev-worker"), logger: logger)
         let natsURL = server.url
-        var configuration = try gateway.configuration(port: port, layout: common.layout, dev: true)
+        var configuration = try gateway.configuration(port: port, layout: common.layout(for: gatewayConnection), dev: true)
         configuration.metrics = metrics
         configuration.shutdownGrace = common.shutdownGrace.duration
         let keys = configuration.apiKeys.map { "on (\($0.count) keys)" } ?? "off: any client may call (--api-keys FILE to require keys)"
@@ -52,7 +52,7 @@ struct DevCommand: AsyncParsableCommand {
             onServerRunning: { port in Self.printWelcome(port: port, natsURL: natsURL, webhookSecret: secret, apiKeys: keys) })
         let workerService = Worker(
             connection: workerConnection, services: try worker.definitions(),
-            configuration: worker.configuration(layout: common.layout, shutdownGrace: common.shutdownGrace.duration), logger: logger)
+            configuration: worker.configuration(layout: common.layout(for: workerConnection), shutdownGrace: common.shutdownGrace.duration), logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: workerService), .init(service: gatewayService)],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

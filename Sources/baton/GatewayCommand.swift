@@ -26,13 +26,13 @@ struct GatewayCommand: AsyncParsableCommand {
     func run() async throws {
         let metrics = common.bootstrapLogging()
         let logger = Logger(label: "baton.gateway")
-        var configuration = try gateway.configuration(port: port, layout: common.layout)
+        let connection = try await NATSConnection.connect(NATSConfiguration(urls: natsURL, name: "baton-gateway"), logger: logger)
+        var configuration = try gateway.configuration(port: port, layout: common.layout(for: connection))
         configuration.metrics = metrics
         configuration.shutdownGrace = common.shutdownGrace.duration
         if configuration.apiKeys == nil {
             logger.notice("API keys are off: any client may call (--api-keys FILE or BATON_API_KEYS to require them)")
         }
-        let connection = try await NATSConnection.connect(NATSConfiguration(urls: natsURL, name: "baton-gateway"), logger: logger)
         let gatewayService = Gateway(connection: connection, configuration: configuration, logger: logger)
         let group = ServiceGroup(
             configuration: .init(services: [.init(service: gatewayService)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

@@ -40,8 +40,8 @@ struct CommonOptions: ParsableArguments {
     @Option(help: "On SIGTERM: how long a worker lets running jobs finish before handing them back, and how long a gateway waits for fast-lane answers it still has to record (its waiting clients get their 202 at once).")
     var shutdownGrace = DurationArgument("10s")
 
-    @Option(help: "JetStream replicas for streams and buckets (3 on a 3-node cluster).")
-    var replicas: Int = 1
+    @Option(help: "JetStream replicas of streams, buckets and consumers: auto (the number of NATS servers the connection knows, at most 3: 1 on a single server, 3 on a 3-node cluster) or a number.")
+    var replicas: ReplicasArgument = .auto
 
     @Option(help: "How long job records, answers and events are kept.")
     var retention = DurationArgument("24h")
@@ -49,9 +49,13 @@ struct CommonOptions: ParsableArguments {
     @Option(help: "Durable jobs a service may have queued per priority (running ones included) before new ones are refused (0: unbounded). Every gateway and worker sets it on stream BATON_JOBS: give them all the same value.")
     var maxQueued = 100_000
 
-    var layout: Layout {
+    /// The layout for the NATS deployment `connection` reaches.
+    func layout(for connection: NATSConnection) -> Layout {
         var layout = Layout()
-        layout.replicas = replicas
+        switch replicas {
+        case .auto: layout.replicas = min(3, max(1, connection.knownServers.count))
+        case .count(let count): layout.replicas = count
+        }
         layout.retention = retention.duration
         layout.maxQueuedPerService = max(0, maxQueued)
         return layout
@@ -205,4 +209,29 @@ struct WorkerOptions: ParsableArguments {
         configuration.layout = layout
         return configuration
     }
+}
+
+/// `--replicas auto|N`.
+enum ReplicasArgument: ExpressibleByArgument, Sendable, CustomStringConvertible {
+    case auto
+    case count(Int)
+
+    init?(argument: String) {
+        if argument == "auto" {
+            self = .auto
+        } else if let count = Int(argument), (1...5).contains(count) {
+            self = .count(count)
+        } else {
+            return nil
+        }
+    }
+
+    var description: String {
+        switch self {
+        case .auto: "auto"
+        case .count(let count): String(count)
+        }
+    }
+
+    var defaultValueDescription: String { description }
 }

@@ -29,7 +29,7 @@ struct WorkerCommand: AsyncParsableCommand {
         let logger = Logger(label: "baton.worker")
         let definitions = try worker.definitions()
         let connection = try await NATSConnection.connect(NATSConfiguration(urls: natsURL, name: "baton-worker"), logger: logger)
-        let workerService = Worker(connection: connection, services: definitions, configuration: worker.configuration(layout: common.layout, shutdownGrace: common.shutdownGrace.duration), logger: logger)
+        let workerService = Worker(connection: connection, services: definitions, configuration: worker.configuration(layout: common.layout(for: connection), shutdownGrace: common.shutdownGrace.duration), logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: workerService)]
         if metricsPort > 0 {
             let host = metricsHost, port = metricsPort
