@@ -12,6 +12,7 @@ enum MemoryTuning {
     private static let mmapThreshold: Int32 = -3  // M_MMAP_THRESHOLD
 
     static func apply() {
+        if let value = getenv("BATON_MALLOC_TUNING"), String(cString: value) == "0" { return }
         _ = mallopt(trimThreshold, 32 << 20)
         _ = mallopt(topPad, 4 << 20)
         _ = mallopt(mmapThreshold, 4 << 20)
