@@ -10,7 +10,8 @@ import NIOCore
 /// `event: state` with the status document first, then `event: progress` for each progress
 /// event, then `event: done` with the final status document, and the stream ends. Idle streams
 /// get a `: heartbeat` comment every `sseHeartbeat` so proxies keep them open. Any gateway can
-/// serve it: the events come from NATS subjects, not from the gateway that took the job.
+/// serve it: the events come from NATS subjects, not from the gateway that took the job. A
+/// gateway that shuts down ends its streams (the client reconnects elsewhere).
 struct JobEvents: Sendable {
     let connection: NATSConnection
     let store: JobStore
@@ -46,9 +47,16 @@ struct JobEvents: Sendable {
                     for await message in subscription { input.yield(.message(message)) }
                     input.finish()
                 }
+                let connection = self.connection
                 group.addTask {
+                    // A heartbeat per interval; a draining gateway ends the stream at once (the
+                    // client reconnects, through the load balancer, to another gateway).
                     while !Task.isCancelled {
-                        try await Task.sleep(for: heartbeat)
+                        await connection.waitUntilInterrupted(timeout: heartbeat)
+                        if connection.waitsInterrupted {
+                            input.finish()
+                            return
+                        }
                         input.yield(.heartbeat)
                     }
                 }
