@@ -35,3 +35,17 @@ bench: deps
 ## Webhook delivery latency and throughput with the example receiver.
 bench-webhooks: deps
 	./bench/webhooks.sh
+
+## A local cluster: 3 JetStream nodes, 2 gateways, 2 workers, nginx on :8180 (deploy/local/cluster.sh).
+.PHONY: cluster cluster-down
+cluster:
+	./deploy/local/cluster.sh up
+
+cluster-down:
+	./deploy/local/cluster.sh down
+
+## Chaos test on the local cluster: kill/pause workers, gateways and NATS nodes, and a burst,
+## under load; exact counts of accepted/finished/lost/duplicated jobs (deploy/local/chaos.sh).
+.PHONY: chaos
+chaos: deps
+	./deploy/local/chaos.sh

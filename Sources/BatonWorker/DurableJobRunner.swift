@@ -67,8 +67,11 @@ struct DurableJobRunner: Sendable {
             }
             return
         }
-        if message.deliveryCount > configuration.maxAttempts {
-            await giveUp(message, id: id, reply: reply, since: taken, logger: logger)
+        // Attempts count starts (see `start`); deliveries also grow while JetStream is
+        // unavailable and a job cannot start, which must not dead-letter it. This bound only
+        // stops a message that can never start from cycling forever.
+        if message.deliveryCount > configuration.maxAttempts * 10 {
+            await giveUp(message, attempts: message.deliveryCount - 1, id: id, reply: reply, since: taken, logger: logger)
             return
         }
 
@@ -85,13 +88,16 @@ struct DurableJobRunner: Sendable {
                 attempt = stored.record.attempts
             }
         } catch {
-            logger.warning("cannot start job; handing it back", metadata: ["error": "\(error)"])
-            try? message.nak(delay: .seconds(1))
+            // JetStream unavailable (a node died, leaders are being elected): not an attempt;
+            // hand it back with a growing delay.
+            let delay = Duration.seconds(min(30, message.deliveryCount))
+            logger.warning("cannot start job; handing it back", metadata: ["error": "\(error)", "delay": "\(delay)"])
+            try? message.nak(delay: delay)
             return
         }
 
-        if attempt > configuration.maxAttempts {  // delivery counts can be off (see `start`)
-            await giveUp(message, id: id, reply: reply, since: taken, logger: logger)
+        if attempt > configuration.maxAttempts {  // earlier starts ended without an answer (crashes, stalls)
+            await giveUp(message, attempts: attempt - 1, id: id, reply: reply, since: taken, logger: logger)
             return
         }
 
@@ -191,8 +197,9 @@ struct DurableJobRunner: Sendable {
 
     /// A job delivered more often than `maxAttempts` (its worker crashed or stalled each time,
     /// or retries ran out): fail it and dead-letter it, unless it ended meanwhile.
-    private func giveUp(_ message: JetStreamMessage, id: String, reply: String?, since taken: ContinuousClock.Instant, logger: Logger) async {
-        let attempts = message.deliveryCount - 1
+    private func giveUp(
+        _ message: JetStreamMessage, attempts: Int, id: String, reply: String?, since taken: ContinuousClock.Instant, logger: Logger
+    ) async {
         logger.warning("job out of attempts; dead-lettering it", metadata: ["attempts": "\(attempts)"])
         await end(message, id: id, reply: reply, since: taken, logger: logger) { answerGateway in
             let last = (try? await store.record(id))?.record.error
