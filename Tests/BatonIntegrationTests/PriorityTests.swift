@@ -28,8 +28,9 @@ struct PriorityTests {
         #expect(try await client.get(location + "/result", headers: ["Prefer": "wait=20"]).text == "99")
         let order = gate.started
         let highAt = try #require(order.firstIndex(of: "99"))
-        // After the blocker, at most one low job (taken before the high one arrived) goes first.
-        #expect(highAt <= 2, "order: \(order)")
+        // In arrival order it would be 11th. After the blocker, the anti-starvation rule may let
+        // a low job or two go first (a priority not asked in the last 3 scans goes first).
+        #expect(highAt <= 3, "order: \(order)")
         // And the backlog still drains.
         try await waitUntil(timeout: .seconds(20)) { gate.started.count == 12 }
         #expect(try await client.post("/v1/jobs/echo", "x", headers: ["Baton-Priority": "urgent"]).status == 400)
