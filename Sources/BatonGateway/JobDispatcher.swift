@@ -117,6 +117,15 @@ struct JobDispatcher: Sendable {
                 // publish again (deduplicated by the job id).
                 guard let existing = try await store.record(id) else { throw error }
                 record = existing.record
+                if record.state == .failed, record.status == nil, record.startedAt == nil {
+                    // Never queued (the first try got a 503): queue it now.
+                    record = try await store.update(id, from: existing) { record in
+                        record.state = .queued
+                        record.error = nil
+                        record.finishedAt = nil
+                        return true
+                    }?.record ?? record
+                }
             }
             try await jetStream.publish(input, to: Subjects.job(service: service, priority: options.priority), headers: headers, messageID: id)
         } catch {

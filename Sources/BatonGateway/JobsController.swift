@@ -122,6 +122,8 @@ struct JobsController: Sendable {
     private func replay(_ id: String, wait: Duration, headers: HTTPFields) async throws -> Response? {
         guard let record = try await watcher.waitForEnd(id, timeout: wait) else { return nil }
         try Self.checkOwner(record)
+        // The first request got a 503 (its job was never queued): this one submits it again.
+        if record.state == .failed, record.status == nil, record.startedAt == nil { return nil }
         var headers = headers
         headers[.location] = Self.location(of: id)
         if record.state.isTerminal, let answer = try await store.result(id) {

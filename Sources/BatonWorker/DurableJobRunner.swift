@@ -247,7 +247,10 @@ struct DurableJobRunner: Sendable {
             return true
         }
         if let written { return .running(written) }
-        if let existing = try await store.record(id) { return .finished(existing.record) }
+        // Only an ended record means the job is done: a read served by a replica that lags can
+        // miss a record just created (the create-only write below then fails and the job is
+        // handed back to try again).
+        if let existing = try await store.record(id), existing.record.state.isTerminal { return .finished(existing.record) }
         // The gateway's record is gone (retention ended): keep the job visible anyway.
         var record = JobRecord(id: id, service: service.name, lane: .durable, state: .running)
         record.attempts = message.deliveryCount

@@ -49,8 +49,10 @@ struct PriorityTests {
 
         var statuses: [Int] = []
         var last: HTTPClient.Response? = nil
+        let key = "full-\(UInt32.random(in: 0...UInt32.max))"
         for i in 0..<5 {
-            let response = try await gateway.client.post("/v1/jobs/echo", "queued \(i)", headers: ["Prefer": "respond-async"])
+            let response = try await gateway.client.post(
+                "/v1/jobs/echo", "queued \(i)", headers: ["Prefer": "respond-async"].merging(i == 4 ? ["Idempotency-Key": key] : [:]) { $1 })
             statuses.append(response.status)
             last = response
         }
@@ -64,5 +66,9 @@ struct PriorityTests {
         defer { worker.kill() }
         try await worker.waitUntilServing()
         #expect(try await gateway.client.post("/v1/jobs/echo", "after", headers: ["Prefer": "wait=10"]).status == 200)
+        // A retry of the refused request with its idempotency key is queued now and answered.
+        let retried = try await gateway.client.post("/v1/jobs/echo", "queued 4", headers: ["Prefer": "wait=10", "Idempotency-Key": key])
+        #expect(retried.status == 200)
+        #expect(retried.text == "queued 4")
     }
 }

@@ -37,6 +37,8 @@ Definitions (the same in the report):
       own synchronous call (Baton sends none then).
   A webhook that should have come (async job with Callback-Url) but did not is counted with the
   lost jobs' reasons ("webhook-missing") and fails the phase as well.
+* stale reads (reported under "polling" errors, neither lost nor duplicated): a read that shows
+  a job unknown (404 unknown-job) after it was accepted, or unfinished after it was seen ended.
 
 The process exits non-zero when any phase has lost > 0, duplicated-effects > 0 or a failed check
 (errors on the surviving gateway, a hang or crash in the burst, a node that did not catch up…).
@@ -53,7 +55,6 @@ import json
 import os
 import random
 import re
-import signal
 import sys
 import time
 import uuid
@@ -311,6 +312,7 @@ class Job:
     records: list = dataclasses.field(default_factory=list)  # terminal record snapshots
     state: str = ""
     attempts: int = 0
+    stale_reads: int = 0  # reads after it ended that showed it unknown (404) or unfinished
 
 
 def answer_of(response: Response) -> tuple:
@@ -366,6 +368,8 @@ class PhaseStats:
         self.fast = collections.Counter()  # fast-lane outcomes (not counted: not durable by design)
         self.recovered = collections.Counter()  # group -> jobs accepted on an idempotent retry
         self.load_seconds = 0.0
+        self.samples: dict[str, str] = {}  # error kind -> one problem detail seen
+        self.load_calls = 0  # calls of the steady load (not the burst)
         self.failures: list[str] = []  # failed checks
         self.notes: list[str] = []
 
@@ -416,6 +420,11 @@ async def submit(job: Job, route: list[str], stats: PhaseStats, receiver: Webhoo
                 job.retries = attempt
                 break
             kind = error_kind(response)
+            if kind not in stats.samples:
+                try:
+                    stats.samples[kind] = str(json.loads(response.body).get("detail", ""))[:160]
+                except ValueError:  # e.g. nginx's HTML error page
+                    stats.samples[kind] = " ".join(re.sub(r"<[^>]*>", " ", response.body.decode("utf-8", "replace")).split())[:160]
             if kind == "503-queue-full" and not response.headers.get("retry-after"):
                 stats.check(False, "503 queue-full without Retry-After")
         if attempt == 0:
@@ -505,6 +514,7 @@ class Load:
             else:
                 job = self.ledger.new(self.stats.name, service, mode, group, callback, idempotent=random.random() < 0.5)
                 task = asyncio.create_task(submit(job, self.groups[group], self.stats, self.receiver))
+                self.stats.load_calls += 1
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
         self.stats.load_seconds = time.monotonic() - started
@@ -534,22 +544,27 @@ async def settle(jobs: list[Job], cluster: Cluster, deadline: float, stats: Phas
                     continue
                 if response.status == 202:
                     continue
-                if response.status == 404 or response.problem_type() == "/problems/unavailable":
+                if response.problem_type() in ("/problems/unknown-job", "/problems/unavailable"):
                     # unknown-job for a job the client saw accepted (a stale replica?): look again
                     stats.errors["polling"][error_kind(response)] += 1
                     await asyncio.sleep(0.5)
                     continue
                 break
             else:
-                job.state = job.state or "not-ended"
+                await read_back(job, cluster, "deadline")  # shows the state it is stuck in
+                job.state = f"not ended in time ({job.state or 'unknown'})"
                 return
             await read_back(job, cluster, "settle")
 
     await asyncio.gather(*(one(job) for job in jobs if job.id))
 
 
+TERMINAL = ("succeeded", "failed", "cancelled", "expired")
+
+
 async def read_back(job: Job, cluster: Cluster, label: str) -> None:
-    """Reads the job's answer on every gateway and its record on each."""
+    """Reads the job's answer and record on every gateway. A read that shows an ended job unknown
+    or unfinished again is a stale read (counted apart: not an answer, not a state)."""
     for i, gateway in enumerate(cluster.gateways):
         for _ in range(3):
             try:
@@ -558,15 +573,21 @@ async def read_back(job: Job, cluster: Cluster, label: str) -> None:
             except TransportError:
                 await asyncio.sleep(0.5)
                 continue
-            if result.status != 202:
+            ended = job.state in TERMINAL
+            if result.problem_type() == "/problems/unknown-job" or (result.status == 202 and ended):
+                job.stale_reads += 1
+            elif result.status != 202:
                 job.reads.append((f"{label}@gateway-{i + 1}", answer_of(result)))
-            if status.status == 200:
+            state = json.loads(status.body).get("state", "") if status.status == 200 else f"http-{status.status}"
+            if ended and state not in TERMINAL:
+                job.stale_reads += 1
+            elif status.status == 200:
                 record = json.loads(status.body)
-                job.state, job.attempts = record.get("state", ""), int(record.get("attempts") or 0)
-                if job.state in ("succeeded", "failed", "cancelled", "expired"):
+                job.state, job.attempts = state, int(record.get("attempts") or 0)
+                if state in TERMINAL:
                     job.records.append({k: record.get(k) for k in ("state", "status", "finishedAt", "worker")})
             else:
-                job.state = f"http-{status.status}"
+                job.state = state
             break
 
 
@@ -658,14 +679,17 @@ def percentile(values: list, p: float) -> float:
     return values[min(len(values) - 1, int(p * len(values)))]
 
 
-def report(stats: PhaseStats, counts: Counts, receiver: WebhookReceiver) -> bool:
+def report(stats: PhaseStats, counts: Counts, receiver: WebhookReceiver, jobs: list[Job]) -> bool:
     lost = len(counts.lost)
     duplicated = len(counts.duplicated)
     print(f"\n=== {stats.name}")
     print(f"accepted {counts.accepted}, finished {counts.finished}, lost {lost}, duplicated-effects {duplicated}")
-    total = sum(stats.submitted.values())
-    print(f"  load: {total} durable calls in {stats.load_seconds:.1f} s = {total / max(stats.load_seconds, 0.001):.1f} calls/s"
+    total = stats.load_calls
+    print(f"  steady load: {total} durable calls in {stats.load_seconds:.1f} s = {total / max(stats.load_seconds, 0.001):.1f} calls/s"
           f" (+ {sum(stats.fast.values())} fast-lane calls); redelivered jobs (attempts >= 2): {counts.redelivered}")
+    stale = sum(job.stale_reads for job in jobs)
+    if stale:
+        stats.errors["polling"]["stale-read"] += stale
     if stats.errors.get("polling"):
         print(f"  polling accepted jobs (GET /v1/jobs/{{id}}/result until they end): errors {dict(stats.errors['polling'])}")
     for group in sorted(stats.submitted):
@@ -679,25 +703,20 @@ def report(stats: PhaseStats, counts: Counts, receiver: WebhookReceiver) -> bool
         print(f"  fast lane (echo-fast, not durable by design, not counted): {dict(stats.fast)}")
     print(f"  webhooks: expected {counts.webhooks_expected}, delivered {counts.webhooks_delivered},"
           f" signature rejected {receiver.rejected}")
+    for kind, detail in sorted(stats.samples.items()):
+        print(f"  e.g. {kind}: {detail}")
     for note in stats.notes:
         print(f"  {note}")
     for job, reason in counts.lost[:10]:
         print(f"  LOST job {job.id} ({job.service} {job.mode} via {job.group}, first answer {job.first}): {reason}")
     for seq, reasons in list(counts.duplicated.items())[:10]:
-        job = next(j for j in stats_jobs(stats) if j.seq == seq)
+        job = next(j for j in jobs if j.seq == seq)
         print(f"  DUPLICATED job {job.id} ({job.service} {job.mode}): {', '.join(reasons)}")
     for failure in stats.failures[:10]:
         print(f"  CHECK FAILED: {failure}")
     ok = lost == 0 and duplicated == 0 and not stats.failures
     print(f"  => {'ok' if ok else 'FAILED'}")
     return ok
-
-
-_phase_jobs: dict[str, list[Job]] = {}
-
-
-def stats_jobs(stats: PhaseStats) -> list[Job]:
-    return _phase_jobs.get(stats.name, [])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -745,7 +764,6 @@ class Chaos:
     async def finish_phase(self, stats: PhaseStats, load: Load, settle_until: float, extra=None) -> None:
         await load.stop()
         jobs = self.jobs_of(stats.name)
-        _phase_jobs[stats.name] = jobs
         await settle(jobs, self.cluster, settle_until, stats)
         # Webhooks: wait (until the same deadline) for every expected one.
         while time.monotonic() < settle_until:
@@ -761,7 +779,7 @@ class Chaos:
         dead = [name for name, up in alive.items() if not up]
         stats.check(not dead, f"processes not running after the phase: {dead}")
         counts = count(jobs, self.ledger, self.receiver)
-        self.results.append((stats.name, report(stats, counts, self.receiver)))
+        self.results.append((stats.name, report(stats, counts, self.receiver, jobs)))
 
     # 0. no fault (not in the default run): what the load alone does, to tell faults' effects apart.
     async def baseline(self) -> None:
@@ -827,15 +845,17 @@ class Chaos:
     # 3. kill -9 one nats-server of three.
     async def nats_kill(self) -> None:
         stats = PhaseStats("nats-kill")
-        # The victim: the node most Baton clients are connected to (they must reconnect), and among
-        # those the leader of BATON_JOBS (its streams need an election).
+        # The victim: a node Baton clients are connected to (they must reconnect) that leads the most
+        # streams and buckets (each needs an election), the JetStream meta leader counting as one.
         jsz = await self.cluster.jsz(self.cluster.monitors[0])
-        leader = self.cluster.streams_of(jsz).get("BATON_JOBS", {}).get("cluster", {}).get("leader")
+        leaders = collections.Counter(s.get("cluster", {}).get("leader") for s in self.cluster.streams_of(jsz).values())
+        leaders[(jsz.get("meta_cluster") or {}).get("leader")] += 1
         before = await self.baton_connections()
         server_names = [json.loads((await http(m, "GET", "/varz", timeout=5)).body).get("server_name") for m in self.cluster.monitors]
-        victim = max(range(len(server_names)), key=lambda i: (len(before[i]), server_names[i] == leader))
+        victim = max(range(len(server_names)), key=lambda i: (len(before[i]) > 0, leaders[server_names[i]]))
         name = f"nats-{victim + 1}"
         clients = ", ".join(f"{n} x{c}" for n, c in sorted(collections.Counter(before[victim]).items())) or "none"
+        leader = f"{leaders[server_names[victim]]} of {sum(leaders.values())} stream/meta leaderships"
         load = Load(self.ledger, stats, self.receiver, {"nginx": [self.cluster.nginx]}, self.rate)
         load.start()
         await asyncio.sleep(6)
@@ -845,7 +865,7 @@ class Chaos:
         await self.cluster.run("start", name)
         restarted = time.monotonic()
         await asyncio.sleep(6)
-        stats.notes.append(f"{name} (server {server_names[victim]}; BATON_JOBS leader {leader}; clients on it: {clients})"
+        stats.notes.append(f"{name} (server {server_names[victim]}, {leader}; clients on it: {clients})"
                            f" killed with SIGKILL at t=6 s, restarted at t=16 s")
 
         async def caught_up(_jobs) -> None:
@@ -893,10 +913,14 @@ class Chaos:
                 replica = next((r for r in theirs.get("cluster", {}).get("replicas", []) or [] if r.get("name") == names[node]), None)
                 same = (stream["state"]["last_seq"], stream["state"]["messages"]) == (theirs.get("state", {}).get("last_seq"), theirs.get("state", {}).get("messages"))
                 if leader != names[node] and not (same and replica and replica.get("current")):
-                    leader_state = theirs.get("state", {})
-                    behind.append(f"{stream_name}: last_seq/messages {stream['state']['last_seq']}/{stream['state']['messages']}"
-                                  f" vs leader {leader} {leader_state.get('last_seq')}/{leader_state.get('messages')},"
-                                  f" leader says current={replica and replica.get('current')} lag={replica and replica.get('lag')}")
+                    mine_state, leader_state = stream["state"], theirs.get("state", {})
+                    detail = (f"{stream_name}: last_seq/messages {mine_state['last_seq']}/{mine_state['messages']}"
+                              f" vs leader {leader} {leader_state.get('last_seq')}/{leader_state.get('messages')},"
+                              f" leader says current={replica and replica.get('current')}")
+                    if mine_state["last_seq"] == leader_state.get("last_seq") and mine_state["messages"] > leader_state.get("messages", 0):
+                        detail += (f": this replica still holds {mine_state['messages'] - leader_state.get('messages', 0)}"
+                                   " messages its leader deleted (acknowledged jobs)")
+                    behind.append(detail)
             if len(mine) >= 7 and not behind:
                 return True, f"all {len(mine)} streams current (same last sequence and message count as their leaders)"
             detail = "; ".join(behind) or f"{len(mine)} streams"
@@ -976,7 +1000,7 @@ class Chaos:
         """Re-reads the answer of every accepted job of the run: none may have changed since."""
         jobs = [j for j in self.ledger.jobs if j.id and j.state == "succeeded"]
         semaphore = asyncio.Semaphore(64)
-        changed = []
+        changed, stale = [], []
 
         async def one(job: Job) -> None:
             async with semaphore:
@@ -985,11 +1009,14 @@ class Chaos:
                     response = await http(gateway, "GET", f"/v1/jobs/{job.id}/result", timeout=10)
                 except TransportError:
                     return
-                if answer_of(response) != job.expected:
+                if response.status == 202 or response.problem_type() == "/problems/unknown-job":
+                    stale.append(job)
+                elif answer_of(response) != job.expected:
                     changed.append(job)
 
         await asyncio.gather(*(one(job) for job in jobs))
-        print(f"\n=== final re-read of the {len(jobs)} finished jobs of every phase: {len(changed)} answers changed")
+        print(f"\n=== final re-read of the {len(jobs)} finished jobs of every phase: {len(changed)} answers changed"
+              f" ({len(stale)} stale reads: unknown or unfinished)")
         late_duplicates = [j for j in self.ledger.jobs if j.id and len(self.receiver.deliveries.get(j.id, [])) > 1]
         print(f"=== webhooks over the whole run: {sum(len(v) for v in self.receiver.deliveries.values())} acknowledged,"
               f" {len(late_duplicates)} job(s) with more than one, {self.receiver.rejected} rejected signatures")
@@ -1049,4 +1076,8 @@ async def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    try:
+        sys.exit(asyncio.run(main()))
+    except KeyboardInterrupt:  # chaos.sh stops us (Ctrl-C, its timeout): the workers were restored
+        print("chaos_load: interrupted", file=sys.stderr)
+        sys.exit(130)
