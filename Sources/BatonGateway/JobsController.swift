@@ -120,10 +120,19 @@ struct JobsController: Sendable {
     /// Answers a repeated idempotent request with the job of the first: its answer when it has
     /// ended (within the wait), else `202` with its status; nil when the job was never recorded.
     private func replay(_ id: String, wait: Duration, headers: HTTPFields) async throws -> Response? {
-        guard let record = try await watcher.waitForEnd(id, timeout: wait) else { return nil }
-        try Self.checkOwner(record)
+        guard let current = try await store.record(id)?.record else { return nil }
+        try Self.checkOwner(current)
         // The first request got a 503 (its job was never queued): this one submits it again.
-        if record.state == .failed, record.status == nil, record.startedAt == nil { return nil }
+        if current.state == .failed, current.status == nil, current.startedAt == nil { return nil }
+        // Still queued and young enough for JetStream's duplicate window: publish it again —
+        // dropped as a duplicate if the first publish got through, queued if it did not (the
+        // first request's publish and its "not queued" mark can both fail while NATS elects).
+        if current.state == .queued, current.lane == .durable,
+            Timestamp.now.milliseconds - current.createdAt.milliseconds < 90_000
+        {
+            return nil
+        }
+        guard let record = try await watcher.waitForEnd(id, timeout: wait) else { return nil }
         var headers = headers
         headers[.location] = Self.location(of: id)
         if record.state.isTerminal, let answer = try await store.result(id) {
