@@ -78,7 +78,10 @@ struct JobsController: Sendable {
         var options = SubmitOptions(wait: submit.wait, deadline: submit.deadline, callbackURL: submit.callbackURL)
         options.owner = Caller.isAuthenticated ? Caller.name : nil
         options.priority = submit.priority
-        options.trace = (request.headers[.traceparent].flatMap { TraceContext(traceparent: $0, tracestate: request.headers[.tracestate]) } ?? .random()).child()
+        // The caller's trace continues with the gateway's own span; without one, a new trace
+        // starts here (whose span is already the gateway's: no second id to draw).
+        options.trace = request.headers[.traceparent]
+            .flatMap { TraceContext(traceparent: $0, tracestate: request.headers[.tracestate])?.child() } ?? .random()
         var headers: HTTPFields = [.vary: "Prefer"]
         if let applied = submit.applied { headers[.preferenceApplied] = applied }
 

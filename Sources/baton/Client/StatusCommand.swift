@@ -13,22 +13,12 @@ struct StatusCommand: AsyncParsableCommand {
             \(ConfigurationHelp.discussion(example: "E.g. BATON_GATEWAY=http://gw:8080, or `gateway = http://gw:8080` in the file."))
             """)
 
-    @Argument(help: "The job id (or its Location, /v1/jobs/ID).")
-    var id: String
-
-    @Option(help: "Long-poll: wait up to N seconds for the job to end (Prefer: wait=N).")
-    var wait: Int?
-
+    @OptionGroup var job: JobPoll
     @OptionGroup var client: ClientOptions
     @OptionGroup var configFile: ConfigFileOption
 
     func run() async throws {
-        let gateway = try client.client()
-        let id = try JobReference.id(self.id)
-        let response = try await gateway.send(
-            "GET", JobReference.path(id), headers: wait.map { [("Prefer", "wait=\($0)")] } ?? [],
-            timeout: TimeInterval((wait ?? 0) + 30))
-        try Self.printStatus(response)
+        try Self.printStatus(try await job.get("", from: try client.client()))
     }
 
     /// A status document on stdout, indented; a problem on stderr and exit status 1.
@@ -56,22 +46,13 @@ struct ResultCommand: AsyncParsableCommand {
             \(ConfigurationHelp.discussion(example: "E.g. BATON_GATEWAY=http://gw:8080, or `gateway = http://gw:8080` in the file."))
             """)
 
-    @Argument(help: "The job id (or its Location, /v1/jobs/ID).")
-    var id: String
-
-    @Option(help: "Long-poll: wait up to N seconds for the job to end (Prefer: wait=N).")
-    var wait: Int?
-
+    @OptionGroup var job: JobPoll
     @OptionGroup var client: ClientOptions
     @OptionGroup var configFile: ConfigFileOption
 
     func run() async throws {
         let gateway = try client.client()
-        let id = try JobReference.id(self.id)
-        let response = try await gateway.send(
-            "GET", JobReference.path(id) + "/result", headers: wait.map { [("Prefer", "wait=\($0)")] } ?? [],
-            timeout: TimeInterval((wait ?? 0) + 30))
-        try SubmitCommand.printAnswer(response, gateway: gateway)
+        try SubmitCommand.printAnswer(try await job.get("/result", from: gateway), gateway: gateway)
     }
 }
 
@@ -99,5 +80,21 @@ struct CancelCommand: AsyncParsableCommand {
         let response = try await gateway.send("DELETE", JobReference.path(id))
         if response.isSuccess { Output.err(response.statusLine + "  job \(id) cancelled\n") }
         try StatusCommand.printStatus(response)
+    }
+}
+
+/// The job and the long-poll of `status` and `result`.
+struct JobPoll: ParsableArguments {
+    @Argument(help: "The job id (or its Location, /v1/jobs/ID).")
+    var id: String
+
+    @Option(help: "Long-poll: wait up to N seconds for the job to end (Prefer: wait=N).")
+    var wait: Int?
+
+    /// GET `/v1/jobs/<id><suffix>`, long-polling with `--wait`.
+    func get(_ suffix: String, from gateway: GatewayClient) async throws -> GatewayResponse {
+        try await gateway.send(
+            "GET", JobReference.path(try JobReference.id(id)) + suffix, headers: wait.map { [("Prefer", "wait=\($0)")] } ?? [],
+            timeout: TimeInterval((wait ?? 0) + 30))
     }
 }
