@@ -65,7 +65,11 @@ struct PriorityTests {
         let worker = try WorkerProcess(natsURL: server.url, arguments: ["--services", "echo", "--max-queued", "3"])
         defer { worker.kill() }
         try await worker.waitUntilServing()
-        #expect(try await gateway.client.post("/v1/jobs/echo", "after", headers: ["Prefer": "wait=10"]).status == 200)
+        // Once the worker drains the full queue, submits are accepted again (until then: 503).
+        let client = gateway.client
+        try await waitUntil(timeout: .seconds(15), every: .milliseconds(200)) {
+            try await client.post("/v1/jobs/echo", "after", headers: ["Prefer": "wait=10"]).status == 200
+        }
         // A retry of the refused request with its idempotency key is queued now and answered.
         let retried = try await gateway.client.post("/v1/jobs/echo", "queued 4", headers: ["Prefer": "wait=10", "Idempotency-Key": key])
         #expect(retried.status == 200)
