@@ -81,7 +81,7 @@ struct DurableJobRunner: Sendable {
             switch try await start(id, message: message) {
             case .finished(let record):
                 logger.info("job already \(record.state.rawValue); acknowledging redelivery")
-                await answerAgain(message, record: record, reply: reply)
+                await answerAgain(message, record: record, reply: reply, logger: logger)
                 return
             case .running(let stored):
                 cursor = RecordCursor(stored)
@@ -111,7 +111,7 @@ struct DurableJobRunner: Sendable {
             if token.isCancelled {
                 logger.info("job cancelled by the client")
                 WorkerMetrics.finished(service: service.name, state: JobState.cancelled.rawValue, duration: ContinuousClock.now - taken)
-                await answerAgain(message, record: nil, reply: reply, id: id)
+                await answerAgain(message, record: nil, reply: reply, id: id, logger: logger)
             } else {
                 logger.info("worker stopping mid-job; handing it back")
                 try? message.nak()
@@ -171,13 +171,24 @@ struct DurableJobRunner: Sendable {
     /// Acks a job that ended before (finished, cancelled, expired), answering a waiting gateway
     /// from the stored result. A terminal `record` found on redelivery gets its terminal event
     /// published again (deduplicated by its message id): the worker that ended it may have died
-    /// between the record write and the event, and followers and webhooks wait for the event.
-    private func answerAgain(_ message: JetStreamMessage, record: JobRecord?, reply: String?, id: String? = nil) async {
+    /// between the record write and the event, or the event's stream was electing a leader, and
+    /// followers and webhooks wait for the event. So the job is acked only once the event is
+    /// stored; until then it is handed back with a growing delay.
+    private func answerAgain(_ message: JetStreamMessage, record: JobRecord?, reply: String?, id: String? = nil, logger: Logger) async {
         guard let id = record?.id ?? id else { return }
         if let reply, let answer = try? await store.result(id) {
             try? connection.publish(answer.body, to: reply, headers: answer.natsHeaders(jobID: id))
         }
-        if let record { try? await store.republishEnd(of: record) }
+        if let record {
+            do {
+                try await store.republishEnd(of: record)
+            } catch {
+                let delay = Duration.seconds(min(30, message.deliveryCount))
+                logger.warning("cannot publish the end of the job; handing it back", metadata: ["error": "\(error)", "delay": "\(delay)"])
+                try? message.nak(delay: delay)
+                return
+            }
+        }
         try? message.ack()
     }
 

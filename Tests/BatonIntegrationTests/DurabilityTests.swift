@@ -1,4 +1,6 @@
 import BatonCore
+import BatonNATS
+import BatonStore
 import EmbeddedNATS
 import Foundation
 import Testing
@@ -160,5 +162,38 @@ struct DurabilityTests {
         let handedBack = try await client.get(secondLocation).json()
         #expect(handedBack["worker"] as? String == workerName(next.pid))
         #expect((handedBack["attempts"] as? Int ?? 0) >= 2)
+    }
+
+    /// A job whose record says it ended but whose terminal event could not be stored (its
+    /// stream was electing a leader) stays unacknowledged until the event is stored: followers
+    /// and webhooks wait for that event.
+    @Test func jobIsAckedOnlyOnceItsTerminalEventIsStored() async throws {
+        let (server, gateway) = try await Self.system.value
+        let client = gateway.client
+        let worker = try WorkerProcess(natsURL: server.url, arguments: ["--services", "slow"])
+        defer { worker.kill() }
+        try await worker.waitUntilServing()
+        let connection = try await NATSConnection.connect(NATSConfiguration(servers: [server.url], name: "test-admin"), logger: quietLogger("admin"))
+        defer { Task { await connection.close() } }
+        let js = try JetStream(connection)
+        // No stream takes `baton.done.>` now: publishing an event fails with "no responders".
+        try await js.deleteStream(Streams.events)
+
+        let submit = try await client.post("/v1/jobs/slow", #"{"ms": 300}"#, headers: ["Prefer": "respond-async"])
+        let location = try #require(submit.header("Location"))
+        try await waitUntil(timeout: .seconds(10)) { try await client.get(location).json()["state"] as? String == "succeeded" }
+        // The end was recorded, the event was not; a redelivery (after 1 s) finds the record
+        // ended and tries the event again, which fails again: the job must still be held.
+        try await Task.sleep(for: .seconds(3))
+        let held = try await js.consumerInfo(stream: Streams.jobs, consumer: Streams.consumer(service: "slow", priority: .normal))
+        #expect(held?.numAckPending == 1)
+
+        try await Layout().ensure(js)
+        try await waitUntil(timeout: .seconds(15), every: .milliseconds(200)) {
+            let events = try await js.streamMessageCount(Streams.events)
+            let consumer = try await js.consumerInfo(stream: Streams.jobs, consumer: Streams.consumer(service: "slow", priority: .normal))
+            return events == 1 && consumer?.numAckPending == 0
+        }
+        #expect(try await client.get(location).json()["state"] as? String == "succeeded")
     }
 }
