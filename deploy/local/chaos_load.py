@@ -775,9 +775,17 @@ class Chaos:
             await extra(jobs)
         await asyncio.sleep(1.0)  # late duplicates of webhooks have a chance to show
         await self.probe(stats)
-        alive = await self.cluster.status()
-        dead = [name for name, up in alive.items() if not up]
-        stats.check(not dead, f"processes not running after the phase: {dead}")
+        # Every process is back and healthy. A restarted nats-server answers /healthz with 503
+        # until its streams are current, which can take a while after the 2.9.10 replica bug
+        # made it reset a stream: give it time, bounded.
+        healthy_by = time.monotonic() + 30
+        while True:
+            alive = await self.cluster.status()
+            unhealthy = [name for name, up in alive.items() if not up]
+            if not unhealthy or time.monotonic() > healthy_by:
+                break
+            await asyncio.sleep(1.0)
+        stats.check(not unhealthy, f"processes not running or not healthy 30 s after the phase: {unhealthy}")
         counts = count(jobs, self.ledger, self.receiver)
         self.results.append((stats.name, report(stats, counts, self.receiver, jobs)))
 
