@@ -28,8 +28,9 @@ struct WebhookDispatcher: Sendable {
         guard let secret = configuration.secret else { return }
         let signer = WebhookSigner(secret: secret)
         try await jetStream.ensureConsumer(layout.webhooksConsumer(ackWait: configuration.effectiveAckWait))
-        let consumer = PullConsumer(jetStream: jetStream, stream: Streams.events, consumer: Streams.webhooksConsumer)
-        try await consumer.run(maxInFlight: configuration.concurrency, logger: logger) { message in
+        // One consumer, so one level: the puller's scan/idle-cover rule applies as for workers.
+        let puller = PriorityPuller(jetStream: jetStream, stream: Streams.events, consumers: [Streams.webhooksConsumer])
+        try await puller.run(maxInFlight: configuration.concurrency, logger: logger) { message in
             await handle(message, signer: signer)
         }
     }

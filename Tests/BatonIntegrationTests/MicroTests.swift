@@ -162,7 +162,7 @@ func ensureNatsPy() async throws {
 /// (stdout and stderr together). Runs in the temporary directory.
 func runProcess(_ executable: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
     let outputURL = FileManager.default.temporaryDirectory.appendingPathComponent("baton-process-\(UUID().uuidString).log")
-    FileManager.default.createFile(atPath: outputURL.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: outputURL.path, contents: nil)
     defer { try? FileManager.default.removeItem(at: outputURL) }
     let output = try FileHandle(forWritingTo: outputURL)
     let process = Process()

@@ -245,7 +245,7 @@ private final class FuzzedGateway: Sendable {
     init(natsURL: String) throws {
         port = try freePort()
         logPath = FileManager.default.temporaryDirectory.appendingPathComponent("baton-fuzzed-gateway-\(UUID().uuidString).log").path
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         process = Process()
         process.executableURL = URL(fileURLWithPath: try batonExecutable())
         process.arguments = [
@@ -296,7 +296,7 @@ private func runTool(
     timeout: Duration
 ) async throws -> (status: Int32, output: String) {
     let outputURL = FileManager.default.temporaryDirectory.appendingPathComponent("baton-tool-\(UUID().uuidString).log")
-    FileManager.default.createFile(atPath: outputURL.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: outputURL.path, contents: nil)
     defer { try? FileManager.default.removeItem(at: outputURL) }
     let output = try FileHandle(forWritingTo: outputURL)
     let process = Process()

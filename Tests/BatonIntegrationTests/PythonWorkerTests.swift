@@ -155,7 +155,7 @@ private final class PythonWorker: Sendable {
     static func start(natsURL: String, service: String, lane: String, workerID: String) async throws -> PythonWorker {
         try await natsPy.value
         let logPath = FileManager.default.temporaryDirectory.appendingPathComponent("baton-python-worker-\(UUID().uuidString).log").path
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", script, "--nats-url", natsURL, "--service", service, "--lane", lane, "--worker-id", workerID, "--verbose"]

@@ -67,7 +67,7 @@ struct JetStreamTests {
         try await js.publish(ByteBuffer("job"), to: "\(name).jobs", messageID: "m1")
 
         let deliveries = Mutex<[Int]>([])
-        let consumer = PullConsumer(jetStream: js, stream: name, consumer: "workers")
+        let consumer = PriorityPuller(jetStream: js, stream: name, consumers: ["workers"])
         let run = Task {
             try await consumer.run(maxInFlight: 4, logger: Logger(label: "pull")) { message in
                 let count = deliveries.withLock { $0.append(message.deliveryCount); return $0.count }
@@ -101,7 +101,7 @@ struct JetStreamTests {
         struct Counters { var running = 0, peak = 0, done = 0 }
         let counters = Mutex(Counters())
         let run = Task {
-            try await PullConsumer(jetStream: js, stream: name, consumer: "w").run(maxInFlight: 3, logger: Logger(label: "pull")) { message in
+            try await PriorityPuller(jetStream: js, stream: name, consumers: ["w"]).run(maxInFlight: 3, logger: Logger(label: "pull")) { message in
                 counters.withLock { $0.running += 1; $0.peak = max($0.peak, $0.running) }
                 try? await Task.sleep(for: .milliseconds(10))
                 counters.withLock { $0.running -= 1; $0.done += 1 }

@@ -95,7 +95,7 @@ final class GatewayProcess: Sendable {
     init(natsURL: String, arguments: [String]) throws {
         port = try freePort()
         logPath = FileManager.default.temporaryDirectory.appendingPathComponent("baton-gateway-\(UUID().uuidString).log").path
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         process = Process()
         process.executableURL = URL(fileURLWithPath: try batonExecutable())
         process.arguments = ["gateway", "--nats-url", natsURL, "--host", "127.0.0.1", "--port", String(port), "--log-level", "debug"] + arguments
@@ -145,7 +145,7 @@ final class WorkerProcess: Sendable {
 
     init(natsURL: String, arguments: [String]) throws {
         logPath = FileManager.default.temporaryDirectory.appendingPathComponent("baton-worker-\(UUID().uuidString).log").path
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         process = Process()
         process.executableURL = URL(fileURLWithPath: try batonExecutable())
         process.arguments = ["worker", "--nats-url", natsURL, "--log-level", "debug", "--metrics-port", "0"] + arguments
