@@ -35,6 +35,9 @@ struct WebhookDispatcher: Sendable {
         }
     }
 
+    /// How often an event is looked at again while its record reads as not ended.
+    static let staleReadRetries = 30
+
     private func handle(_ message: JetStreamMessage, signer: WebhookSigner) async {
         guard let event = try? JSON.decode(DoneEvent.self, from: message.payload) else {
             try? message.terminate()
@@ -47,7 +50,20 @@ struct WebhookDispatcher: Sendable {
         var logger = self.logger
         logger[metadataKey: "job"] = "\(event.job)"
         do {
-            guard let stored = try await store.record(event.job), let webhook = stored.record.webhook else {
+            // The event is published after the record's terminal write, so a record that is
+            // missing or not ended yet is a stale read (a replica that lags, or one the 2.9
+            // server left out of step after a crash): look again shortly, from whichever
+            // replica answers then. Bounded, so an event whose record expired does not cycle.
+            guard let stored = try await store.record(event.job), stored.record.state.isTerminal else {
+                if message.deliveryCount < Self.staleReadRetries {
+                    try message.nak(delay: .seconds(1))
+                } else {
+                    logger.warning("no ended record for a terminal event; dropping its webhook", metadata: ["deliveries": "\(message.deliveryCount)"])
+                    try message.ack()
+                }
+                return
+            }
+            guard let webhook = stored.record.webhook else {
                 try message.ack()
                 return
             }

@@ -1,6 +1,9 @@
 import BatonCore
+import BatonNATS
+import BatonStore
 import BatonWebhooks
 import Foundation
+import NIOCore
 import Testing
 
 /// Signed webhooks delivered with libcurl to a real loopback receiver.
@@ -103,5 +106,40 @@ struct WebhookTests {
             #expect(try response.json()["type"] as? String == "/problems/invalid-callback-url")
         }
         await strict.connection.close()
+    }
+
+    /// A terminal event whose record does not read as ended yet (a replica that lags) is looked
+    /// at again until it does: the webhook carries the ended job, never an earlier state.
+    @Test func anEventAheadOfItsRecordWaitsForTheRecord() async throws {
+        let system = try await SharedSystem.get()
+        let receiver = try await WebhookReceiver.start(secret: testWebhookSecret)
+        defer { Task { await receiver.stop() } }
+        let js = try JetStream(system.gateway.connection)
+        let store = JobStore(jetStream: js)
+        // A running job with a webhook, and its terminal event published too early.
+        let id = JobID.make()
+        var record = JobRecord(id: id, service: "echo", lane: .durable, state: .running)
+        record.webhook = WebhookStatus(url: receiver.url, state: .pending)
+        let revision = try await store.create(record)
+        let event = DoneEvent(job: id, service: "echo", state: .succeeded, status: 200, webhook: true)
+        try await js.publish(try JSON.encode(event), to: Subjects.done(service: "echo", job: id))
+        try await Task.sleep(for: .milliseconds(2500))
+        #expect(receiver.deliveries().isEmpty)
+
+        // Now the record ends (without another event): the waiting event delivers it.
+        _ = try await store.recordAnswer(id, JobAnswer(status: 200, contentType: "text/plain", body: ByteBuffer(string: "late")), state: .succeeded)
+        try await store.update(id, from: StoredRecord(record: record, revision: revision)) { record in
+            record.state = .succeeded
+            record.status = 200
+            record.finishedAt = .now
+            return true
+        }
+        let delivery = try #require(await receiver.waitForDeliveries(1, timeout: .seconds(10)).first)
+        #expect(delivery.id == id)
+        let payload = try #require(try JSONSerialization.jsonObject(with: Data(delivery.body)) as? [String: Any])
+        #expect(payload["type"] as? String == "job.succeeded")
+        #expect((payload["data"] as? [String: Any])?["answer"].flatMap { ($0 as? [String: Any])?["body"] as? String } == "late")
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(receiver.deliveries().count == 1)
     }
 }
