@@ -103,6 +103,11 @@ public struct JobStore: Sendable {
                 webhook: finished.webhook == nil ? nil : true)
             try await records.jetStream.publish(
                 try JSON.encode(event), to: Subjects.done(service: service, job: id), messageID: "done-\(id)")
+        } else if let ended = try await record(id)?.record, ended.state.isTerminal {
+            // Ended before, perhaps by an earlier try of this very call whose event failed (NATS
+            // electing a leader): make sure the event exists. Same message id, so JetStream drops
+            // it when the first one got through.
+            try await republishEnd(of: ended)
         }
         return stored
     }

@@ -148,7 +148,13 @@ struct DurableJobRunner: Sendable {
 
     /// Runs `ending`, which stores the job's end and calls the closure it gets with the stored
     /// answer before the terminal event (so a waiting gateway answers its client as early as
-    /// possible); then acks. Hands the job back if NATS failed on the way.
+    /// possible); then acks.
+    ///
+    /// When NATS fails on the way (a stream electing a leader takes seconds), the end is tried
+    /// again here, with the message kept in progress, for up to `endRetryLimit`: the answer is
+    /// known, and handing the job back would run it again and spend an attempt on NATS's
+    /// trouble. `ending` is idempotent (first answer wins; the event has a message id). Past the
+    /// limit, or when the worker stops, the job is handed back.
     private func end(
         _ message: JetStreamMessage, id: String, reply: String?, since taken: ContinuousClock.Instant, logger: Logger,
         _ ending: (_ answerGateway: @escaping (JobAnswer) -> Void) async throws -> (answer: JobAnswer, state: JobState)
@@ -157,14 +163,29 @@ struct DurableJobRunner: Sendable {
         let answerGateway: (JobAnswer) -> Void = { answer in
             if let reply { try? connection.publish(answer.body, to: reply, headers: answer.natsHeaders(jobID: id)) }
         }
-        do {
-            let ended = try await ending(answerGateway)
-            try message.ack()
-            WorkerMetrics.finished(service: service.name, state: ended.state.rawValue, duration: ContinuousClock.now - taken)
-            logger.debug("job done", metadata: ["state": "\(ended.state.rawValue)", "status": "\(ended.answer.status)"])
-        } catch {
-            logger.warning("cannot record the end of the job; handing it back", metadata: ["error": "\(error)"])
-            try? message.nak(delay: .seconds(1))
+        let giveUpAt = ContinuousClock.now.advanced(by: configuration.endRetryLimit)
+        var pause = Duration.milliseconds(200)
+        var tries = 0
+        while true {
+            tries += 1
+            do {
+                let ended = try await ending(answerGateway)
+                try message.ack()
+                WorkerMetrics.finished(service: service.name, state: ended.state.rawValue, duration: ContinuousClock.now - taken)
+                logger.debug("job done", metadata: ["state": "\(ended.state.rawValue)", "status": "\(ended.answer.status)"])
+                if tries > 1 { logger.info("recorded the end of the job", metadata: ["tries": "\(tries)"]) }
+                return
+            } catch {
+                guard ContinuousClock.now < giveUpAt, !Task.isCancelled else {
+                    logger.warning("cannot record the end of the job; handing it back", metadata: ["error": "\(error)", "tries": "\(tries)"])
+                    try? message.nak(delay: .seconds(1))
+                    return
+                }
+                if tries == 1 { logger.warning("cannot record the end of the job yet; retrying", metadata: ["error": "\(error)"]) }
+                try? message.inProgress()
+                try? await Task.sleep(for: pause)
+                pause = min(pause * 2, .seconds(2), configuration.heartbeatInterval)
+            }
         }
     }
 

@@ -17,6 +17,10 @@ public struct WorkerConfiguration: Sendable {
     /// On graceful shutdown, how long running handlers may take to finish before they are
     /// cancelled and their jobs handed back.
     public var shutdownGrace: Duration = .seconds(10)
+    /// How long a worker keeps trying to store a finished job's answer and terminal event while
+    /// NATS cannot take them (a stream electing a leader) before it hands the job back, which
+    /// runs it again. The job stays in progress meanwhile.
+    public var endRetryLimit: Duration = .seconds(30)
     /// Streams and buckets this worker creates if missing.
     public var layout = Layout()
     /// This process's name in records and logs.
