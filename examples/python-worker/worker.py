@@ -73,6 +73,8 @@ POLL_SECONDS = 5.0
 PARTIAL_POLL_SECONDS = 1.0
 # A priority not asked in this many scans goes first in the next one (anti-starvation).
 STARVATION_LIMIT = 3
+# How long a finished job's end is tried again in place while NATS cannot take it.
+END_RETRY_LIMIT = 30.0
 
 
 PRIORITIES = ("high", "normal", "low")  # the last token of a durable job's subject
@@ -378,14 +380,24 @@ class Store:
         finished = await self.update(job_id, terminal, snapshot)
         await before_event(stored)
         if finished is not None:
-            record = finished[0]
-            event = {"job": job_id, "service": service, "state": record["state"], "at": timestamp()}
-            if record.get("status") is not None:
-                event["status"] = record["status"]
-            if record.get("webhook") is not None:
-                event["webhook"] = True
-            await self.js.publish(done_subject(service, job_id), encode_json(event), headers={"Nats-Msg-Id": f"done-{job_id}"})
+            await self.publish_end(finished[0])
+        else:
+            # Ended before, perhaps by an earlier try of this very call whose event failed:
+            # make sure the event exists (same message id, so JetStream drops a duplicate).
+            current = await self.record(job_id)
+            if current is not None and current[0].get("state") in TERMINAL:
+                await self.publish_end(current[0])
         return stored, stored_state
+
+    async def publish_end(self, record: dict) -> None:
+        """The terminal event of an ended record (PROTOCOL.md §5.4), `Nats-Msg-Id: done-<id>`."""
+        event = {"job": record["id"], "service": record["service"], "state": record["state"], "at": record.get("finishedAt") or timestamp()}
+        if record.get("status") is not None:
+            event["status"] = record["status"]
+        if record.get("webhook") is not None:
+            event["webhook"] = True
+        await self.js.publish(done_subject(record["service"], record["id"]), encode_json(event),
+                              headers={"Nats-Msg-Id": f"done-{record['id']}"})
 
     async def dead_letter(self, job_id: str, service: str, payload: bytes, content_type: Optional[str],
                           attempts: int, error: str, owner: Optional[str]) -> None:
@@ -836,27 +848,45 @@ class Worker:
 
     async def end(self, msg, job_id: str, reply: Optional[str], answer: Answer, state: str, error: Optional[str],
                   worker: Optional[str], snapshot, dead_letter=None) -> None:
-        """Stores the end of the job and acks; hands the job back if NATS failed on the way."""
+        """Stores the end of the job and acks. While NATS cannot take it (a stream electing a
+        leader), tries again in place for up to END_RETRY_LIMIT seconds with the job kept in
+        progress (every step is idempotent); then hands the job back."""
 
         async def answer_gateway(stored: Answer) -> None:
             if reply:
                 await self.nc.publish(reply, stored.body, headers=stored.headers(job_id))
 
-        try:
-            _, ended = await self.store.finish(job_id, self.service, answer, state, error, worker, snapshot, answer_gateway)
-            if dead_letter is not None and ended == "failed":
-                message, attempts, last_error = dead_letter
-                await self.store.dead_letter(job_id, self.service, message.data or b"",
-                                             header(message.headers, H_CONTENT_TYPE), attempts, last_error,
-                                             header(message.headers, H_OWNER))
-            await msg.ack()
-            self.log(f"job {job_id} done: {ended}")
-        except Exception as error:
-            self.log(f"cannot record the end of job {job_id}, handing it back: {error!r}")
-            await self.nak(msg, 1.0)
+        give_up_at = time.monotonic() + END_RETRY_LIMIT
+        pause = 0.2
+        while True:
+            try:
+                _, ended = await self.store.finish(job_id, self.service, answer, state, error, worker, snapshot, answer_gateway)
+                if dead_letter is not None and ended == "failed":
+                    message, attempts, last_error = dead_letter
+                    await self.store.dead_letter(job_id, self.service, message.data or b"",
+                                                 header(message.headers, H_CONTENT_TYPE), attempts, last_error,
+                                                 header(message.headers, H_OWNER))
+                await msg.ack()
+                self.log(f"job {job_id} done: {ended}")
+                return
+            except Exception as error:
+                if time.monotonic() >= give_up_at:
+                    self.log(f"cannot record the end of job {job_id}, handing it back: {error!r}")
+                    await self.nak(msg, 1.0)
+                    return
+                self.log(f"cannot record the end of job {job_id} yet, retrying: {error!r}")
+                try:
+                    await msg.in_progress()
+                except Exception:
+                    pass
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 2.0, max(0.1, self.ack_wait / 3))
 
     async def answer_again(self, msg, job_id: str, reply: Optional[str]) -> None:
-        """Acks a job that ended before, answering a waiting gateway from the stored result."""
+        """Acks a job that ended before, answering a waiting gateway from the stored result.
+        Its terminal event is published again first (same message id): whoever ended it may
+        have died, or NATS failed, between the record and the event; until it is stored the job
+        is handed back with a growing delay."""
         if reply:
             try:
                 answer = await self.store.result(job_id)
@@ -864,6 +894,15 @@ class Worker:
                     await self.nc.publish(reply, answer.body, headers=answer.headers(job_id))
             except Exception as error:
                 self.log(f"stored answer of {job_id} not sent: {error!r}")
+        try:
+            current = await self.store.record(job_id)
+            if current is not None and current[0].get("state") in TERMINAL:
+                await self.store.publish_end(current[0])
+        except Exception as error:
+            delay = float(min(30, msg.metadata.num_delivered))
+            self.log(f"cannot publish the end of job {job_id}, handing it back: {error!r}")
+            await self.nak(msg, delay)
+            return
         await msg.ack()
 
     async def retry_later(self, msg, job_id: str, attempt: int, outcome: Outcome, cursor: list) -> None:
