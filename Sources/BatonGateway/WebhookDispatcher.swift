@@ -113,11 +113,13 @@ struct WebhookDispatcher: Sendable {
             duration: response.duration)
         if response.isSuccess {
             logger.info("webhook delivered", metadata: ["attempt": "\(attempt)", "status": "\(response.status ?? 0)"])
-            try await update(stored) { webhook in
-                webhook.state = .delivered
-                webhook.attempts = attempt
-                webhook.deliveredAt = .now
-                webhook.lastError = nil
+            try await settle(message, logger: logger) {
+                try await update(stored) { webhook in
+                    webhook.state = .delivered
+                    webhook.attempts = attempt
+                    webhook.deliveredAt = .now
+                    webhook.lastError = nil
+                }
             }
             try message.ack()
             return
@@ -127,27 +129,59 @@ struct WebhookDispatcher: Sendable {
         if let scheduled = configuration.schedule.delay(afterAttempt: attempt) {
             let delay = response.retryAfter.map { min($0, .seconds(86_400)) } ?? scheduled
             logger.info("webhook attempt failed; retrying", metadata: ["attempt": "\(attempt)", "error": "\(error)", "delay": "\(delay)"])
-            try await update(stored) { webhook in
-                webhook.state = .pending
-                webhook.attempts = attempt
-                webhook.lastError = error
+            try await settle(message, logger: logger) {
+                try await update(stored) { webhook in
+                    webhook.state = .pending
+                    webhook.attempts = attempt
+                    webhook.lastError = error
+                }
             }
             try message.nak(delay: delay)
         } else {
             logger.warning("webhook failed every attempt; dead-lettered", metadata: ["attempts": "\(attempt)", "error": "\(error)"])
-            try await update(stored) { webhook in
-                webhook.state = .failed
-                webhook.attempts = attempt
-                webhook.lastError = error
-            }
             var payload = ByteBuffer()
             payload.writeBytes(body)
-            try await store.deadLetter(
-                .webhook, id: record.id, service: record.service, payload: payload, contentType: "application/json",
-                attempts: attempt, error: error, owner: record.owner)
+            try await settle(message, logger: logger) {
+                try await update(stored) { webhook in
+                    webhook.state = .failed
+                    webhook.attempts = attempt
+                    webhook.lastError = error
+                }
+                try await store.deadLetter(
+                    .webhook, id: record.id, service: record.service, payload: payload, contentType: "application/json",
+                    attempts: attempt, error: error, owner: record.owner)
+            }
             try message.ack()
         }
     }
+
+    /// Records the outcome of an attempt that was made. While NATS cannot take the write (a
+    /// stream electing a leader) it is tried again here, the event kept in progress, for up to
+    /// `bookkeepingRetryLimit`: handing the event back would POST the webhook again. The writes
+    /// are idempotent (compare-and-set that re-reads on conflict; the dead letter has a message id).
+    private func settle(_ message: JetStreamMessage, logger: Logger, _ write: () async throws -> Void) async throws {
+        let giveUpAt = ContinuousClock.now.advanced(by: Self.bookkeepingRetryLimit)
+        let heartbeat = max(.milliseconds(100), configuration.effectiveAckWait / 3)
+        var pause = Duration.milliseconds(200)
+        var tries = 0
+        while true {
+            tries += 1
+            do {
+                try await write()
+                if tries > 1 { logger.info("webhook outcome recorded", metadata: ["tries": "\(tries)"]) }
+                return
+            } catch {
+                guard ContinuousClock.now < giveUpAt, !Task.isCancelled else { throw error }
+                if tries == 1 { logger.warning("cannot record the webhook outcome yet; retrying", metadata: ["error": "\(error)"]) }
+                try? message.inProgress()
+                try? await Task.sleep(for: pause)
+                pause = min(pause * 2, .seconds(2), heartbeat)
+            }
+        }
+    }
+
+    /// How long the outcome of a delivery is retried in place before the event is handed back.
+    static let bookkeepingRetryLimit: Duration = .seconds(30)
 
     private func update(_ stored: StoredRecord, _ change: @escaping (inout WebhookStatus) -> Void) async throws {
         try await store.update(stored.record.id, from: stored) { record in

@@ -3,6 +3,7 @@ import BatonNATS
 import BatonStore
 import EmbeddedNATS
 import Foundation
+import NIOCore
 import Testing
 
 /// The durable lane survives worker crashes: real `baton worker` processes, SIGKILL, a
@@ -206,5 +207,41 @@ struct DurabilityTests {
         #expect(status["state"] as? String == "succeeded")
         #expect(status["attempts"] as? Int == 1)
         #expect(try await client.get(location + "/result").text == #"{"slept_ms":300}"#)
+    }
+
+    /// A webhook that was delivered while NATS cannot take the record write is recorded by
+    /// retrying the write in place: it is not POSTed again.
+    @Test func aDeliveredWebhookIsNotSentAgainWhileItsOutcomeCannotBeRecorded() async throws {
+        let (server, gateway) = try await Self.system.value
+        let worker = try WorkerProcess(natsURL: server.url, arguments: ["--services", "echo"])
+        defer { worker.kill() }
+        try await worker.waitUntilServing()
+        // The first delivery is answered after 1.5 s; meanwhile records stop taking writes.
+        let receiver = try await WebhookReceiver.start(secret: testWebhookSecret) { n in n == 1 ? .okAfter(.milliseconds(1500)) : .ok }
+        defer { Task { await receiver.stop() } }
+        let delivering = try await TestGateway.start(natsURL: server.url) { configuration in
+            configuration.webhooks = testWebhooks()
+            configuration.webhooks.ackWait = .seconds(2)
+        }
+        defer { Task { await delivering.connection.close() } }
+        let connection = try await NATSConnection.connect(NATSConfiguration(servers: [server.url], name: "test-admin"), logger: quietLogger("admin"))
+        defer { Task { await connection.close() } }
+        let js = try JetStream(connection)
+
+        let submit = try await gateway.client.post("/v1/jobs/echo", "once", headers: ["Prefer": "respond-async", "Callback-Url": receiver.url])
+        let id = try #require(submit.header("Baton-Job-Id"))
+        #expect(await receiver.waitForDeliveries(1, timeout: .seconds(10)).map(\.id) == [id])
+        // Records can be read but not written now: no value fits the bucket's size limit.
+        let records = try await KeyValueBucket.ensure(Streams.recordsBucket, jetStream: js, ttl: Layout().retention, maxValueSize: 16)
+        await #expect(throws: NATSError.self) { try await records.put("probe-\(id)", ByteBuffer(repeating: 0x61, count: 64)) }
+        try await Task.sleep(for: .seconds(4))  // the answer came, and twice the ack wait passed
+        #expect(receiver.deliveries().count == 1)
+
+        try await Layout().ensure(js)
+        try await waitUntil(timeout: .seconds(10)) {
+            let webhook = try await gateway.client.get("/v1/jobs/\(id)").json()["webhook"] as? [String: Any]
+            return webhook?["state"] as? String == "delivered"
+        }
+        #expect(receiver.deliveries().count == 1)
     }
 }

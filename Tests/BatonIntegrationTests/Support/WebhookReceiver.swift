@@ -16,6 +16,8 @@ final class WebhookReceiver: Sendable {
         case status(Int, retryAfter: Int? = nil)
         /// Never answer (until `stop()`): for timeout tests.
         case hang
+        /// 204 No Content after this long.
+        case okAfter(Duration)
     }
 
     /// One request as received.
@@ -61,6 +63,9 @@ final class WebhookReceiver: Sendable {
                 var headers = HTTPFields()
                 if let retryAfter { headers[.retryAfter] = String(retryAfter) }
                 return Response(status: .init(code: code), headers: headers)
+            case .okAfter(let delay):
+                try await Task.sleep(for: delay)
+                return Response(status: .noContent)
             case .hang:
                 // Until stop() (or ten minutes): polls rather than relying on cancellation reaching the handler.
                 let deadline = ContinuousClock.now.advanced(by: .seconds(600))
