@@ -1,6 +1,8 @@
 import BatonCore
 import BatonNATS
+import BatonExamples
 import BatonStore
+import BatonWorker
 import EmbeddedNATS
 import Foundation
 import NIOCore
@@ -243,5 +245,47 @@ struct DurabilityTests {
             return webhook?["state"] as? String == "delivered"
         }
         #expect(receiver.deliveries().count == 1)
+    }
+
+    /// A redelivered job whose record says it ended is acked only once its terminal event is
+    /// stored: the worker that ended it may have died, or given up on NATS, between the record
+    /// and the event, and long-polls, SSE and webhooks wait for that event.
+    @Test func aRedeliveredEndedJobIsAckedOnlyOnceItsEventIsStored() async throws {
+        let (server, gateway) = try await Self.system.value
+        let client = gateway.client
+        // An in-process worker that gives up on recording an end after 0.5 s (default 30 s).
+        let connection = try await NATSConnection.connect(NATSConfiguration(servers: [server.url], name: "test-worker"), logger: quietLogger("worker"))
+        defer { Task { await connection.close() } }
+        var configuration = WorkerConfiguration(workerID: "impatient")
+        configuration.endRetryLimit = .milliseconds(500)
+        configuration.ackWait = .seconds(2)
+        let worker = Worker(
+            connection: connection, services: [try #require(ExampleServices.definition("slow"))], configuration: configuration,
+            logger: quietLogger("worker"))
+        let running = Task { try await worker.run() }
+        defer { running.cancel() }
+        let js = try JetStream(connection)
+        let consumer = Streams.consumer(service: "slow", priority: .normal)
+        try await waitUntil(timeout: .seconds(10)) { try await js.consumerInfo(stream: Streams.jobs, consumer: consumer)?.numWaiting ?? 0 > 0 }
+        try await js.deleteStream(Streams.events)
+
+        let submit = try await client.post("/v1/jobs/slow", #"{"ms": 200}"#, headers: ["Prefer": "respond-async"])
+        let location = try #require(submit.header("Location"))
+        try await waitUntil(timeout: .seconds(10)) { try await client.get(location).json()["state"] as? String == "succeeded" }
+        // The worker gave up on the event and handed the job back; the redelivery finds the
+        // record ended and cannot publish the event either: the job must still be held.
+        try await Task.sleep(for: .seconds(3))
+        let held = try await js.consumerInfo(stream: Streams.jobs, consumer: consumer)
+        #expect(held?.numAckPending == 1)
+        #expect((held?.numRedelivered ?? 0) >= 1)
+
+        try await Layout().ensure(js)
+        try await waitUntil(timeout: .seconds(15), every: .milliseconds(200)) {
+            let events = try await js.streamMessageCount(Streams.events)
+            let state = try await js.consumerInfo(stream: Streams.jobs, consumer: consumer)
+            return events == 1 && state?.numAckPending == 0
+        }
+        let status = try await client.get(location).json()
+        #expect(status["attempts"] as? Int == 1)
     }
 }
