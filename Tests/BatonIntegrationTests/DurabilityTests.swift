@@ -199,12 +199,7 @@ struct DurabilityTests {
         try await Task.sleep(for: .seconds(2))
         #expect(try await js.consumerInfo(stream: Streams.jobs, consumer: consumer)?.numAckPending == 1)
 
-        try await Layout().ensure(js)
-        try await waitUntil(timeout: .seconds(15), every: .milliseconds(200)) {
-            let events = try await js.streamMessageCount(Streams.events)
-            let state = try await js.consumerInfo(stream: Streams.jobs, consumer: consumer)
-            return events == 1 && state?.numAckPending == 0
-        }
+        try await restoreStreamsThenWaitForTheEventAndAck(js, consumer: consumer)
         let status = try await client.get(location).json()
         #expect(status["state"] as? String == "succeeded")
         #expect(status["attempts"] as? Int == 1)
@@ -279,13 +274,19 @@ struct DurabilityTests {
         #expect(held?.numAckPending == 1)
         #expect((held?.numRedelivered ?? 0) >= 1)
 
+        try await restoreStreamsThenWaitForTheEventAndAck(js, consumer: consumer)
+        let status = try await client.get(location).json()
+        #expect(status["attempts"] as? Int == 1)
+    }
+
+    /// Recreates the streams a test deleted, then waits until the job's terminal event is stored
+    /// (the only event in the recreated stream) and the job is acked.
+    private func restoreStreamsThenWaitForTheEventAndAck(_ js: JetStream, consumer: String) async throws {
         try await Layout().ensure(js)
         try await waitUntil(timeout: .seconds(15), every: .milliseconds(200)) {
             let events = try await js.streamMessageCount(Streams.events)
             let state = try await js.consumerInfo(stream: Streams.jobs, consumer: consumer)
             return events == 1 && state?.numAckPending == 0
         }
-        let status = try await client.get(location).json()
-        #expect(status["attempts"] as? Int == 1)
     }
 }
