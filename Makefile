@@ -4,7 +4,7 @@ CONFIG ?= debug
 PORT ?= 8080
 NATS_PORT ?= 4222
 
-.PHONY: run test build release deps clean bench bench-webhooks
+.PHONY: run test build release deps clean bench bench-webhooks bench-scale
 
 ## Install missing system packages, build, and run everything locally (baton dev).
 run: deps
@@ -35,6 +35,10 @@ bench: deps
 ## Webhook delivery latency and throughput with the example receiver.
 bench-webhooks: deps
 	./bench/webhooks.sh
+
+## 2 gateways + 2 workers against 1 + 1 on the local cluster, interleaved rounds (bench/scale.sh).
+bench-scale: deps
+	./bench/scale.sh
 
 ## A local cluster: 3 JetStream nodes, 2 gateways, 2 workers, nginx on :8180 (deploy/local/cluster.sh).
 .PHONY: cluster cluster-down
