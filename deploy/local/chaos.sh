@@ -15,7 +15,7 @@
 #   5. burst         10x the workers' handler slots at once, queue bound 40 (--max-queued): the
 #                    queue takes what fits, the rest get 503 + Retry-After, nothing hangs or dies
 # Each prints `accepted N, finished N, lost N, duplicated-effects N` (definitions in
-# chaos_load.py), client errors by kind, the load rate and latencies. Any lost job, duplicated
+# chaos_load.py, code in deploy/local/chaos/), client errors by kind, the load rate and latencies. Any lost job, duplicated
 # effect or failed check makes the exit status non-zero.
 #
 # The cluster: if it is down, it is brought up (building the release binary if needed) and taken
@@ -26,6 +26,12 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+case ${1:-} in
+  -h|--help)
+    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+    echo; python3 "$ROOT/deploy/local/chaos_load.py" --help
+    exit 0 ;;
+esac
 CLUSTER=${CLUSTER_SH:-$ROOT/deploy/local/cluster.sh}
 STATE=${BATON_CLUSTER_DIR:-$ROOT/.cluster}
 CHAOS_TIMEOUT=${CHAOS_TIMEOUT:-600}
