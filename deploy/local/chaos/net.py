@@ -63,13 +63,7 @@ async def _exchange(host, port, method, path, headers, body) -> Response:
         if not status_line:
             raise asyncio.IncompleteReadError(b"", None)
         status = int(status_line.split()[1])
-        response_headers = {}
-        while True:
-            line = await reader.readline()
-            if line in (b"\r\n", b"\n", b""):
-                break
-            name, _, value = line.decode("latin-1").partition(":")
-            response_headers[name.strip().lower()] = value.strip()
+        response_headers = await read_headers(reader)
         if "content-length" in response_headers:
             data = await reader.readexactly(int(response_headers["content-length"]))
         elif response_headers.get("transfer-encoding", "").lower() == "chunked":
@@ -86,3 +80,14 @@ async def _exchange(host, port, method, path, headers, body) -> Response:
         return Response(status, response_headers, data)
     finally:
         writer.close()
+
+
+async def read_headers(reader: asyncio.StreamReader) -> dict:
+    """HTTP/1.1 header lines up to the blank line, names lower-cased."""
+    headers = {}
+    while True:
+        line = await reader.readline()
+        if line in (b"\r\n", b"\n", b""):
+            return headers
+        name, _, value = line.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()

@@ -9,6 +9,8 @@ import json
 import time
 from pathlib import Path
 
+from .net import read_headers
+
 ROOT = Path(__file__).resolve().parents[3]  # the repository
 
 # Webhook receiver: verifies Standard Webhooks signatures with the cluster's WEBHOOK_SECRET
@@ -46,13 +48,7 @@ class WebhookReceiver:
                 line = await reader.readline()
                 if not line:
                     return
-                headers = {}
-                while True:
-                    header = await reader.readline()
-                    if header in (b"\r\n", b"\n", b""):
-                        break
-                    name, _, value = header.decode("latin-1").partition(":")
-                    headers[name.strip().lower()] = value.strip()
+                headers = await read_headers(reader)
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
                 msg_id = headers.get("webhook-id", "")
                 if self._verify(self._key, msg_id, headers.get("webhook-timestamp", ""), body,
