@@ -102,8 +102,7 @@ struct WebhookDispatcher: Sendable {
             let signed = headers
             // Heartbeats keep a slow target's event with this gateway while it lives, so the ack
             // wait can be short: it is how fast a dead gateway's delivery moves on.
-            let interval = max(.milliseconds(100), configuration.effectiveAckWait / 3)
-            response = await message.keepingInProgress(every: interval) { await client.post(to: target, headers: signed, body: body) }
+            response = await message.keepingInProgress(every: heartbeatInterval) { await client.post(to: target, headers: signed, body: body) }
         } catch {
             response = WebhookResponse(status: nil, error: "\(error)", duration: .zero)
         }
@@ -160,25 +159,16 @@ struct WebhookDispatcher: Sendable {
     /// `bookkeepingRetryLimit`: handing the event back would POST the webhook again. The writes
     /// are idempotent (compare-and-set that re-reads on conflict; the dead letter has a message id).
     private func settle(_ message: JetStreamMessage, logger: Logger, _ write: () async throws -> Void) async throws {
-        let giveUpAt = ContinuousClock.now.advanced(by: Self.bookkeepingRetryLimit)
-        let heartbeat = max(.milliseconds(100), configuration.effectiveAckWait / 3)
-        var pause = Duration.milliseconds(200)
-        var tries = 0
-        while true {
-            tries += 1
-            do {
-                try await write()
-                if tries > 1 { logger.info("webhook outcome recorded", metadata: ["tries": "\(tries)"]) }
-                return
-            } catch {
-                guard ContinuousClock.now < giveUpAt, !Task.isCancelled else { throw error }
-                if tries == 1 { logger.warning("cannot record the webhook outcome yet; retrying", metadata: ["error": "\(error)"]) }
-                try? message.inProgress()
-                try? await Task.sleep(for: pause)
-                pause = min(pause * 2, .seconds(2), heartbeat)
-            }
-        }
+        let (_, tries) = try await message.retryingInProgress(
+            for: Self.bookkeepingRetryLimit, maxPause: heartbeatInterval,
+            onFirstFailure: { logger.warning("cannot record the webhook outcome yet; retrying", metadata: ["error": "\($0)"]) },
+            write)
+        if tries > 1 { logger.info("webhook outcome recorded", metadata: ["tries": "\(tries)"]) }
     }
+
+    /// How often an event being worked on tells JetStream it is alive (+WPI): well within the ack
+    /// wait, which is how fast a dead gateway's delivery moves on.
+    private var heartbeatInterval: Duration { max(.milliseconds(100), configuration.effectiveAckWait / 3) }
 
     /// How long the outcome of a delivery is retried in place before the event is handed back.
     static let bookkeepingRetryLimit: Duration = .seconds(30)

@@ -80,3 +80,33 @@ extension JetStreamMessage {
         }
     }
 }
+
+extension JetStreamMessage {
+    /// Runs `work` until it succeeds, keeping the message in progress (`+WPI`) between tries:
+    /// for work whose effect has happened (a job's answer is known, a webhook was delivered) and
+    /// only needs recording, which NATS may refuse for a few seconds while a stream elects a
+    /// leader. Handing the message back instead would redo the effect. Pauses 200 ms, doubling up
+    /// to 2 s and at most `maxPause` (keep it under the ack wait); past `limit`, or when the task
+    /// is cancelled, the last error is thrown. `onFirstFailure` sees the first error (to log it
+    /// once). Returns the value and how many tries it took.
+    public func retryingInProgress<T>(
+        for limit: Duration, maxPause: Duration, onFirstFailure: (any Error) -> Void = { _ in },
+        _ work: () async throws -> T
+    ) async throws -> (value: T, tries: Int) {
+        let giveUpAt = ContinuousClock.now.advanced(by: limit)
+        var pause = Duration.milliseconds(200)
+        var tries = 0
+        while true {
+            tries += 1
+            do {
+                return (try await work(), tries)
+            } catch {
+                guard ContinuousClock.now < giveUpAt, !Task.isCancelled else { throw error }
+                if tries == 1 { onFirstFailure(error) }
+                try? inProgress()
+                try? await Task.sleep(for: pause)
+                pause = min(pause * 2, .seconds(2), maxPause)
+            }
+        }
+    }
+}

@@ -163,29 +163,21 @@ struct DurableJobRunner: Sendable {
         let answerGateway: (JobAnswer) -> Void = { answer in
             if let reply { try? connection.publish(answer.body, to: reply, headers: answer.natsHeaders(jobID: id)) }
         }
-        let giveUpAt = ContinuousClock.now.advanced(by: configuration.endRetryLimit)
-        var pause = Duration.milliseconds(200)
-        var tries = 0
-        while true {
-            tries += 1
-            do {
+        do {
+            let (ended, tries) = try await message.retryingInProgress(
+                for: configuration.endRetryLimit, maxPause: configuration.heartbeatInterval,
+                onFirstFailure: { logger.warning("cannot record the end of the job yet; retrying", metadata: ["error": "\($0)"]) }
+            ) {
                 let ended = try await ending(answerGateway)
                 try message.ack()
-                WorkerMetrics.finished(service: service.name, state: ended.state.rawValue, duration: ContinuousClock.now - taken)
-                logger.debug("job done", metadata: ["state": "\(ended.state.rawValue)", "status": "\(ended.answer.status)"])
-                if tries > 1 { logger.info("recorded the end of the job", metadata: ["tries": "\(tries)"]) }
-                return
-            } catch {
-                guard ContinuousClock.now < giveUpAt, !Task.isCancelled else {
-                    logger.warning("cannot record the end of the job; handing it back", metadata: ["error": "\(error)", "tries": "\(tries)"])
-                    try? message.nak(delay: .seconds(1))
-                    return
-                }
-                if tries == 1 { logger.warning("cannot record the end of the job yet; retrying", metadata: ["error": "\(error)"]) }
-                try? message.inProgress()
-                try? await Task.sleep(for: pause)
-                pause = min(pause * 2, .seconds(2), configuration.heartbeatInterval)
+                return ended
             }
+            WorkerMetrics.finished(service: service.name, state: ended.state.rawValue, duration: ContinuousClock.now - taken)
+            logger.debug("job done", metadata: ["state": "\(ended.state.rawValue)", "status": "\(ended.answer.status)"])
+            if tries > 1 { logger.info("recorded the end of the job", metadata: ["tries": "\(tries)"]) }
+        } catch {
+            logger.warning("cannot record the end of the job; handing it back", metadata: ["error": "\(error)"])
+            try? message.nak(delay: .seconds(1))
         }
     }
 
