@@ -23,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
+        // Compiles BatonGateway's OpenAPI/openapi.json into it (scripts/embed-openapi.sh).
+        .plugin(name: "EmbedOpenAPI", capability: .buildTool()),
         // nats.c (Debian: libnats-dev), found through pkg-config.
         .systemLibrary(
             name: "CNats",
@@ -104,8 +106,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            // Compiled in as OpenAPI/OpenAPIDocument.swift by scripts/embed-openapi.sh.
-            exclude: ["OpenAPI/openapi.json"]
+            // Compiled in as `OpenAPIDocument.json` by the EmbedOpenAPI plugin.
+            exclude: ["OpenAPI/openapi.json"],
+            plugins: ["EmbedOpenAPI"]
         ),
         // The example services (echo, slow, fail) used by `baton dev`, the tests and the docs.
         .target(

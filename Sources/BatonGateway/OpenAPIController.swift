@@ -3,9 +3,9 @@ import NIOCore
 
 /// `GET /openapi.json`: the OpenAPI 3.1 document of the HTTP API.
 ///
-/// The document is `OpenAPI/openapi.json`, compiled into the binary by
-/// `scripts/embed-openapi.sh` (`OpenAPIDocument.swift`), so an installed `baton` serves it without
-/// the source tree; it is encoded once and every response shares the buffer.
+/// The document is `OpenAPI/openapi.json`, compiled into the binary as `OpenAPIDocument.json` by
+/// the EmbedOpenAPI build plugin, so an installed `baton` serves it without the source tree; it
+/// is encoded once and every response shares the buffer.
 struct OpenAPIController: Sendable {
     static let document = ByteBuffer(string: OpenAPIDocument.json)
 
