@@ -73,7 +73,7 @@ struct MicroTests {
     @Test func independentClientValidatesTheSchemas() async throws {
         let probe = try await MicroProbe.get()
         let system = try await SharedSystem.get()
-        try await ensureNatsPy()
+        try await ensurePythonPackage("nats-py", module: "nats.aio.client")
         _ = try await probe.connection.request(ByteBuffer(string: "fail"), to: "baton.svc.\(probe.fast)", timeout: .seconds(5))
         let checks: [[String]] = [
             [probe.durable, "--lane", "durable", "--worker", probe.workerID],
@@ -82,7 +82,7 @@ struct MicroTests {
             ["echo-fast", "--lane", "fast"],
         ]
         for arguments in checks {
-            let result = try await runProcess("/usr/bin/env", ["python3", microCheckScript, system.server.url] + arguments)
+            let result = try await runPython([microCheckScript, system.server.url] + arguments)
             #expect(result.status == 0, "micro_check.py \(arguments.joined(separator: " ")) exited \(result.status):\n\(result.output)")
         }
     }
@@ -145,41 +145,3 @@ struct MicroProbe: Sendable {
 /// `Support/micro_check.py`, next to this file.
 let microCheckScript = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     .appendingPathComponent("Support/micro_check.py").path
-
-/// Installs nats-py when `python3` cannot import it (checked outside the repository, whose
-/// `nats/` folder would pass for a namespace package).
-func ensureNatsPy() async throws {
-    let probe = try await runProcess("/usr/bin/env", ["python3", "-c", "import nats.aio.client"])
-    guard probe.status != 0 else { return }
-    var install = try await runProcess("/usr/bin/env", ["python3", "-m", "pip", "install", "-q", "nats-py"])
-    if install.status != 0 {  // Debian's own python3 (PEP 668)
-        install = try await runProcess("/usr/bin/env", ["python3", "-m", "pip", "install", "-q", "--break-system-packages", "nats-py"])
-    }
-    guard install.status == 0 else { throw TestError("pip install nats-py failed:\n\(install.output)") }
-}
-
-/// Runs a program to its end without blocking a thread; returns its exit status and output
-/// (stdout and stderr together). Runs in the temporary directory.
-func runProcess(_ executable: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
-    let outputURL = FileManager.default.temporaryDirectory.appendingPathComponent("baton-process-\(UUID().uuidString).log")
-    _ = FileManager.default.createFile(atPath: outputURL.path, contents: nil)
-    defer { try? FileManager.default.removeItem(at: outputURL) }
-    let output = try FileHandle(forWritingTo: outputURL)
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    process.currentDirectoryURL = FileManager.default.temporaryDirectory
-    process.standardOutput = output
-    process.standardError = output
-    let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-        process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-        do {
-            try process.run()
-        } catch {
-            process.terminationHandler = nil
-            continuation.resume(throwing: error)
-        }
-    }
-    try? output.close()
-    return (status, (try? String(contentsOf: outputURL, encoding: .utf8)) ?? "")
-}

@@ -76,7 +76,7 @@ struct OpenAPITests {
 
     @Test func openapiSpecValidatorAcceptsIt() async throws {
         try await Self.pythonTools.value
-        let run = try await runTool(["python3", "-m", "openapi_spec_validator", Self.documentURL.path], timeout: .seconds(60))
+        let run = try await runPython(["-m", "openapi_spec_validator", Self.documentURL.path], timeout: .seconds(60))
         #expect(run.status == 0, "openapi-spec-validator:\n\(run.output)")
         #expect(run.output.contains("OK"), "\(run.output)")
     }
@@ -115,7 +115,7 @@ struct OpenAPITests {
         try Data(Self.schemathesisHooks.utf8).write(to: hooks)
 
         var arguments = [
-            "python3", "-m", "schemathesis.cli", "run", "http://127.0.0.1:\(gateway.port)/openapi.json",
+            "-m", "schemathesis.cli", "run", "http://127.0.0.1:\(gateway.port)/openapi.json",
             "--checks", "not_a_server_error,problem_document,every_job_ends",
             "--max-examples", "25",
             "--workers", "1",
@@ -127,7 +127,7 @@ struct OpenAPITests {
         if let seed = ProcessInfo.processInfo.environment["BATON_FUZZ_SEED"] { arguments += ["--seed", seed] }
         let clock = ContinuousClock()
         let start = clock.now
-        let run = try await runTool(arguments, environment: ["SCHEMATHESIS_HOOKS": hooks.path], directory: directory, timeout: .seconds(120))
+        let run = try await runPython(arguments, environment: ["SCHEMATHESIS_HOOKS": hooks.path], directory: directory, timeout: .seconds(120))
         let elapsed = clock.now - start
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         print("schemathesis ran \(String(format: "%.1f", seconds)) s (exit \(run.status))")
@@ -225,15 +225,6 @@ struct OpenAPITests {
         try await ensurePythonPackage("openapi-spec-validator", module: "openapi_spec_validator")
         try await ensurePythonPackage("schemathesis", module: "schemathesis")
     }
-
-    static func ensurePythonPackage(_ package: String, module: String) async throws {
-        guard try await runTool(["python3", "-c", "import \(module)"], timeout: .seconds(60)).status != 0 else { return }
-        var install = try await runTool(["python3", "-m", "pip", "install", "-q", package], timeout: .seconds(300))
-        if install.status != 0 {  // Debian's own python3 (PEP 668)
-            install = try await runTool(["python3", "-m", "pip", "install", "-q", "--break-system-packages", package], timeout: .seconds(300))
-        }
-        guard install.status == 0 else { throw TestError("pip install \(package) failed:\n\(install.output)") }
-    }
 }
 
 /// A `baton gateway` child process for the fuzzer: on a free loopback port, without webhooks
@@ -290,37 +281,3 @@ private final class FuzzedGateway: Sendable {
     }
 }
 
-/// Runs a program (through `env`, so `python3` is found on PATH) to its end without blocking a
-/// thread, killing it after `timeout`; returns its exit status and output (stdout and stderr).
-private func runTool(
-    _ arguments: [String], environment: [String: String] = [:], directory: URL = FileManager.default.temporaryDirectory,
-    timeout: Duration
-) async throws -> (status: Int32, output: String) {
-    let outputURL = FileManager.default.temporaryDirectory.appendingPathComponent("baton-tool-\(UUID().uuidString).log")
-    _ = FileManager.default.createFile(atPath: outputURL.path, contents: nil)
-    defer { try? FileManager.default.removeItem(at: outputURL) }
-    let output = try FileHandle(forWritingTo: outputURL)
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = arguments
-    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-    process.currentDirectoryURL = directory
-    process.standardOutput = output
-    process.standardError = output
-    let watchdog = Task {
-        try await Task.sleep(for: timeout)
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-    }
-    defer { watchdog.cancel() }
-    let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-        process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-        do {
-            try process.run()
-        } catch {
-            process.terminationHandler = nil
-            continuation.resume(throwing: error)
-        }
-    }
-    try? output.close()
-    return (status, (try? String(contentsOf: outputURL, encoding: .utf8)) ?? "")
-}

@@ -137,15 +137,8 @@ private final class PythonWorker: Sendable {
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("examples/python-worker/worker.py").standardizedFileURL.path
 
-    /// Installs nats-py once per test process if it is missing (checked from `/`, where the
-    /// repository's `nats/` folder cannot pass for the package; Debian's own python3 needs
-    /// `--break-system-packages`).
-    static let natsPy = Task<Void, Error> {
-        if try runPython(["-c", "import nats.aio.client"]).status == 0 { return }
-        var install = try runPython(["-m", "pip", "install", "-q", "nats-py"])
-        if install.status != 0 { install = try runPython(["-m", "pip", "install", "-q", "--break-system-packages", "nats-py"]) }
-        guard install.status == 0 else { throw TestError("pip install nats-py failed:\n\(install.output)") }
-    }
+    /// Installs nats-py once per test process if it is missing.
+    static let natsPy = Task<Void, Error> { try await ensurePythonPackage("nats-py", module: "nats.aio.client") }
 
     private init(process: Process, logPath: String) {
         self.process = process
@@ -196,20 +189,6 @@ private final class PythonWorker: Sendable {
         if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
     }
-}
-
-private func runPython(_ arguments: [String]) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3"] + arguments
-    process.currentDirectoryURL = URL(fileURLWithPath: "/")
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let output = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: output, as: UTF8.self))
 }
 
 private func randomSuffix() -> String {

@@ -1,0 +1,56 @@
+import Foundation
+
+/// Runs a program to its end without blocking a thread, killing it after `timeout`; returns its
+/// exit status and output (stdout and stderr together, through a file: a pipe can fill up).
+func runProcess(
+    _ executable: String, _ arguments: [String], environment: [String: String] = [:],
+    directory: URL = FileManager.default.temporaryDirectory, timeout: Duration = .seconds(300)
+) async throws -> (status: Int32, output: String) {
+    let outputURL = FileManager.default.temporaryDirectory.appendingPathComponent("baton-process-\(UUID().uuidString).log")
+    _ = FileManager.default.createFile(atPath: outputURL.path, contents: nil)
+    defer { try? FileManager.default.removeItem(at: outputURL) }
+    let output = try FileHandle(forWritingTo: outputURL)
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    process.currentDirectoryURL = directory
+    process.standardOutput = output
+    process.standardError = output
+    let watchdog = Task {
+        try await Task.sleep(for: timeout)
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+    defer { watchdog.cancel() }
+    let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+        process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+        do {
+            try process.run()
+        } catch {
+            process.terminationHandler = nil
+            continuation.resume(throwing: error)
+        }
+    }
+    try? output.close()
+    return (status, (try? String(contentsOf: outputURL, encoding: .utf8)) ?? "")
+}
+
+/// `python3` from PATH with `arguments`, as `runProcess` runs programs (by default in the
+/// temporary directory, where the repository's `nats/` folder cannot pass for a package).
+func runPython(
+    _ arguments: [String], environment: [String: String] = [:],
+    directory: URL = FileManager.default.temporaryDirectory, timeout: Duration = .seconds(300)
+) async throws -> (status: Int32, output: String) {
+    try await runProcess("/usr/bin/env", ["python3"] + arguments, environment: environment, directory: directory, timeout: timeout)
+}
+
+/// Installs a PyPI `package` with pip when `python3` cannot import `module` (Debian's own python3
+/// needs `--break-system-packages`, PEP 668).
+func ensurePythonPackage(_ package: String, module: String) async throws {
+    guard try await runPython(["-c", "import \(module)"], timeout: .seconds(60)).status != 0 else { return }
+    var install = try await runPython(["-m", "pip", "install", "-q", package])
+    if install.status != 0 {
+        install = try await runPython(["-m", "pip", "install", "-q", "--break-system-packages", package])
+    }
+    guard install.status == 0 else { throw TestError("pip install \(package) failed:\n\(install.output)") }
+}
