@@ -83,8 +83,12 @@ public struct JobStore: Sendable {
         from snapshot: StoredRecord? = nil, beforeEvent: (JobAnswer) -> Void = { _ in }
     ) async throws -> (answer: JobAnswer, state: JobState) {
         let stored = try await recordAnswer(id, answer, state: state)
+        var endedBefore: JobRecord? = nil
         let finished = try await update(id, from: snapshot) { record in
-            guard !record.state.isTerminal else { return false }
+            guard !record.state.isTerminal else {
+                endedBefore = record
+                return false
+            }
             record.state = stored.state
             record.status = stored.answer.status
             record.finishedAt = .now
@@ -103,11 +107,11 @@ public struct JobStore: Sendable {
                 webhook: finished.webhook == nil ? nil : true)
             try await records.jetStream.publish(
                 try JSON.encode(event), to: Subjects.done(service: service, job: id), messageID: "done-\(id)")
-        } else if let ended = try await record(id)?.record, ended.state.isTerminal {
+        } else if let endedBefore {
             // Ended before, perhaps by an earlier try of this very call whose event failed (NATS
             // electing a leader): make sure the event exists. Same message id, so JetStream drops
             // it when the first one got through.
-            try await republishEnd(of: ended)
+            try await republishEnd(of: endedBefore)
         }
         return stored
     }
