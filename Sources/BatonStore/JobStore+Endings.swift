@@ -40,9 +40,10 @@ extension JobStore {
             id, service: service, answer: answer, state: .expired, error: problem.detail, from: snapshot, beforeEvent: beforeEvent)
     }
 
-    /// Publishes the terminal event of an ended job again (same message id, so JetStream drops
-    /// it when the first one got through within the duplicate window).
-    public func republishEnd(of record: JobRecord) async throws {
+    /// Publishes the terminal event of an ended job on `baton.done.<service>.<job>` with message
+    /// id `done-<job>`, so JetStream drops a second copy within its duplicate window: safe to
+    /// call again when unsure whether the first got through.
+    public func publishEnd(of record: JobRecord) async throws {
         guard record.state.isTerminal else { return }
         let event = DoneEvent(
             job: record.id, service: record.service, state: record.state, status: record.status,

@@ -101,17 +101,11 @@ public struct JobStore: Sendable {
             return true
         }
         beforeEvent(stored.answer)
-        if let finished = finished?.record {
-            let event = DoneEvent(
-                job: id, service: service, state: finished.state, status: finished.status,
-                webhook: finished.webhook == nil ? nil : true)
-            try await records.jetStream.publish(
-                try JSON.encode(event), to: Subjects.done(service: service, job: id), messageID: "done-\(id)")
-        } else if let endedBefore {
-            // Ended before, perhaps by an earlier try of this very call whose event failed (NATS
-            // electing a leader): make sure the event exists. Same message id, so JetStream drops
-            // it when the first one got through.
-            try await republishEnd(of: endedBefore)
+        // Whoever ends the record publishes its event; a record found ended already may be
+        // the work of an earlier try of this very call whose event failed (NATS electing a
+        // leader), so its event is published too (dropped by JetStream if it got through).
+        if let ended = finished?.record ?? endedBefore {
+            try await publishEnd(of: ended)
         }
         return stored
     }

@@ -194,7 +194,7 @@ struct DurableJobRunner: Sendable {
         }
         if let record {
             do {
-                try await store.republishEnd(of: record)
+                try await store.publishEnd(of: record)
             } catch {
                 let delay = Duration.seconds(min(30, message.deliveryCount))
                 logger.warning("cannot publish the end of the job; handing it back", metadata: ["error": "\(error)", "delay": "\(delay)"])
