@@ -26,19 +26,22 @@
 # Environment: BATON_BIN (use this baton binary, no build); CONCURRENCY (worker handlers per
 # service, default 64 rather than baton's 16, to keep up with 64 benchmark connections);
 # METRICS_PORT_BASE (worker-N's /metrics port is this + N, default 9190); STOP_TIMEOUT (default
-# 20 s); READY_TIMEOUT (default 60 s). CONCURRENCY and METRICS_PORT_BASE chosen at `up` are kept
-# in .cluster/settings for later `start`s.
-# Needs bash, curl, python3, nats-server, nginx (installed with apt-get when missing) and swift
-# unless BATON_BIN is set.
+# 20 s); READY_TIMEOUT (default 60 s); BATON_NATS_SERVER (the nats-server binary, see
+# scripts/nats-server.sh: by default the current release in .tools/nats, else PATH).
+# CONCURRENCY, METRICS_PORT_BASE and the nats-server binary chosen at `up` are kept in
+# .cluster/settings for later `start`s (with its version: NATS_SERVER, NATS_SERVER_VERSION).
+# Needs bash, curl, python3, a nats-server (scripts/install-deps.sh), nginx (installed with
+# apt-get when missing) and swift unless BATON_BIN is set.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 STATE=${BATON_CLUSTER_DIR:-$ROOT/.cluster}
 # Settings chosen at `up` are kept in .cluster/settings, so `start NAME` later runs the same thing.
-SAVED_CONCURRENCY= SAVED_METRICS_PORT_BASE=
+SAVED_CONCURRENCY= SAVED_METRICS_PORT_BASE= SAVED_NATS_SERVER=
 if [[ -r $STATE/settings ]]; then
   SAVED_CONCURRENCY=$(sed -n 's/^CONCURRENCY=\([0-9]*\)$/\1/p' "$STATE/settings")
   SAVED_METRICS_PORT_BASE=$(sed -n 's/^METRICS_PORT_BASE=\([0-9]*\)$/\1/p' "$STATE/settings")
+  SAVED_NATS_SERVER=$(sed -n 's/^NATS_SERVER=\(.*\)$/\1/p' "$STATE/settings")
 fi
 CONCURRENCY=${CONCURRENCY:-${SAVED_CONCURRENCY:-64}}
 METRICS_PORT_BASE=${METRICS_PORT_BASE:-${SAVED_METRICS_PORT_BASE:-9190}}
@@ -76,8 +79,33 @@ health_url() {
   esac
 }
 
-# What a pid must be running for us to call it ours (a pid file can outlive its process).
-binary_of() { case $1 in nats-*) echo nats-server ;; nginx) echo nginx ;; *) echo baton ;; esac; }
+# The nats-server binary: $BATON_NATS_SERVER when set, else the one `up` chose (settings), else
+# scripts/nats-server.sh's choice. Resolved once, on first use (nats_server), so that `status`
+# and `down` work without any nats-server installed.
+NATS_SERVER=
+nats_server() {
+  if [[ -z $NATS_SERVER ]]; then
+    if [[ -z ${BATON_NATS_SERVER:-} && -n $SAVED_NATS_SERVER ]]; then
+      NATS_SERVER=$SAVED_NATS_SERVER
+      [[ -x $NATS_SERVER ]] || die "the nats-server the cluster was brought up with ($NATS_SERVER, .cluster/settings) is gone; down it, or set BATON_NATS_SERVER"
+    else
+      NATS_SERVER=$("$ROOT/scripts/nats-server.sh") || die "no nats-server (scripts/install-deps.sh installs one)"
+    fi
+  fi
+  echo "$NATS_SERVER"
+}
+# "v2.15.1" (from `nats-server --version`: "nats-server: v2.15.1").
+nats_server_version() { "$(nats_server)" --version 2>/dev/null | awk '{print $NF}'; }
+
+# What a pid must be running for us to call it ours (a pid file can outlive its process): for NATS
+# the basename of the binary, wherever it lives (its command line starts with the full path).
+binary_of() {
+  case $1 in
+    nats-*) basename "${NATS_SERVER:-${SAVED_NATS_SERVER:-nats-server}}" ;;
+    nginx) echo nginx ;;
+    *) echo baton ;;
+  esac
+}
 
 pidfile() { echo "$STATE/pids/$1.pid"; }
 
@@ -141,9 +169,11 @@ ensure_binary() {
 
 ensure_tools() {
   local tool
-  for tool in curl python3 nats-server; do
+  for tool in curl python3; do
     command -v "$tool" >/dev/null || die "$tool is needed"
   done
+  local nats; nats=$(nats_server) || exit 1
+  [[ -n $(nats_server_version) ]] || die "$nats --version failed: not a nats-server?"
   if ! command -v nginx >/dev/null; then
     log "installing nginx (apt-get) ..."
     local sudo=; [[ $(id -u) -eq 0 ]] || sudo=sudo
@@ -173,7 +203,8 @@ BATON_GATEWAY=$GATEWAY_URL
 BATON_NATS_URL=$NATS_URLS
 EOF
   chmod 600 "$STATE/env"
-  printf 'CONCURRENCY=%s\nMETRICS_PORT_BASE=%s\n' "$CONCURRENCY" "$METRICS_PORT_BASE" >"$STATE/settings"
+  printf 'CONCURRENCY=%s\nMETRICS_PORT_BASE=%s\nNATS_SERVER=%s\nNATS_SERVER_VERSION=%s\n' \
+    "$CONCURRENCY" "$METRICS_PORT_BASE" "$(nats_server)" "$(nats_server_version)" >"$STATE/settings"
   write_nginx_conf
 }
 
@@ -252,7 +283,7 @@ command_of() {
   local i; i=$(index_of "$1")
   case $1 in
     nats-*)
-      printf '%s\n' nats-server -c "$ROOT/nats/cluster/n$i.conf" -sd "$STATE/data/nats-$i" ;;
+      printf '%s\n' "$(nats_server)" -c "$ROOT/nats/cluster/n$i.conf" -sd "$STATE/data/nats-$i" ;;
     gateway-*)
       printf '%s\n' "$(baton_bin)" gateway --nats-url "$NATS_URLS" --host 127.0.0.1 --port "$(port_of "$1")" \
         --webhook-allow 127.0.0.0/8 ;;
@@ -372,6 +403,7 @@ cmd_up() {
   ensure_tools
   ensure_binary
   prepare_state
+  log "nats-server $(nats_server_version) ($(nats_server))"
 
   # NATS first, all three at once (a node alone cannot elect a JetStream meta leader).
   local nats_started=()
@@ -405,6 +437,7 @@ cmd_up() {
   cat <<EOF
 
 Baton cluster up: $GATEWAY_URL (nginx → gateways $GATEWAY_URLS; NATS $NATS_URLS)
+nats-server $(nats_server_version) ($(nats_server))
 State, logs and the env file in ${STATE#"$ROOT"/}/ (set -a; . ${STATE#"$ROOT"/}/env; set +a).
 
   curl -i $GATEWAY_URL/v1/jobs/echo -d 'hello baton'
@@ -436,6 +469,9 @@ cmd_down() {
 
 cmd_status() {
   local name pid health
+  if [[ -n $SAVED_NATS_SERVER ]]; then
+    echo "nats-server $(sed -n 's/^NATS_SERVER_VERSION=\(.*\)$/\1/p' "$STATE/settings") ($SAVED_NATS_SERVER, chosen at up)"
+  fi
   printf '%-10s %-8s %-9s %s\n' NAME PID STATE "HEALTH"
   for name in "${NAMES[@]}"; do
     pid=$(running_pid "$name")
@@ -459,16 +495,22 @@ cmd_status() {
   echo
   python3 - "${urls[@]}" <<'PY'
 import json, sys, urllib.request
-views = {}
+views, versions = {}, []
 for url in sys.argv[1:]:
     try:
+        with urllib.request.urlopen(url + "/varz", timeout=3) as r:
+            varz = json.load(r)
+        versions.append("%s v%s" % (varz.get("server_name", url), varz.get("version", "?")))
         with urllib.request.urlopen(url + "/jsz?streams=true&config=true", timeout=3) as r:
             views[url] = json.load(r)
     except Exception as e:
-        print("%s: no /jsz answer (%s)" % (url, e))
-# Only the meta leader's own report lists its followers and whether they are current.
+        print("%s: no /varz or /jsz answer (%s)" % (url, e))
+print("nats-server running: " + (", ".join(versions) or "-"))
+# Only the meta leader's own report (the one not listing the leader among the other peers: a
+# follower's lists the leader too on nats-server >= 2.10) knows whether its followers are current.
 metas = [v["meta_cluster"] for v in views.values() if (v.get("meta_cluster") or {}).get("leader")]
-meta = next((m for m in metas if m.get("replicas")), metas[0] if metas else None)
+own = [m for m in metas if m.get("replicas") and m["leader"] not in [r["name"] for r in m["replicas"]]]
+meta = next(iter(own), next((m for m in metas if m.get("replicas")), metas[0] if metas else None))
 if not meta:
     print("JetStream: NO META LEADER (fewer than 2 of 3 nodes up, or still electing)")
 else:
