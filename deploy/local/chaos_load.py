@@ -85,6 +85,7 @@ async def main() -> int:
         if not await cluster.wait_services(2):
             print("the cluster is not ready: every gateway must list 2 workers of echo and slow", file=sys.stderr)
             return 2
+        await chaos.start()
         for name in args.phases.split(","):
             await PHASES[name](chaos)
         final_ok = await chaos.final_reread()

@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .net import http, TransportError
+from .server import oldest, ServerVersion
 
 # The cluster: env file, cluster.sh, monitoring.
 
@@ -64,6 +65,20 @@ class Cluster:
     async def jsz(self, monitor: str) -> dict:
         response = await http(monitor, "GET", "/jsz?accounts=true&streams=true&consumers=true&config=true", timeout=5)
         return json.loads(response.body)
+
+    async def server_version(self) -> ServerVersion:
+        """The nats-server version the nodes report (/varz "version"); the oldest when they differ."""
+        versions = []
+        for monitor in self.monitors:
+            try:
+                versions.append(json.loads((await http(monitor, "GET", "/varz", timeout=5)).body)["version"])
+            except (TransportError, ValueError, KeyError):
+                continue
+        if not versions:
+            raise RuntimeError(f"no nats-server monitor answered /varz: {self.monitors}")
+        if len(set(versions)) > 1:
+            print(f"chaos: the nodes run different nats-server versions: {', '.join(versions)}; the oldest counts")
+        return oldest(versions)
 
     @staticmethod
     def streams_of(jsz: dict) -> dict:

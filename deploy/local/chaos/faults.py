@@ -14,6 +14,7 @@ from .ledger import answer_of, Job, Ledger
 from .load import Load, PhaseStats, submit
 from .net import http, TransportError
 from .receiver import WebhookReceiver
+from .server import ServerVersion
 from .verdict import count, read_all, report, settle
 
 
@@ -26,6 +27,16 @@ class Chaos:
         self.receiver = WebhookReceiver(cluster.secret)
         self.results: list[tuple[str, bool]] = []
         self.restore_workers = False
+        self.server = ServerVersion(0, 0, 0)  # the nats-server the nodes run (the oldest): see start()
+
+    async def start(self) -> None:
+        """Before the first phase: the nats-server version, from the nodes' /varz."""
+        self.server = await self.cluster.server_version()
+        defects = [name for name, has in (("work-queue replica leftover", self.server.has_workqueue_leftover_defect),
+                                          ("catch-up", self.server.has_catchup_defect)) if has]
+        print(f"chaos: nats-server {self.server} on every node"
+              + (f"; its known defects ({', '.join(defects)}) are reported, not failed" if defects else
+                 "; no known defect: a replica that does not catch up fails the run"))
 
     def jobs_of(self, phase: str) -> list[Job]:
         return [job for job in self.ledger.jobs if job.phase == phase]
@@ -70,8 +81,8 @@ class Chaos:
         await asyncio.sleep(1.0)  # late duplicates of webhooks have a chance to show
         await self.probe(stats)
         # Every process is back and healthy. A restarted nats-server answers /healthz with 503
-        # until its streams are current, which can take a while after the 2.9.10 replica bug
-        # made it reset a stream: give it time, bounded.
+        # until its streams are current, which can take a while (longer when it had to reset a
+        # stream): give it time, bounded.
         healthy_by = time.monotonic() + 30
         while True:
             alive = await self.cluster.status()
@@ -195,9 +206,10 @@ class Chaos:
 
     async def wait_caught_up(self, node: int, deadline: float) -> tuple[bool, str]:
         """Until every stream on `node` is current: its local last sequence and message count equal
-        the leader's, and the leader reports the node's replica current."""
-        detail = "monitoring unreachable"
-        settled, desynced, note, mine = False, [], "", {}
+        the leader's, and the leader reports the node's replica current. A replica still showing
+        a known defect of this nats-server (server.py) at the deadline is reported, not failed;
+        on a server without that defect it is a replica that never caught up, and fails."""
+        detail, settled, known, mine = "monitoring unreachable", False, [], {}
         while time.monotonic() < deadline:
             try:
                 snapshots = [await self.cluster.jsz(m) for m in self.cluster.monitors]
@@ -206,51 +218,50 @@ class Chaos:
                 await asyncio.sleep(1)
                 continue
             mine = self.cluster.streams_of(snapshots[node])
-            behind = []
-            # nats-server 2.9.10 bug: a work-queue replica restarted after SIGKILL can keep
-            # messages its leader already deleted (acknowledged jobs) although it has the same
-            # last sequence and the leader reports it current. Nothing is lost and the jobs are
-            # not redelivered; it is reported, not failed (fixed in later nats-server releases).
-            leftovers = []
-            desynced = []
+            behind, known = [], []
             for stream_name, stream in sorted(mine.items()):
                 leader = stream.get("cluster", {}).get("leader")
                 if leader not in names:
                     behind.append(f"{stream_name}: no leader")
                     continue
+                if leader == names[node]:
+                    continue
                 theirs = self.cluster.streams_of(snapshots[names.index(leader)]).get(stream_name, {})
                 replica = next((r for r in theirs.get("cluster", {}).get("replicas", []) or [] if r.get("name") == names[node]), None)
-                same = (stream["state"]["last_seq"], stream["state"]["messages"]) == (theirs.get("state", {}).get("last_seq"), theirs.get("state", {}).get("messages"))
-                if leader != names[node] and not (same and replica and replica.get("current")):
-                    mine_state, leader_state = stream["state"], theirs.get("state", {})
-                    detail = (f"{stream_name}: last_seq/messages {mine_state['last_seq']}/{mine_state['messages']}"
-                              f" vs leader {leader} {leader_state.get('last_seq')}/{leader_state.get('messages')},"
-                              f" leader says current={replica and replica.get('current')}")
-                    if (mine_state["last_seq"] == leader_state.get("last_seq") and mine_state["messages"] > leader_state.get("messages", 0)
-                            and replica and replica.get("current")):
-                        leftovers.append(f"{stream_name}: {mine_state['messages'] - leader_state.get('messages', 0)} messages"
-                                         " its leader deleted")
-                        continue
-                    # nats-server 2.9 catch-up defect (fixed in 2.10: nats-server#5054, #5362): the
-                    # restarted replica holds every message its leader has and the leader reports it
-                    # current, but its sequence numbers stay out of step (it kept writes it took as
-                    # leader that were never committed). Reported when it lasts to the deadline;
-                    # Baton reads records defensively (a stale or missing record is read again).
-                    if (mine_state["messages"] == leader_state.get("messages") and replica and replica.get("current")):
-                        desynced.append(detail)
-                        continue
-                    behind.append(detail)
+                current = bool(replica and replica.get("current"))
+                ours, leaders = stream["state"], theirs.get("state", {})
+                if (ours["last_seq"], ours["messages"]) == (leaders.get("last_seq"), leaders.get("messages")) and current:
+                    continue
+                stream_detail = (f"{stream_name}: last_seq/messages {ours['last_seq']}/{ours['messages']}"
+                                 f" vs leader {leader} {leaders.get('last_seq')}/{leaders.get('messages')},"
+                                 f" leader says current={current}")
+                defect = self.replica_defect(ours, leaders, current)
+                if defect and defect[1]:
+                    known.append(f"{stream_detail} ({defect[0]})")
+                else:
+                    behind.append(stream_detail + (f"; looks like the known {defect[0]}, which"
+                                                   f" nats-server {self.server} does not have" if defect else ""))
             settled = len(mine) >= 7 and not behind
-            notes = [f"{n} (nats-server 2.9.10 work-queue replica bug)" for n in leftovers]
-            notes += [f"{d}: sequence numbers out of step, same messages (nats-server 2.9 catch-up defect)" for d in desynced]
-            note = f"; WARNING, known server bug: {'; '.join(notes)}" if notes else ""
-            if settled and not desynced:
-                return True, f"all {len(mine)} streams current (same last sequence as their leaders, leader reports current){note}"
-            detail = "; ".join(behind + desynced) or f"{len(mine)} streams"
+            if settled and not known:
+                return True, f"all {len(mine)} streams current (same last sequence and messages as their leaders, leader reports current)"
+            detail = "; ".join(behind + known) or f"{len(mine)} streams"
             await asyncio.sleep(1)
-        if settled and desynced:  # lasted to the deadline: the defect, not a slow catch-up
-            return True, f"all {len(mine)} streams hold their leaders' messages, leader reports current{note}"
+        if settled:  # only known defects of this server, lasting to the deadline: reported
+            return True, (f"all {len(mine)} streams hold their leaders' messages, leader reports current;"
+                          f" WARNING, known nats-server {self.server} defect: {'; '.join(known)}")
         return False, detail
+
+    def replica_defect(self, ours: dict, leaders: dict, current: bool) -> tuple[str, bool] | None:
+        """(which known nats-server defect a replica's state looks like, whether this server has
+        it), or None when it looks like none of them (a replica behind, or catching up)."""
+        if not current:
+            return None
+        if ours["last_seq"] == leaders.get("last_seq") and ours["messages"] > leaders.get("messages", 0):
+            return (f"work-queue replica leftover defect: {ours['messages'] - leaders.get('messages', 0)} messages its leader deleted",
+                    self.server.has_workqueue_leftover_defect)
+        if ours["messages"] == leaders.get("messages"):
+            return "catch-up defect: sequence numbers out of step, same messages", self.server.has_catchup_defect
+        return None
 
     # 4. pause a worker longer than the ack wait.
     async def worker_pause(self) -> None:
