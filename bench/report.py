@@ -5,7 +5,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-(base, cores, cpu, versions, duration, conns, held,
+(base, cores, cpu, versions, commit, duration, conns, held,
  H, H1, N, F, F1, D, D1, Fhalf, Dhalf, A, a_bad, drain_rate, W, w_ok, w_bad, w_rss) = sys.argv[1:]
 
 
@@ -54,7 +54,7 @@ rows = [
 lines = [
     f"# Baton benchmark {base.split('/')[-1]}",
     "",
-    f"Machine: {cores} cores, {cpu}. Versions: {versions}.",
+    f"Commit measured: {commit}. Machine: {cores} cores, {cpu}. Versions: {versions}.",
     f"Every phase on the same box, one after another: nats-server, gateway, worker and wrk share the cores.",
     f"Throughput phases: {conns} connections (N: {conns} requests in flight), {duration} s each; latency phases: 1 connection, 5 s;",
     "paced phases: 32 connections at half the phase's peak rate (wrk with a fixed per-connection delay). Latencies from wrk --latency.",
@@ -100,6 +100,6 @@ right.bar([i + 0.2 for i in x], [v["p99"] for v in lat], width=0.4, label="p99")
 right.set_xticks(list(x), lat_names)
 right.set_title("latency (ms)")
 right.legend()
-fig.suptitle(f"Baton bench {base.split('/')[-1]} — {cores} cores, {cpu}", fontsize=9)
+fig.suptitle(f"Baton bench {base.split('/')[-1]} (commit {commit}) — {cores} cores, {cpu}", fontsize=9)
 fig.tight_layout()
 fig.savefig(base + ".png", dpi=110)

@@ -3,6 +3,7 @@
 # Writes bench/results/<date>.md and .png and prints the ratios. See README "Performance".
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/common.sh
 
 DURATION=${DURATION:-10}        # seconds per throughput phase
 CONNS=${CONNS:-64}              # connections (H, F, D, A) = requests in flight (N)
@@ -10,10 +11,13 @@ HELD=${HELD:-10000}             # W: concurrent held sync calls
 THREADS=${THREADS:-2}           # wrk threads
 
 ./scripts/install-deps.sh
+NATS_SERVER=$(bench_nats_server)     # BATON_NATS_SERVER, else the current release (.tools/nats)
+echo "== nats-server $(bench_version "$NATS_SERVER") ($NATS_SERVER)"
 command -v wrk >/dev/null || { apt-get install -y -q wrk || sudo apt-get install -y -q wrk; }
 python3 -c 'import matplotlib' 2>/dev/null || python3 -m pip install -q matplotlib
 
 echo "== building (release)"
+COMMIT=$(bench_commit)               # before the build: what it builds
 swift build -c release >/dev/null
 BIN=$(swift build -c release --show-bin-path)
 
@@ -36,7 +40,7 @@ listen: 127.0.0.1:$NATS_PORT
 max_payload: 8MB
 jetstream { store_dir: "$WORK/js" }
 CONF
-nats-server -c "$WORK/nats.conf" -l "$WORK/nats.log" & PIDS+=($!)
+"$NATS_SERVER" -c "$WORK/nats.conf" -l "$WORK/nats.log" & PIDS+=($!)
 for _ in $(seq 100); do grep -q "Server is ready" "$WORK/nats.log" 2>/dev/null && break; sleep 0.05; done
 NATS=nats://127.0.0.1:$NATS_PORT
 
@@ -135,7 +139,7 @@ echo "== report"
 DATE=$(date -u +%Y-%m-%dT%H%MZ)
 mkdir -p bench/results
 CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
-VERSIONS="$(swift --version 2>&1 | head -1); nats-server $(nats-server --version | awk '{print $NF}'); nats.c $(dpkg-query -W -f='${Version}' libnats-dev); $( (wrk --version 2>&1 || true) | head -1 | cut -d' ' -f1-2)"
-python3 bench/report.py "bench/results/$DATE" "$(nproc)" "$CPU" "$VERSIONS" "$DURATION" "$CONNS" "$HELD" \
+VERSIONS="$(swift --version 2>&1 | head -1); nats-server $(bench_version "$NATS_SERVER"); nats.c $(dpkg-query -W -f='${Version}' libnats-dev); $( (wrk --version 2>&1 || true) | head -1 | cut -d' ' -f1-2)"
+python3 bench/report.py "bench/results/$DATE" "$(nproc)" "$CPU" "$VERSIONS" "$COMMIT" "$DURATION" "$CONNS" "$HELD" \
   "${R[H]}" "${R[H1]}" "${R[N]}" "${R[F]}" "${R[F1]}" "${R[D]}" "${R[D1]}" "${R[Fhalf]}" "${R[Dhalf]}" \
   "${R[A]}" "${A_BAD:-0}" "${DRAIN_RATE:-0}" "${R[W]}" "${W_OK:-0}" "${W_BAD:-0}" "${W_RSS:-0}"

@@ -8,8 +8,10 @@
 # The cluster is brought up if it is down and taken down after (left as it was otherwise, with
 # gateway-2 and worker-2 running). On a 2-core box every setup is CPU-bound: the ratio says
 # what a second gateway and worker cost or gain there, not what they gain on more cores.
+# The nats-server is cluster.sh's: scripts/nats-server.sh's choice (BATON_NATS_SERVER) at its `up`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/common.sh
 
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-10}
@@ -30,6 +32,11 @@ restore() {
 }
 trap restore EXIT
 set -a; . .cluster/env; set +a
+# What is measured: the commit (of the working tree cluster.sh built), the nats-server the cluster runs.
+COMMIT=$(bench_commit)
+NATS_VERSION=$(sed -n 's/^NATS_SERVER_VERSION=//p' .cluster/settings 2>/dev/null || true)
+NATS_VERSION=${NATS_VERSION:-$(bench_version "$(bench_nats_server)")}
+echo "== commit $COMMIT, nats-server $NATS_VERSION"
 
 # Requests per second of one wrk run (non-2xx answers are reported and fail the run).
 measure() {
@@ -59,7 +66,8 @@ done
 m2=$(printf '%s\n' "${two[@]}" | median)
 m1=$(printf '%s\n' "${one[@]}" | median)
 echo
-echo "durable sync echo via nginx, wrk -c$CONNS ${DURATION}s, $ROUNDS interleaved rounds, $(nproc) cores"
+echo "durable sync echo via nginx, wrk -c$CONNS ${DURATION}s, $ROUNDS interleaved rounds, $(nproc) cores;"
+echo "commit $COMMIT, nats-server $NATS_VERSION (3-node cluster)"
 echo "2 gateways + 2 workers: median $m2 req/s (${two[*]})"
 echo "1 gateway  + 1 worker:  median $m1 req/s (${one[*]})"
 awk -v a="$m2" -v b="$m1" 'BEGIN { printf "ratio 2+2 / 1+1: %.2f\n", a / b }'

@@ -2,14 +2,22 @@
 # Webhook delivery latency (job end → receiver) and throughput, measured with the example
 # receiver (examples/webhook-receiver.py): `baton dev` (release) with a known secret, N async
 # echo jobs with a Callback-Url one at a time (latency), then a burst (throughput).
+# `baton dev` starts scripts/nats-server.sh's nats-server (BATON_NATS_SERVER, else .tools/nats).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/common.sh
 N=${N:-500}          # latency phase: jobs one at a time
 BURST=${BURST:-3}     # throughput phase: seconds of wrk submits
 
+COMMIT=$(bench_commit)
 swift build -c release --product baton >/dev/null
 BIN=$(swift build -c release --show-bin-path)
 WORK=$(mktemp -d /tmp/baton-webhooks.XXXXXX)
+# baton dev runs the nats-server named by BATON_NATS_SERVER, or the first nats-server on PATH: both
+# point at the chosen one (a directory of its own on PATH, not .tools/nats/bin with its python3).
+NATS_SERVER=$(bench_nats_server)
+export BATON_NATS_SERVER=$NATS_SERVER
+mkdir "$WORK/bin" && ln -s "$NATS_SERVER" "$WORK/bin/nats-server"
 PIDS=()
 cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
@@ -17,11 +25,14 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 SECRET=whsec_$(head -c 32 /dev/urandom | base64)
 PORT=$(free_port); HOOK_PORT=$(free_port)
-"$BIN/baton" dev --port "$PORT" --nats-port 0 --webhook-secret "$SECRET" --log-level warning >"$WORK/dev.log" 2>&1 & PIDS+=($!)
+PATH="$WORK/bin:$PATH" "$BIN/baton" dev --port "$PORT" --nats-port 0 --webhook-secret "$SECRET" --log-level warning >"$WORK/dev.log" 2>&1 & DEV=$!; PIDS+=($DEV)
 python3 examples/webhook-receiver.py --secret "$SECRET" --port "$HOOK_PORT" --quiet --record "$WORK/deliveries.jsonl" >"$WORK/receiver.log" 2>&1 & PIDS+=($!)
 G=http://127.0.0.1:$PORT
 for _ in $(seq 200); do [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST $G/v1/jobs/echo -d x)" = 200 ] && break; sleep 0.1; done
 : > "$WORK/deliveries.jsonl"
+# The nats-server baton dev really started (its child), and the commit measured.
+RUNNING=$(for pid in $(pgrep -P "$DEV" -x nats-server || true); do readlink -f "/proc/$pid/exe"; done | head -1)
+echo "== commit $COMMIT, nats-server $(bench_version "${RUNNING:-$NATS_SERVER}") (${RUNNING:-not found among baton dev's children; chosen: $NATS_SERVER})"
 
 summarise() {  # $1 = what
 python3 - "$WORK/deliveries.jsonl" "$1" <<'PY'

@@ -1,0 +1,20 @@
+# Sourced by the bench scripts: what a measurement was taken of, for its report.
+#   bench_nats_server          the nats-server binary to start (scripts/nats-server.sh: one setting)
+#   bench_version BINARY       "v2.15.1", from `BINARY --version` ("nats-server: v2.15.1")
+#   bench_commit               the commit measured: `git rev-parse --short HEAD`, plus "-dirty" when
+#                              tracked files differ from it or there are untracked files (bench
+#                              results aside): the release build includes them
+BENCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+bench_nats_server() { "$BENCH_ROOT/scripts/nats-server.sh"; }
+
+bench_version() { "$1" --version 2>/dev/null | awk '{print $NF}'; }
+
+bench_commit() {
+  local commit
+  commit=$(git -C "$BENCH_ROOT" rev-parse --short HEAD 2>/dev/null) || { echo unknown; return; }
+  if [[ -n $(git -C "$BENCH_ROOT" status --porcelain -- . ':(exclude)bench/results' 2>/dev/null) ]]; then
+    commit+=-dirty
+  fi
+  echo "$commit"
+}
