@@ -118,7 +118,7 @@ let package = Package(
         // Runs a nats-server child process (for `baton dev` and the tests).
         .target(
             name: "EmbeddedNATS",
-            dependencies: [.product(name: "Logging", package: "swift-log")]
+            dependencies: ["BatonNATS", .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
             name: "baton",

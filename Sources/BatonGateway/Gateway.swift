@@ -37,11 +37,17 @@ public struct Gateway: Service {
     /// and the gateway waits up to `shutdownGrace` for fast-lane answers it still has to record.
     public func run() async throws {
         let jetStream = try JetStream(connection)
-        try await configuration.layout.ensure(jetStream)
+        let jobsStream = try await configuration.layout.ensure(jetStream)
+        let admission = configuration.layout.admission(for: jobsStream, jetStream: jetStream)
+        if admission.checksDepth {
+            logger.notice(
+                "--max-queued is lower than the jobs stream's bound, which Baton never lowers (that deletes queued jobs): this gateway checks queue depths itself",
+                metadata: ["max_queued": "\(admission.bound)", "stream_bound": "\(admission.streamBound)"])
+        }
         let connection = self.connection
         let logger = self.logger
         try await withGracefulShutdownHandler {
-            try await serve(jetStream: jetStream)
+            try await serve(jetStream: jetStream, admission: admission)
         } onGracefulShutdown: {
             logger.info("draining: clients waiting for an answer get their 202 now")
             connection.interruptWaits()
@@ -49,8 +55,8 @@ public struct Gateway: Service {
         await background.waitUntilIdle(timeout: configuration.shutdownGrace)
     }
 
-    private func serve(jetStream: JetStream) async throws {
-        let application = buildApplication(jetStream: jetStream)
+    private func serve(jetStream: JetStream, admission: QueueAdmission) async throws {
+        let application = buildApplication(jetStream: jetStream, admission: admission)
         let webhooks = configuration.webhooks
         guard webhooks.enabled, webhooks.secret != nil else {
             try await application.run()
@@ -90,15 +96,15 @@ public struct Gateway: Service {
 
     /// The HTTP API: the middleware and every route (OpenAPITests checks `routes` against
     /// `OpenAPI/openapi.json`).
-    func buildRouter(jetStream: JetStream) -> Router<BasicRequestContext> {
+    func buildRouter(jetStream: JetStream, admission: QueueAdmission = .streamEnforced) -> Router<BasicRequestContext> {
         let store = JobStore(jetStream: jetStream)
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: ProblemMiddleware())
         if let keys = configuration.apiKeys { router.add(middleware: AuthMiddleware(keys: keys)) }
         let jobs = JobsController(
             dispatcher: JobDispatcher(
-                connection: connection, jetStream: jetStream, store: store, configuration: configuration, logger: logger,
-                background: background),
+                connection: connection, jetStream: jetStream, store: store, admission: admission, configuration: configuration,
+                logger: logger, background: background),
             store: store,
             watcher: JobWatcher(connection: connection, store: store),
             events: JobEvents(connection: connection, store: store, heartbeat: configuration.sseHeartbeat),
@@ -128,8 +134,8 @@ public struct Gateway: Service {
         return router
     }
 
-    func buildApplication(jetStream: JetStream) -> some ApplicationProtocol {
-        let router = buildRouter(jetStream: jetStream)
+    func buildApplication(jetStream: JetStream, admission: QueueAdmission) -> some ApplicationProtocol {
+        let router = buildRouter(jetStream: jetStream, admission: admission)
         let onServerRunning = self.onServerRunning
         let logger = self.logger
         return Application(

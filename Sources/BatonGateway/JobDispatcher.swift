@@ -52,6 +52,8 @@ struct JobDispatcher: Sendable {
     let connection: NATSConnection
     let jetStream: JetStream
     let store: JobStore
+    /// This gateway's own queue bound, when it is tighter than the jobs stream's.
+    let admission: QueueAdmission
     let configuration: GatewayConfiguration
     let logger: Logger
     /// Fast-lane answers still to record after the client got its `202`; a stopping gateway
@@ -109,6 +111,11 @@ struct JobDispatcher: Sendable {
         do {
             do {
                 let revision = try await store.create(record)
+                // A tighter bound of this gateway's own than the stream's: refused like a publish
+                // to a full subject (an idempotent retry below is not counted again).
+                guard try await admission.admit(service: service, priority: options.priority) else {
+                    throw NATSError(.streamFull, "this gateway's --max-queued (\(admission.bound)) reached")
+                }
                 // The worker may write from this revision without reading the record only if
                 // it can rebuild the record from the headers (no webhook).
                 if record.webhook == nil { headers[Headers.recordRevision] = String(revision) }

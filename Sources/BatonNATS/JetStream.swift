@@ -49,31 +49,81 @@ public final class JetStream: Sendable {
 
     // MARK: - Administration
 
-    /// Creates the stream, or updates it in place when it exists with another configuration.
+    /// Creates the stream, or changes an existing one toward `spec` as far as that deletes no
+    /// message (`StreamSpec.reconciled(with:)`): limits are only raised, subjects only added.
+    /// What it does not change it logs as a warning and returns in `refused`. An existing stream
+    /// that already has the configuration is not written at all.
     ///
     /// Safe to call from several processes at once: a create that loses the race (the server
-    /// says the name or the subjects are taken) becomes an update.
-    public func ensureStream(_ spec: StreamSpec) async throws {
+    /// says the name or the subjects are taken) reads the stream and goes on from there. Two
+    /// processes raising one limit to different values in the same instant race (the last
+    /// write wins); neither ever writes a value below the one it read.
+    @discardableResult
+    public func ensureStream(_ spec: StreamSpec) async throws -> StreamOutcome {
         let js = context
         for attempt in 1...5 {
             do {
+                if let current = try await streamSpec(named: spec.name) {
+                    let (merged, refused) = spec.reconciled(with: current)
+                    for change in refused {
+                        connection.logger.warning(
+                            "stream not changed in place", metadata: ["change": "\(change)", "stream": "\(change.stream)"])
+                    }
+                    let update = !merged.isEquivalent(to: current)
+                    if update {
+                        try await connection.blockingPool.runIfActive {
+                            try merged.withCConfig { config in
+                                var errorCode = jsErrCode(rawValue: 0)
+                                let status = js_UpdateStream(nil, js.pointer, config, nil, &errorCode)
+                                try check("update stream \(spec.name) (err_code \(errorCode.rawValue))", status)
+                            }
+                        }
+                        connection.logger.info("stream updated", metadata: ["stream": "\(spec.name)"])
+                    }
+                    return StreamOutcome(spec: merged, created: false, updated: update, refused: refused)
+                }
                 try await connection.blockingPool.runIfActive {
                     try spec.withCConfig { config in
                         var errorCode = jsErrCode(rawValue: 0)
-                        var status = js_AddStream(nil, js.pointer, config, nil, &errorCode)
-                        let code = Int(errorCode.rawValue)
-                        if status != NATS_OK, code == NATSError.jsStreamNameExists || code == NATSError.jsStreamSubjectsOverlap {
-                            status = js_UpdateStream(nil, js.pointer, config, nil, &errorCode)
-                        }
-                        try check("ensure stream \(spec.name) (err_code \(errorCode.rawValue))", status)
+                        let status = js_AddStream(nil, js.pointer, config, nil, &errorCode)
+                        try check("create stream \(spec.name) (err_code \(errorCode.rawValue))", status)
                     }
                 }
-                return
+                return StreamOutcome(spec: spec, created: true, updated: false, refused: [])
             } catch let error as NATSError where attempt < 5 {
+                // Lost a create race, or JetStream is electing a leader: read again.
                 connection.logger.debug("ensure stream retry", metadata: ["stream": "\(spec.name)", "error": "\(error.message)"])
                 try await Task.sleep(for: .milliseconds(50 * attempt))
             }
         }
+        preconditionFailure("unreachable: the last attempt returns or throws")
+    }
+
+    /// The configuration of a stream as the server reports it, or nil when there is none.
+    public func streamSpec(named name: String) async throws -> StreamSpec? {
+        let js = context
+        return try await connection.blockingPool.runIfActive { () throws -> StreamSpec? in
+            var info: UnsafeMutablePointer<jsStreamInfo>? = nil
+            var errorCode = jsErrCode(rawValue: 0)
+            let status = js_GetStreamInfo(&info, js.pointer, name, nil, &errorCode)
+            if status == NATS_NOT_FOUND { return nil }
+            try check("stream info \(name)", status)
+            defer { jsStreamInfo_Destroy(info) }
+            guard let config = info?.pointee.Config?.pointee else {
+                throw NATSError(.protocolViolation, "stream info \(name) without a configuration")
+            }
+            return StreamSpec(config)
+        }
+    }
+
+    /// How many messages each subject matching `filter` holds in `stream` (a JetStream API
+    /// request with `subjects_filter`; non-blocking). Subjects that hold none are absent.
+    public func subjectCounts(in stream: String, matching filter: String) async throws -> [String: UInt64] {
+        let request = ByteBuffer(string: #"{"subjects_filter":"\#(filter)"}"#)
+        let reply = try await connection.request(request, to: "$JS.API.STREAM.INFO.\(stream)", timeout: timeout)
+        let info = try JSONDecoder().decode(StreamInfoWire.self, from: Data(reply.payload.readableBytesView))
+        if let error = info.error { throw error.natsError }
+        return info.state?.subjects ?? [:]
     }
 
     /// Creates the durable consumer, or updates it when its configuration changed.
@@ -136,7 +186,7 @@ struct JetStreamAPIError: Decodable {
     var description: String?
 
     var natsError: NATSError {
-        if err_code == NATSError.jsWrongLastSequence {
+        if err_code == NATSError.jsWrongLastSequence || err_code == NATSError.jsWrongLastSequenceInFlight {
             return NATSError(.wrongLastSequence, description ?? "wrong last sequence")
         }
         // A stream full under `discard: new`: the server says which limit only in the text.
@@ -147,6 +197,12 @@ struct JetStreamAPIError: Decodable {
         }
         return NATSError(.jetStream(code: code, errorCode: err_code ?? 0), description ?? "JetStream error \(code)")
     }
+}
+
+private struct StreamInfoWire: Decodable {
+    struct State: Decodable { var subjects: [String: UInt64]? }
+    var state: State?
+    var error: JetStreamAPIError?
 }
 
 private struct PublishAckWire: Decodable {

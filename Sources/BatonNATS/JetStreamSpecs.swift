@@ -4,8 +4,8 @@ import Glibc
 #endif
 
 /// What a stream should look like; `JetStream.ensureStream` makes it so.
-public struct StreamSpec: Sendable {
-    public enum Retention: Sendable { case limits, workQueue }
+public struct StreamSpec: Sendable, Hashable {
+    public enum Retention: Sendable, Hashable { case limits, workQueue }
 
     public var name: String
     public var subjects: [String]

@@ -37,8 +37,12 @@ public struct NATSError: Error, Sendable, CustomStringConvertible, Equatable {
 
     public var description: String { "NATSError(\(kind)): \(message)" }
 
-    /// JetStream error code for "wrong last sequence" (KV create/update conflict).
+    /// JetStream error code for "wrong last sequence: N" (KV create/update conflict).
     static let jsWrongLastSequence = 10071
+    /// JetStream error code for "wrong last sequence" without a number: on a replicated stream,
+    /// nats-server 2.11+ refuses an expected-sequence write while another write to the same
+    /// subject is still being proposed (nats-server#6194). The same conflict as 10071.
+    static let jsWrongLastSequenceInFlight = 10164
     /// JetStream error code for "stream store failed" (JSStreamStoreFailedF); the description
     /// says why, e.g. "maximum messages per subject exceeded" for a full subject.
     static let jsStreamStoreFailed = 10077

@@ -13,7 +13,9 @@ public struct Layout: Sendable {
     public var maxMessageSize: Int32 = -1
     /// Jobs a service may have queued per priority (subject `baton.jobs.<service>.<priority>`,
     /// running ones included) before publishes are refused (`NATSError.Kind.streamFull`);
-    /// 0: unbounded. The stream's `max_msgs_per_subject` with `discard_new_per_subject`.
+    /// 0: unbounded. The stream's `max_msgs_per_subject` with `discard_new_per_subject` when
+    /// the stream is created or its bound raised; a lower bound than an existing stream's is
+    /// kept by `QueueAdmission` instead (the stream's is never lowered: that deletes jobs).
     public var maxQueuedPerService: Int = 100_000
 
     public init() {}
@@ -62,9 +64,13 @@ public struct Layout: Sendable {
         return spec
     }
 
-    /// Creates (or updates) the streams and buckets.
-    public func ensure(_ js: JetStream) async throws {
-        try await js.ensureStream(jobsStream)
+    /// Creates the streams and buckets, or changes existing ones as far as that deletes
+    /// nothing (`JetStream.ensureStream`; a refused change is logged). Every gateway and worker
+    /// calls it at start, so either may start first and a new version can add what it needs.
+    /// Returns the jobs stream as it is now (its bound may be higher than `maxQueuedPerService`).
+    @discardableResult
+    public func ensure(_ js: JetStream) async throws -> StreamOutcome {
+        let jobs = try await js.ensureStream(jobsStream)
         try await js.ensureStream(eventsStream)
         try await js.ensureStream(deadLetterStream)
         _ = try await KeyValueBucket.ensure(Streams.recordsBucket, jetStream: js, ttl: retention, replicas: replicas)
@@ -72,6 +78,14 @@ public struct Layout: Sendable {
             Streams.resultsBucket, jetStream: js, ttl: retention, replicas: replicas, maxValueSize: maxMessageSize)
         _ = try await KeyValueBucket.ensure(Streams.servicesBucket, jetStream: js, replicas: replicas)
         _ = try await KeyValueBucket.ensure(Streams.idempotencyBucket, jetStream: js, ttl: retention, replicas: replicas)
+        return jobs
+    }
+
+    /// The admission check a gateway needs given the jobs stream as `ensure` left it: its own
+    /// bound when that is tighter than the stream's, else none (the stream enforces it).
+    public func admission(for jobs: StreamOutcome, jetStream: JetStream) -> QueueAdmission {
+        let admission = QueueAdmission(bound: maxQueuedPerService, streamBound: jobs.spec.maxMessagesPerSubject, jetStream: jetStream)
+        return admission.checksDepth ? admission : .streamEnforced
     }
 
     /// True when every stream and bucket exists (readiness).

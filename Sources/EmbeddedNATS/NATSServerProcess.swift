@@ -1,3 +1,4 @@
+import BatonNATS
 import Foundation
 import Logging
 
@@ -10,13 +11,16 @@ import Glibc
 public final class NATSServerProcess: Sendable {
     public enum StartError: Error, CustomStringConvertible {
         case notInstalled
+        case notExecutable(String)
         case exited(status: Int32, log: String)
         case notReady(log: String)
 
         public var description: String {
             switch self {
             case .notInstalled:
-                "nats-server is not installed: run `apt-get install -y nats-server` (Debian package nats-server), or `make run`, which installs it"
+                "nats-server is not installed: run scripts/install-deps.sh (it installs the current release into .tools/nats and Debian's nats-server), or `make run`, which runs it"
+            case .notExecutable(let path):
+                "\(path) is not an executable nats-server (from --nats-server or BATON_NATS_SERVER)"
             case .exited(let status, let log):
                 "nats-server exited with status \(status):\n\(log)"
             case .notReady(let log):
@@ -29,15 +33,24 @@ public final class NATSServerProcess: Sendable {
     public let port: Int
     public let pid: Int32
     public let storeDirectory: String
+    /// The binary it runs.
+    public let executable: String
+    /// The release it runs, as its log says (nil if the log did not say).
+    public let version: NATSServerVersion?
     private let workDirectory: String
     private let removeStoreOnStop: Bool
 
     public var url: String { "nats://127.0.0.1:\(port)" }
 
-    private init(port: Int, pid: Int32, storeDirectory: String, workDirectory: String, removeStoreOnStop: Bool) {
+    private init(
+        port: Int, pid: Int32, storeDirectory: String, executable: String, version: NATSServerVersion?,
+        workDirectory: String, removeStoreOnStop: Bool
+    ) {
         self.port = port
         self.pid = pid
         self.storeDirectory = storeDirectory
+        self.executable = executable
+        self.version = version
         self.workDirectory = workDirectory
         self.removeStoreOnStop = removeStoreOnStop
     }
@@ -47,11 +60,16 @@ public final class NATSServerProcess: Sendable {
     /// - Parameters:
     ///   - storeDirectory: JetStream store; nil makes a temporary one that `stop()` removes.
     ///   - maxPayload: the largest message the server accepts.
+    ///   - executable: the nats-server binary (nil: `Self.executable()`, which follows
+    ///     `BATON_NATS_SERVER`).
+    ///   - syncInterval: `jetstream { sync_interval }` (`always`, or a duration such as `10s`;
+    ///     nats-server 2.10+); nil leaves the server's default (fsync every 2 minutes).
     public static func start(
         port: Int? = nil, storeDirectory: String? = nil, maxPayload: Int = 8 << 20,
-        serverName: String = "baton-dev", logger: Logger = Logger(label: "nats-server")
+        serverName: String = "baton-dev", executable: String? = nil, syncInterval: String? = nil,
+        logger: Logger = Logger(label: "nats-server")
     ) async throws -> NATSServerProcess {
-        guard let executable = findExecutable("nats-server") else { throw StartError.notInstalled }
+        let executable = try executable.map(checkedExecutable) ?? Self.executable()
         let work = FileManager.default.temporaryDirectory
             .appendingPathComponent("baton-nats-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
@@ -64,6 +82,7 @@ public final class NATSServerProcess: Sendable {
             max_payload: \(maxPayload)
             jetstream {
               store_dir: "\(store)"
+            \(syncInterval.map { "  sync_interval: \($0)" } ?? "")
             }
             """
         try config.write(toFile: work + "/nats.conf", atomically: true, encoding: .utf8)
@@ -85,10 +104,13 @@ public final class NATSServerProcess: Sendable {
                 throw StartError.exited(status: process.terminationStatus, log: log)
             }
             if log.contains("Server is ready"), let listening = listeningPort(in: log) {
-                logger.info("nats-server started", metadata: ["port": "\(listening)", "pid": "\(pid)", "store": "\(store)"])
+                let version = Self.version(in: log)
+                logger.info(
+                    "nats-server started",
+                    metadata: ["version": "\(version?.description ?? "?")", "port": "\(listening)", "pid": "\(pid)", "store": "\(store)"])
                 return NATSServerProcess(
-                    port: listening, pid: pid, storeDirectory: store, workDirectory: work,
-                    removeStoreOnStop: storeDirectory == nil
+                    port: listening, pid: pid, storeDirectory: store, executable: executable, version: version,
+                    workDirectory: work, removeStoreOnStop: storeDirectory == nil
                 )
             }
             try await Task.sleep(for: .milliseconds(20))
@@ -128,6 +150,29 @@ public final class NATSServerProcess: Sendable {
         let rest = log[range.upperBound...].prefix { $0 != "\n" }
         guard let colon = rest.lastIndex(of: ":") else { return nil }
         return Int(rest[rest.index(after: colon)...].trimmingCharacters(in: .whitespaces))
+    }
+
+    /// The release a server's log names (`[INF]   Version:  2.15.1`).
+    static func version(in log: String) -> NATSServerVersion? {
+        guard let range = log.range(of: "Version:") else { return nil }
+        return NATSServerVersion(log[range.upperBound...].prefix { $0 != "\n" }.trimmingCharacters(in: .whitespaces))
+    }
+
+    /// The nats-server binary Baton starts, from one setting (the same order as
+    /// `scripts/nats-server.sh`): `BATON_NATS_SERVER`; else `.tools/nats/bin/nats-server` under
+    /// the current directory (the current release `scripts/install-deps.sh` installs in a
+    /// checkout); else `nats-server` on PATH (Debian's, in /usr/sbin).
+    public static func executable(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String {
+        if let chosen = environment["BATON_NATS_SERVER"], !chosen.isEmpty { return try checkedExecutable(chosen) }
+        let local = FileManager.default.currentDirectoryPath + "/.tools/nats/bin/nats-server"
+        if FileManager.default.isExecutableFile(atPath: local) { return local }
+        guard let found = findExecutable("nats-server") else { throw StartError.notInstalled }
+        return found
+    }
+
+    private static func checkedExecutable(_ path: String) throws -> String {
+        guard FileManager.default.isExecutableFile(atPath: path) else { throw StartError.notExecutable(path) }
+        return path
     }
 
     /// Finds `name` on PATH, or in /usr/sbin and /usr/bin (Debian puts nats-server in /usr/sbin).

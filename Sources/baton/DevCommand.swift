@@ -23,6 +23,11 @@ struct DevCommand: AsyncParsableCommand {
     @Option(help: "JetStream store directory (default: a temporary one, removed on exit).")
     var store: String?
 
+    @Option(help: ArgumentHelp(
+        "The nats-server binary to start (default: $BATON_NATS_SERVER, else .tools/nats/bin/nats-server, else nats-server on PATH).",
+        valueName: "path"))
+    var natsServer: String?
+
     @OptionGroup var gateway: GatewayOptions
     @OptionGroup var worker: WorkerOptions
     @OptionGroup var common: CommonOptions
@@ -33,7 +38,8 @@ struct DevCommand: AsyncParsableCommand {
         let logger = Logger(label: "baton.dev")
         let server: NATSServerProcess
         do {
-            server = try await NATSServerProcess.start(port: natsPort == 0 ? nil : natsPort, storeDirectory: store, logger: logger)
+            server = try await NATSServerProcess.start(
+                port: natsPort == 0 ? nil : natsPort, storeDirectory: store, executable: natsServer, logger: logger)
         } catch let error as NATSServerProcess.StartError {
             throw ValidationError(error.description)
         }
@@ -42,6 +48,11 @@ struct DevCommand: AsyncParsableCommand {
         let gatewayConnection = try await NATSConnection.connect(NATSConfiguration(servers: [server.url], name: "baton-dev-gateway"), logger: logger)
         let workerConnection = try await NATSConnection.connect(NATSConfiguration(servers: [server.url], name: "baton-dev-worker"), logger: logger)
         let natsURL = server.url
+        let natsVersion = server.version.map { ServerCapabilities($0) }
+        if let natsVersion, !natsVersion.isSupported {
+            logger.warning("nats-server \(natsVersion.version) is older than the oldest Baton supports (\(ServerCapabilities.oldestSupported))")
+        }
+        let natsDescription = "nats-server \(server.version?.description ?? "?") (\(server.executable))"
         var configuration = try gateway.configuration(port: port, layout: common.layout(for: gatewayConnection), dev: true)
         configuration.metrics = metrics
         configuration.shutdownGrace = common.shutdownGrace.duration
@@ -49,7 +60,9 @@ struct DevCommand: AsyncParsableCommand {
         let secret = configuration.webhooks.secret?.description ?? "(none)"
         let gatewayService = Gateway(
             connection: gatewayConnection, configuration: configuration, logger: logger,
-            onServerRunning: { port in Self.printWelcome(port: port, natsURL: natsURL, webhookSecret: secret, apiKeys: keys) })
+            onServerRunning: { port in
+                Self.printWelcome(port: port, natsURL: natsURL, natsServer: natsDescription, webhookSecret: secret, apiKeys: keys)
+            })
         let workerService = Worker(
             connection: workerConnection, services: try worker.definitions(),
             configuration: worker.configuration(layout: common.layout(for: workerConnection), shutdownGrace: common.shutdownGrace.duration), logger: logger)
@@ -61,13 +74,14 @@ struct DevCommand: AsyncParsableCommand {
         await workerConnection.drainAndClose()
     }
 
-    static func printWelcome(port: Int, natsURL: String, webhookSecret: String, apiKeys: String) {
+    static func printWelcome(port: Int, natsURL: String, natsServer: String, webhookSecret: String, apiKeys: String) {
         let base = "http://127.0.0.1:\(port)"
         let text = """
 
             Baton is running.
               gateway   \(base)   (health: \(base)/healthz, ready: \(base)/readyz)
               NATS      \(natsURL)   (watch: baton sub 'baton.progress.>' --nats-url \(natsURL))
+              server    \(natsServer)
               services  echo, echo-fast (fast lane), slow, fail, flaky
               API keys  \(apiKeys)
               metrics   \(base)/metrics

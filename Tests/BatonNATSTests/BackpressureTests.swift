@@ -66,27 +66,65 @@ struct BackpressureTests {
         await nats.close()
     }
 
-    @Test func loweringTheBoundKeepsQueuedMessagesAndUnboundingLiftsIt() async throws {
+    @Test func loweringTheBoundIsRefusedAndKeepsEveryQueuedMessage() async throws {
+        let nats = try await connectToTestServer()
+        let js = try JetStream(nats)
+        let name = try await makeBoundedStream(js, maxPerSubject: 50)
+        for i in 0..<30 { try await js.publish(ByteBuffer("\(i)"), to: "\(name).s.normal") }
+        var lower = try #require(try await js.streamSpec(named: name))
+        lower.maxMessagesPerSubject = 5
+        // Asked to lower the bound below what the subject holds: nothing is written (nats-server
+        // would delete the 25 oldest), the refusal is reported, the stream keeps its bound.
+        let outcome = try await js.ensureStream(lower)
+        #expect(!outcome.created && !outcome.updated)
+        #expect(outcome.refused.map(\.field) == ["max_msgs_per_subject"])
+        #expect(outcome.spec.maxMessagesPerSubject == 50)
+        #expect(try await js.streamSpec(named: name)?.maxMessagesPerSubject == 50)
+        #expect(try await js.streamMessageCount(name) == 30)
+        #expect(try await js.subjectCounts(in: name, matching: "\(name).s.normal") == ["\(name).s.normal": 30])
+        try await js.publish(ByteBuffer("31st"), to: "\(name).s.normal")
+        #expect(try await js.streamMessageCount(name) == 31)
+        try await js.deleteStream(name)
+        await nats.close()
+    }
+
+    @Test func raisingTheBoundOrUnboundingIsApplied() async throws {
+        let nats = try await connectToTestServer()
+        let js = try JetStream(nats)
+        let name = try await makeBoundedStream(js, maxPerSubject: 2)
+        for i in 0..<2 { try await js.publish(ByteBuffer("\(i)"), to: "\(name).s.normal") }
+        await #expect { try await js.publish(ByteBuffer("x"), to: "\(name).s.normal") } throws: { ($0 as? NATSError)?.kind == .streamFull }
+        var spec = try #require(try await js.streamSpec(named: name))
+        spec.maxMessagesPerSubject = 3
+        let raised = try await js.ensureStream(spec)
+        #expect(raised.updated && raised.refused.isEmpty)
+        try await js.publish(ByteBuffer("x"), to: "\(name).s.normal")
+        await #expect { try await js.publish(ByteBuffer("y"), to: "\(name).s.normal") } throws: { ($0 as? NATSError)?.kind == .streamFull }
+        // Unbounded (max-queued 0): accepted.
+        spec.maxMessagesPerSubject = -1
+        spec.discardNewPerSubject = false
+        #expect(try await js.ensureStream(spec).updated)
+        try await js.publish(ByteBuffer("y"), to: "\(name).s.normal")
+        #expect(try await js.streamMessageCount(name) == 4)
+        // The same configuration again is not rewritten.
+        #expect(try await !js.ensureStream(spec).updated)
+        try await js.deleteStream(name)
+        await nats.close()
+    }
+
+    @Test func aShorterMaxAgeIsRefused() async throws {
         let nats = try await connectToTestServer()
         let js = try JetStream(nats)
         let name = "BP\(UInt32.random(in: 0...UInt32.max))"
         var stream = StreamSpec(name: name, subjects: ["\(name).>"])
-        stream.retention = .workQueue
-        stream.discardNew = true
+        stream.maxAge = .seconds(3600)
         try await js.ensureStream(stream)
-        for i in 0..<4 { try await js.publish(ByteBuffer("\(i)"), to: "\(name).s.normal") }
-        // An existing stream updated to a bound below what a subject holds keeps every message.
-        stream.maxMessagesPerSubject = 2
-        stream.discardNewPerSubject = true
-        try await js.ensureStream(stream)
-        #expect(try await js.streamMessageCount(name) == 4)
-        await #expect { try await js.publish(ByteBuffer("x"), to: "\(name).s.normal") } throws: { ($0 as? NATSError)?.kind == .streamFull }
-        // Unbounded again (max-queued 0): accepted.
-        stream.maxMessagesPerSubject = -1
-        stream.discardNewPerSubject = false
-        try await js.ensureStream(stream)
-        try await js.publish(ByteBuffer("x"), to: "\(name).s.normal")
-        #expect(try await js.streamMessageCount(name) == 5)
+        try await js.publish(ByteBuffer("kept"), to: "\(name).a")
+        try await Task.sleep(for: .milliseconds(1200))
+        stream.maxAge = .seconds(1)
+        #expect(try await js.ensureStream(stream).refused.map(\.field) == ["max_age"])
+        #expect(try await js.streamMessageCount(name) == 1)
+        #expect(try await js.streamSpec(named: name)?.maxAge == .seconds(3600))
         try await js.deleteStream(name)
         await nats.close()
     }
