@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 N=${N:-500}          # latency phase: jobs one at a time
 BURST=${BURST:-3}     # throughput phase: seconds of wrk submits
 
+command -v wrk >/dev/null || { apt-get install -y -q wrk || sudo apt-get install -y -q wrk; }
 COMMIT=$(bench_commit)
 swift build -c release --product baton >/dev/null
 BIN=$(swift build -c release --show-bin-path)
@@ -32,7 +33,7 @@ for _ in $(seq 200); do [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST $G/v
 : > "$WORK/deliveries.jsonl"
 # The nats-server baton dev really started (its child), and the commit measured.
 RUNNING=$(for pid in $(pgrep -P "$DEV" -x nats-server || true); do readlink -f "/proc/$pid/exe"; done | head -1)
-echo "== commit $COMMIT, nats-server $(bench_version "${RUNNING:-$NATS_SERVER}") (${RUNNING:-not found among baton dev's children; chosen: $NATS_SERVER})"
+echo "== commit $COMMIT, nats-server $(bench_version "${RUNNING:-$NATS_SERVER}") (${RUNNING:-not seen running; chosen: $NATS_SERVER})"
 
 summarise() {  # $1 = what
 python3 - "$WORK/deliveries.jsonl" "$1" <<'PY'
