@@ -34,7 +34,7 @@ class Chaos:
         self.server = await self.cluster.server_version()
         defects = [name for name, has in (("work-queue replica leftover", self.server.has_workqueue_leftover_defect),
                                           ("catch-up", self.server.has_catchup_defect)) if has]
-        print(f"chaos: nats-server {self.server} on every node"
+        print(f"chaos: nats-server {self.server} (the nodes' /varz; the oldest if they differ)"
               + (f"; its known defects ({', '.join(defects)}) are reported, not failed" if defects else
                  "; no known defect: a replica that does not catch up fails the run"))
 
