@@ -6,7 +6,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 (base, cores, cpu, versions, commit, duration, conns, held,
- H, H1, N, F, F1, D, D1, Fhalf, Dhalf, A, a_bad, drain_rate, W, w_ok, w_bad, w_rss) = sys.argv[1:]
+ H, H1, N, F, F1, D, D1, Fhalf, Dhalf, A, a_bad, drain_rate, W, w_ok, w_bad, w_rss, S, S1) = sys.argv[1:]
 
 
 def parse(line):
@@ -14,7 +14,7 @@ def parse(line):
     return dict(rps=float(rps), p50=float(p50), p99=float(p99), non2xx=int(non2xx), errors=int(errors))
 
 
-H, H1, N, F, F1, D, D1, Fhalf, Dhalf, A, W = map(parse, (H, H1, N, F, F1, D, D1, Fhalf, Dhalf, A, W))
+H, H1, N, F, F1, D, D1, Fhalf, Dhalf, A, W, S, S1 = map(parse, (H, H1, N, F, F1, D, D1, Fhalf, Dhalf, A, W, S, S1))
 limit = H["rps"] * N["rps"] / (H["rps"] + N["rps"])
 ratios = {
     "F_over_limit": F["rps"] / limit,
@@ -43,11 +43,13 @@ rows = [
     ("N", "raw NATS request-reply via BatonNATS", N),
     ("F", "Baton sync, fast lane (echo-fast)", F),
     ("D", "Baton sync, durable lane (echo)", D),
+    ("S", "D on a nats-server with sync_interval: always", S),
     ("A", "Baton Prefer: respond-async accepts (echo)", A),
     ("W", f"{held} held sync calls (slow, 5 s)", W),
     ("H·1", "H at 1 connection", H1),
     ("F·1", "F at 1 connection", F1),
     ("D·1", "D at 1 connection", D1),
+    ("S·1", "S at 1 connection", S1),
     ("F·½", "F paced at half of F's peak", Fhalf),
     ("D·½", "D paced at half of D's peak", Dhalf),
 ]
@@ -69,6 +71,8 @@ lines += [
     f"- A: {A['rps']:.0f} jobs/s accepted ({a_bad} answers other than 202); workers then drained the queue at {float(drain_rate):.0f} jobs/s.",
     f"- W: {w_ok} held calls answered correctly, {w_bad} wrong; gateway peak RSS {w_rss} MB.",
     f"- Limit of doing both HTTP and NATS on these cores: H·N/(H+N) = {limit:.0f} req/s.",
+    f"- Strict durability (fsync on every write, `sync_interval: always`): S/D = {S['rps'] / D['rps']:.2f} at {conns} connections,"
+    f" p50 at 1 connection {S1['p50']:.2f} ms against {D1['p50']:.2f} ms.",
     "",
     "| ratio | value | target | met |",
     "| --- | ---: | --- | --- |",

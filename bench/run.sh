@@ -100,6 +100,32 @@ echo "== D: Baton sync, durable lane (echo)"
 record D "$(wrk_run -t$THREADS -c$CONNS -d${DURATION}s -s bench/post.lua $G/v1/jobs/echo)"
 record D1 "$(wrk_run -t1 -c1 -d5s -s bench/post.lua $G/v1/jobs/echo)"
 
+echo "== S: durable lane on a nats-server with jetstream { sync_interval: always } (fsync on every write)"
+# The strict-durability setting of nats/README.md, side by side with D (nats-server 2.10+).
+if python3 -c "import sys; v=tuple(map(int, sys.argv[1].lstrip('v').split('-')[0].split('.'))); sys.exit(v < (2, 10))" "$(bench_version "$NATS_SERVER")"; then
+  SYNC_PORT=$(free_port)
+  cat > "$WORK/nats-sync.conf" <<CONF
+listen: 127.0.0.1:$SYNC_PORT
+max_payload: 8MB
+jetstream { store_dir: "$WORK/js-sync", sync_interval: always }
+CONF
+  "$NATS_SERVER" -c "$WORK/nats-sync.conf" -l "$WORK/nats-sync.log" & SYNC_PID=$!; PIDS+=($SYNC_PID)
+  for _ in $(seq 100); do grep -q "Server is ready" "$WORK/nats-sync.log" 2>/dev/null && break; sleep 0.05; done
+  MAIN=("$NATS" "$G" "$GPID" "$WPID")
+  NATS=nats://127.0.0.1:$SYNC_PORT
+  start_worker
+  start_gateway
+  G=http://127.0.0.1:$GPORT
+  for _ in $(seq 100); do [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST $G/v1/jobs/echo -d x)" = 200 ] && break; sleep 0.1; done
+  record S "$(wrk_run -t$THREADS -c$CONNS -d${DURATION}s -s bench/post.lua $G/v1/jobs/echo)"
+  record S1 "$(wrk_run -t1 -c1 -d5s -s bench/post.lua $G/v1/jobs/echo)"
+  stop $GPID; stop $WPID; stop $SYNC_PID
+  NATS=${MAIN[0]} G=${MAIN[1]} GPID=${MAIN[2]} WPID=${MAIN[3]}
+else
+  echo "   skipped: sync_interval needs nats-server 2.10+"
+  R[S]="nan nan nan 0 0"; R[S1]="nan nan nan 0 0"
+fi
+
 echo "== latency at half of peak (paced)"
 paced() {  # $1 = target rps, $2 = url, $3 = the phase's p50 at one connection (ms)
   # wrk waits `delay` after each answer, so a connection's cycle is delay + latency.
@@ -142,4 +168,5 @@ CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 VERSIONS="$(swift --version 2>&1 | head -1); nats-server $(bench_version "$NATS_SERVER"); nats.c $(dpkg-query -W -f='${Version}' libnats-dev); $( (wrk --version 2>&1 || true) | head -1 | cut -d' ' -f1-2)"
 python3 bench/report.py "bench/results/$DATE" "$(nproc)" "$CPU" "$VERSIONS" "$COMMIT" "$DURATION" "$CONNS" "$HELD" \
   "${R[H]}" "${R[H1]}" "${R[N]}" "${R[F]}" "${R[F1]}" "${R[D]}" "${R[D1]}" "${R[Fhalf]}" "${R[Dhalf]}" \
-  "${R[A]}" "${A_BAD:-0}" "${DRAIN_RATE:-0}" "${R[W]}" "${W_OK:-0}" "${W_BAD:-0}" "${W_RSS:-0}"
+  "${R[A]}" "${A_BAD:-0}" "${DRAIN_RATE:-0}" "${R[W]}" "${W_OK:-0}" "${W_BAD:-0}" "${W_RSS:-0}" \
+  "${R[S]}" "${R[S1]}"

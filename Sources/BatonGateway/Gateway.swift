@@ -37,6 +37,7 @@ public struct Gateway: Service {
     /// and the gateway waits up to `shutdownGrace` for fast-lane answers it still has to record.
     public func run() async throws {
         let jetStream = try JetStream(connection)
+        await connection.logServerVersion()
         let jobsStream = try await configuration.layout.ensure(jetStream)
         let admission = configuration.layout.admission(for: jobsStream, jetStream: jetStream)
         if admission.checksDepth {

@@ -28,6 +28,7 @@ public struct Worker: Service {
 
     public func run() async throws {
         let jetStream = try JetStream(connection)
+        await connection.logServerVersion()
         try await configuration.layout.ensure(jetStream)
         let registry = ServiceRegistry(jetStream: jetStream)
         let store = JobStore(jetStream: jetStream)

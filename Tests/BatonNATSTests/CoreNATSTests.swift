@@ -1,4 +1,6 @@
 import BatonNATS
+import EmbeddedNATS
+import Foundation
 import NIOCore
 import Testing
 
@@ -137,6 +139,23 @@ struct CoreNATSTests {
         #expect(subscription.droppedCount == 90)
         let kept = await collect(subscription, count: 10, timeout: .seconds(1))
         #expect(kept.map(\.string) == (0..<10).map { "\($0)" })
+        await nats.close()
+    }
+}
+
+@Suite("The server under test")
+struct ServerUnderTestTests {
+    /// The suite runs on the server `BATON_NATS_SERVER` names (`make test-matrix`: the current
+    /// release and 2.9.10); the connection reads the same release the server's log states.
+    @Test func theConnectionKnowsTheServersRelease() async throws {
+        let server = try await NATSServerProcess.shared()
+        let nats = try await connectToTestServer()
+        let version = try #require(await nats.serverVersion())
+        #expect(version == server.version)
+        #expect(ServerCapabilities(version).isSupported)
+        if let chosen = ProcessInfo.processInfo.environment["BATON_NATS_SERVER"] {
+            #expect(server.executable == chosen)
+        }
         await nats.close()
     }
 }
