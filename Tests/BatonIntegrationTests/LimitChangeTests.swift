@@ -66,4 +66,24 @@ struct LimitChangeTests {
         }
         #expect(try await js.streamSpec(named: Streams.jobs)?.maxMessagesPerSubject == 50)
     }
+
+    @Test func aBurstAtTheLowerBoundAdmitsExactlyTheBound() async throws {
+        let server = try await NATSServerProcess.shared("limit-burst")
+        let registering = try WorkerProcess(natsURL: server.url, arguments: ["--services", "echo", "--max-queued", "50"])
+        try await registering.waitUntilServing()
+        registering.kill(SIGTERM)
+        let narrow = try GatewayProcess(natsURL: server.url, arguments: ["--max-queued", "5"])
+        defer { narrow.kill() }
+        try await narrow.waitUntilReady()
+        // 30 submits at once share the gateway's depth reads and reserve places one by one.
+        let client = narrow.client
+        let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+            for i in 0..<30 {
+                group.addTask { try await client.post("/v1/jobs/echo", "burst \(i)", headers: ["Prefer": "respond-async"]).status }
+            }
+            return try await group.reduce(into: [Int]()) { $0.append($1) }
+        }
+        #expect(statuses.filter { $0 == 202 }.count == 5, "\(statuses.sorted())")
+        #expect(statuses.filter { $0 == 503 }.count == 25)
+    }
 }
