@@ -51,8 +51,8 @@ struct WebhookDispatcher: Sendable {
         logger[metadataKey: "job"] = "\(event.job)"
         do {
             // The event is published after the record's terminal write, so a record that is
-            // missing or not ended yet is a stale read (a replica that lags, or one the 2.9
-            // server left out of step after a crash): look again shortly, from whichever
+            // missing or not ended yet is a stale read (a replica that lags, or one an older
+            // server left out of step, `ServerCapabilities.replicasAlwaysCatchUp`): look again shortly, from whichever
             // replica answers then. Bounded, so an event whose record expired does not cycle.
             guard let stored = try await store.record(event.job), stored.record.state.isTerminal else {
                 if message.deliveryCount < Self.staleReadRetries {

@@ -37,8 +37,8 @@ public struct PriorityPuller: Sendable {
     /// Once `draining()` turns true (graceful shutdown) it sends no more pull requests, hands
     /// back (`-NAK`) whatever its open requests still deliver, lets the running handlers finish,
     /// and returns when they have and every open request has expired — nak'ing while pull
-    /// requests are open trips a nats-server 2.9 bug (nats-server#5305: delivery counts go
-    /// wrong, a job may be delivered twice).
+    /// requests are open resets delivery counts on older servers
+    /// (`ServerCapabilities.keepsDeliveryCountOnNak`); harmless on the others, so done on all.
     public func run(
         maxInFlight: Int, logger: Logger, draining: @escaping @Sendable () -> Bool = { false },
         handler: @escaping @Sendable (JetStreamMessage) async -> Void

@@ -29,9 +29,10 @@ extension StreamSpec {
     /// message and refuses the others, keeping the stream's current value.
     ///
     /// - Limits (`max_msgs_per_subject`, `max_msgs`, `max_bytes`, `max_age`) are only raised.
-    ///   Lowering one below what the stream holds deletes the messages above it (nats-server
-    ///   2.10+ at once; 2.9 at the subject's next write), and a deleted job message is a job
-    ///   that never runs. A process asking for a lower `--max-queued` enforces it itself
+    ///   Lowering one below what the stream holds deletes the oldest messages above it, during
+    ///   the update, on 2.9.10 and the current release alike (only `max_msgs` and `max_bytes`
+    ///   under `discard: new` are spared, from 2.10.6), and a deleted job message is a job that
+    ///   never runs. A process asking for a lower `--max-queued` enforces it itself
     ///   (`QueueAdmission` in BatonStore); the stream keeps the higher bound.
     /// - Subjects are only added (a removed subject would strand its messages).
     /// - `discard: new` is not turned into `discard: old` (a full stream would delete its oldest).

@@ -263,8 +263,8 @@ struct DurableJobRunner: Sendable {
         let written = try await store.update(id, from: guess) { record in
             guard !record.state.isTerminal else { return false }
             record.state = .running
-            // Attempts count starts, not only deliveries: nats-server 2.9 can reset a message's
-            // delivery count when it is handed back while pull requests are open (#5305).
+            // Attempts count starts, not only deliveries: older servers can reset a message's
+            // delivery count (`ServerCapabilities.keepsDeliveryCountOnNak`).
             record.attempts = max(record.attempts + 1, message.deliveryCount)
             record.startedAt = record.startedAt ?? now
             record.worker = configuration.workerID
