@@ -13,8 +13,10 @@
 #                    known defects of nats-server 2.9 are reported, not failed: chaos/server.py)
 #   4. worker-pause  SIGSTOP a worker longer than the ack wait (workers restarted with 3 s): the
 #                    job is redelivered; the stale worker's late answer does not replace the first
-#   5. burst         10x the workers' handler slots at once, queue bound 40 (--max-queued): the
-#                    queue takes what fits, the rest get 503 + Retry-After, nothing hangs or dies
+#   5. burst         gateways and workers restarted with --max-queued 40 (below the stream's
+#                    bound, which must stay: lowering it deletes jobs), then 10x the workers'
+#                    handler slots at once: the queue takes what fits (40 per gateway), the rest
+#                    get 503 + Retry-After, nothing hangs or dies
 # Each prints `accepted N, finished N, lost N, duplicated-effects N` (definitions in
 # chaos_load.py, code in deploy/local/chaos/), client errors by kind, the load rate and latencies. Any lost job, duplicated
 # effect or failed check makes the exit status non-zero.

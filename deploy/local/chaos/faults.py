@@ -27,6 +27,7 @@ class Chaos:
         self.receiver = WebhookReceiver(cluster.secret)
         self.results: list[tuple[str, bool]] = []
         self.restore_workers = False
+        self.restore_gateways = False
         self.server = ServerVersion(0, 0, 0)  # the nats-server the nodes run (the oldest): see start()
 
     async def start(self) -> None:
@@ -299,14 +300,19 @@ class Chaos:
     async def burst(self) -> None:
         stats = PhaseStats("burst")
         bound = 40
-        for worker in ("worker-1", "worker-2"):
-            await self.cluster.restart(worker, env={"BATON_MAX_QUEUED": str(bound)})
+        # --max-queued lowered on a running cluster (its streams were made with cluster.sh's
+        # bound): no process lowers the stream's bound, which would delete queued jobs; each
+        # gateway keeps the lower bound itself (docs/NATS-SERVERS.md).
+        before = await self.jobs_bound()
+        for name in ("worker-1", "worker-2", "gateway-1", "gateway-2"):
+            await self.cluster.restart(name, env={"BATON_MAX_QUEUED": str(bound)})
         self.restore_workers = True
+        self.restore_gateways = True
         ready = await self.cluster.wait_services(2)
         stats.check(ready, "the restarted workers did not register")
-        jsz = await self.cluster.jsz(self.cluster.monitors[0])
-        configured = self.cluster.streams_of(jsz).get("BATON_JOBS", {}).get("config", {}).get("max_msgs_per_subject")
-        stats.check(configured == bound, f"BATON_JOBS max_msgs_per_subject is {configured}, not {bound}")
+        after = await self.jobs_bound()
+        stats.check(after == before, f"BATON_JOBS max_msgs_per_subject went from {before} to {after}:"
+                                     f" a lower --max-queued must not lower the stream's bound")
         capacity = 2 * self.worker_concurrency
         size = 10 * capacity
         # A light steady load of echo goes on meanwhile (its own queue: it must not notice).
@@ -324,7 +330,8 @@ class Chaos:
         kinds = collections.Counter(j.first for j in burst_jobs)
         accepted = sum(1 for j in burst_jobs if j.id)
         refused = kinds.get("503-queue-full", 0)
-        stats.notes.append(f"burst: {size} slow calls (2 s each) at once = 10 x {capacity} handler slots, queue bound {bound}:"
+        stats.notes.append(f"burst: {size} slow calls (2 s each) at once = 10 x {capacity} handler slots, queue bound {bound}"
+                           f" per gateway (the stream's stays {after}):"
                            f" accepted {accepted}, refused 503 queue-full {refused}; every call answered within {took:.1f} s;"
                            f" outcomes {dict(kinds)}")
         stats.check(refused > 0, "the queue bound never refused a job")
@@ -359,11 +366,20 @@ class Chaos:
         return not changed and not late_duplicates and self.receiver.rejected == 0
 
     async def restore(self) -> None:
-        """Workers back to cluster.sh's own settings (ack wait, queue bound)."""
+        """Workers and gateways back to cluster.sh's own settings (ack wait, queue bound)."""
         if self.restore_workers:
             for worker in ("worker-1", "worker-2"):
                 await self.cluster.restart(worker)
             self.restore_workers = False
+        if self.restore_gateways:
+            for gateway in ("gateway-1", "gateway-2"):
+                await self.cluster.restart(gateway)
+            self.restore_gateways = False
+
+    async def jobs_bound(self) -> int | None:
+        """BATON_JOBS's max_msgs_per_subject, as the first node reports it."""
+        jsz = await self.cluster.jsz(self.cluster.monitors[0])
+        return self.cluster.streams_of(jsz).get("BATON_JOBS", {}).get("config", {}).get("max_msgs_per_subject")
 
 
 PHASES = {
