@@ -113,10 +113,12 @@ CONF
   for _ in $(seq 100); do grep -q "Server is ready" "$WORK/nats-sync.log" 2>/dev/null && break; sleep 0.05; done
   MAIN=("$NATS" "$G" "$GPID" "$WPID")
   NATS=nats://127.0.0.1:$SYNC_PORT
-  start_worker
+  # A second worker next to D's: its metrics on any free port.
+  "$BIN/baton" worker --nats-url "$NATS" --services echo --concurrency 256 --metrics-port 0 --log-level warning & WPID=$!; PIDS+=($WPID)
   start_gateway
   G=http://127.0.0.1:$GPORT
   for _ in $(seq 100); do [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST $G/v1/jobs/echo -d x)" = 200 ] && break; sleep 0.1; done
+  [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST $G/v1/jobs/echo -d x)" = 200 ] || { echo "S: the durable lane does not answer"; exit 1; }
   record S "$(wrk_run -t$THREADS -c$CONNS -d${DURATION}s -s bench/post.lua $G/v1/jobs/echo)"
   record S1 "$(wrk_run -t1 -c1 -d5s -s bench/post.lua $G/v1/jobs/echo)"
   stop $GPID; stop $WPID; stop $SYNC_PID
