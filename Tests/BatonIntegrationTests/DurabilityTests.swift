@@ -57,7 +57,7 @@ struct DurabilityTests {
         // A worker registers `echo` once, then goes away.
         let registering = try WorkerProcess(natsURL: server.url, arguments: ["--services", "echo"])
         try await registering.waitUntilServing()
-        registering.kill(SIGTERM)
+        await registering.stop(SIGTERM)
 
         var locations: [(String, String)] = []
         for i in 0..<10 {
@@ -145,7 +145,7 @@ struct DurabilityTests {
         let status = try await client.get(firstLocation).json()
         #expect(status["attempts"] as? Int == 1)
         #expect(status["worker"] as? String == workerName(patient.pid))
-        patient.process.waitUntilExit()
+        await waitForExit(patient.process)
         #expect(patient.process.terminationStatus == 0)
 
         // Past the grace: the job is handed back and another worker runs it.
@@ -156,7 +156,7 @@ struct DurabilityTests {
         let secondLocation = try #require(second.header("Location"))
         try await waitUntil(timeout: .seconds(10)) { try await client.get(secondLocation).json()["state"] as? String == "running" }
         kill(hasty.pid, SIGTERM)
-        hasty.process.waitUntilExit()
+        await waitForExit(hasty.process)
         let next = try WorkerProcess(natsURL: server.url, arguments: ["--services", "slow"])
         defer { next.kill() }
         try await next.waitUntilServing()

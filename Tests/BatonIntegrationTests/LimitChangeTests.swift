@@ -15,7 +15,7 @@ struct LimitChangeTests {
         // A worker registers `echo` and goes away, so jobs stay queued.
         let registering = try WorkerProcess(natsURL: server.url, arguments: ["--services", "echo", "--max-queued", "50"])
         try await registering.waitUntilServing()
-        registering.kill(SIGTERM)
+        await registering.stop(SIGTERM)
         let wide = try GatewayProcess(natsURL: server.url, arguments: ["--max-queued", "50"])
         defer { wide.kill() }
         try await wide.waitUntilReady()
@@ -71,7 +71,7 @@ struct LimitChangeTests {
         let server = try await NATSServerProcess.shared("limit-burst")
         let registering = try WorkerProcess(natsURL: server.url, arguments: ["--services", "echo", "--max-queued", "50"])
         try await registering.waitUntilServing()
-        registering.kill(SIGTERM)
+        await registering.stop(SIGTERM)
         let narrow = try GatewayProcess(natsURL: server.url, arguments: ["--max-queued", "5"])
         defer { narrow.kill() }
         try await narrow.waitUntilReady()

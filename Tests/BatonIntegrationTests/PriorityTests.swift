@@ -45,7 +45,7 @@ struct PriorityTests {
         // A worker registers `echo` and goes away, so jobs stay queued.
         let registering = try WorkerProcess(natsURL: server.url, arguments: ["--services", "echo", "--max-queued", "3"])
         try await registering.waitUntilServing()
-        registering.kill(SIGTERM)
+        await registering.stop(SIGTERM)
 
         var statuses: [Int] = []
         var last: HTTPClient.Response? = nil

@@ -28,7 +28,7 @@ struct ShutdownTests {
         }
         #expect(ContinuousClock.now - stoppedAt < .seconds(2), "the 202s came at once, not after the jobs")
         #expect(locations.count == 50)
-        gateway.process.waitUntilExit()
+        await waitForExit(gateway.process)
         #expect(gateway.process.terminationStatus == 0)
 
         // Every job completes; any other gateway answers for it.

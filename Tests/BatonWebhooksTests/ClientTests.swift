@@ -65,12 +65,10 @@ import Glibc
     @Test func totalTimeout() async throws {
         try await withServer { server in
             let client = WebhookClient(maxConcurrent: 2, connectTimeout: .seconds(1), totalTimeout: .seconds(1))
-            let clock = ContinuousClock()
-            let start = clock.now
             let response = await client.post(to: try await policy.resolve(server.url("/slow")), headers: [], body: [])
-            // Cut off by the 1 s total timeout, before /slow answers (3 s); no tighter bound, so a
-            // loaded machine cannot fail it.
-            #expect(clock.now - start < .seconds(3))
+            // Cut off by the 1 s total timeout, before /slow answers (3 s): no status, a timeout
+            // error. (Not a wall-clock bound: the suite runs in parallel, and a loaded box
+            // delays when this task resumes, not when libcurl gives up.)
             #expect(response.status == nil)
             #expect(response.error?.contains("imed out") == true, "\(response.error ?? "")")
             await client.shutdown()

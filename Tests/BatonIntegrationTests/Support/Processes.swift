@@ -35,6 +35,17 @@ func runProcess(
     return (status, (try? String(contentsOf: outputURL, encoding: .utf8)) ?? "")
 }
 
+/// Waits for `process` to end without holding a thread: the tests run in parallel on the
+/// cooperative pool, which has one thread per core, so a blocking `waitUntilExit()` on a process
+/// that drains for seconds (a worker lets its long polls expire) stalls every other test.
+func waitForExit(_ process: Process, timeout: Duration = .seconds(60)) async {
+    let clock = ContinuousClock()
+    let deadline = clock.now.advanced(by: timeout)
+    while process.isRunning, clock.now < deadline {
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+}
+
 /// `python3` from PATH with `arguments`, as `runProcess` runs programs (by default in the
 /// temporary directory, where the repository's `nats/` folder cannot pass for a package).
 func runPython(

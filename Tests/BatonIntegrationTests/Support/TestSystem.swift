@@ -167,6 +167,13 @@ final class WorkerProcess: Sendable {
         if process.isRunning { Foundation.kill(process.processIdentifier, signal) }
         process.waitUntilExit()
     }
+
+    /// Sends `signal` and waits for the worker to end without holding a thread (a SIGTERM'd
+    /// worker drains for seconds).
+    func stop(_ signal: Int32 = SIGTERM) async {
+        if process.isRunning { Foundation.kill(process.processIdentifier, signal) }
+        await waitForExit(process)
+    }
 }
 
 /// The `baton` executable built next to the tests.
