@@ -101,18 +101,27 @@ public final class JetStream: Sendable {
 
     /// The configuration of a stream as the server reports it, or nil when there is none.
     public func streamSpec(named name: String) async throws -> StreamSpec? {
+        try await withStreamInfo(name) { info in
+            guard let config = info.Config?.pointee else {
+                throw NATSError(.protocolViolation, "stream info \(name) without a configuration")
+            }
+            return StreamSpec(config)
+        }
+    }
+
+    /// Reads a stream's info with nats.c (on the blocking pool) and hands it to `body`; nil when
+    /// the stream does not exist.
+    private func withStreamInfo<T: Sendable>(_ name: String, _ body: @escaping @Sendable (jsStreamInfo) throws -> T) async throws -> T? {
         let js = context
-        return try await connection.blockingPool.runIfActive { () throws -> StreamSpec? in
+        return try await connection.blockingPool.runIfActive { () throws -> T? in
             var info: UnsafeMutablePointer<jsStreamInfo>? = nil
             var errorCode = jsErrCode(rawValue: 0)
             let status = js_GetStreamInfo(&info, js.pointer, name, nil, &errorCode)
             if status == NATS_NOT_FOUND { return nil }
             try check("stream info \(name)", status)
             defer { jsStreamInfo_Destroy(info) }
-            guard let config = info?.pointee.Config?.pointee else {
-                throw NATSError(.protocolViolation, "stream info \(name) without a configuration")
-            }
-            return StreamSpec(config)
+            guard let info else { throw NATSError(.protocolViolation, "stream info \(name) without an answer") }
+            return try body(info.pointee)
         }
     }
 
@@ -148,16 +157,7 @@ public final class JetStream: Sendable {
 
     /// The number of messages a stream holds, or nil when it does not exist.
     public func streamMessageCount(_ name: String) async throws -> UInt64? {
-        let js = context
-        return try await connection.blockingPool.runIfActive { () throws -> UInt64? in
-            var info: UnsafeMutablePointer<jsStreamInfo>? = nil
-            var errorCode = jsErrCode(rawValue: 0)
-            let status = js_GetStreamInfo(&info, js.pointer, name, nil, &errorCode)
-            if status == NATS_NOT_FOUND { return nil }
-            try check("stream info \(name)", status)
-            defer { jsStreamInfo_Destroy(info) }
-            return info?.pointee.State.Msgs
-        }
+        try await withStreamInfo(name) { $0.State.Msgs }
     }
 
     /// Deletes a stream (tests and tooling).

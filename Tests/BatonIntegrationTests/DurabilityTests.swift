@@ -55,9 +55,7 @@ struct DurabilityTests {
         let (server, gateway) = try await Self.system.value
         let client = gateway.client
         // A worker registers `echo` once, then goes away.
-        let registering = try WorkerProcess(natsURL: server.url, arguments: ["--services", "echo"])
-        try await registering.waitUntilServing()
-        await registering.stop(SIGTERM)
+        try await WorkerProcess.registerAndLeave(natsURL: server.url, arguments: ["--services", "echo"])
 
         var locations: [(String, String)] = []
         for i in 0..<10 {

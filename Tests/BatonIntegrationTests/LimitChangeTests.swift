@@ -13,9 +13,7 @@ struct LimitChangeTests {
     @Test func aLowerMaxQueuedKeepsEveryAcceptedJobAndRefusesNewOnesUntilTheQueueDrains() async throws {
         let server = try await NATSServerProcess.shared("limit-change")
         // A worker registers `echo` and goes away, so jobs stay queued.
-        let registering = try WorkerProcess(natsURL: server.url, arguments: ["--services", "echo", "--max-queued", "50"])
-        try await registering.waitUntilServing()
-        await registering.stop(SIGTERM)
+        try await WorkerProcess.registerAndLeave(natsURL: server.url, arguments: ["--services", "echo", "--max-queued", "50"])
         let wide = try GatewayProcess(natsURL: server.url, arguments: ["--max-queued", "50"])
         defer { wide.kill() }
         try await wide.waitUntilReady()
@@ -69,9 +67,7 @@ struct LimitChangeTests {
 
     @Test func aBurstAtTheLowerBoundAdmitsExactlyTheBound() async throws {
         let server = try await NATSServerProcess.shared("limit-burst")
-        let registering = try WorkerProcess(natsURL: server.url, arguments: ["--services", "echo", "--max-queued", "50"])
-        try await registering.waitUntilServing()
-        await registering.stop(SIGTERM)
+        try await WorkerProcess.registerAndLeave(natsURL: server.url, arguments: ["--services", "echo", "--max-queued", "50"])
         let narrow = try GatewayProcess(natsURL: server.url, arguments: ["--max-queued", "5"])
         defer { narrow.kill() }
         try await narrow.waitUntilReady()

@@ -43,9 +43,7 @@ struct PriorityTests {
         }
         defer { Task { await gateway.connection.close() } }
         // A worker registers `echo` and goes away, so jobs stay queued.
-        let registering = try WorkerProcess(natsURL: server.url, arguments: ["--services", "echo", "--max-queued", "3"])
-        try await registering.waitUntilServing()
-        await registering.stop(SIGTERM)
+        try await WorkerProcess.registerAndLeave(natsURL: server.url, arguments: ["--services", "echo", "--max-queued", "3"])
 
         var statuses: [Int] = []
         var last: HTTPClient.Response? = nil

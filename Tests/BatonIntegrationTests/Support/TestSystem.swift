@@ -168,6 +168,14 @@ final class WorkerProcess: Sendable {
         process.waitUntilExit()
     }
 
+    /// Runs a worker until it has registered its services (and made their streams and
+    /// consumers), then stops it: the services stay known and their jobs stay queued.
+    static func registerAndLeave(natsURL: String, arguments: [String]) async throws {
+        let worker = try WorkerProcess(natsURL: natsURL, arguments: arguments)
+        try await worker.waitUntilServing()
+        await worker.stop(SIGTERM)
+    }
+
     /// Sends `signal` and waits for the worker to end without holding a thread (a SIGTERM'd
     /// worker drains for seconds).
     func stop(_ signal: Int32 = SIGTERM) async {
