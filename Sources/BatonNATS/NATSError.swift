@@ -46,10 +46,6 @@ public struct NATSError: Error, Sendable, CustomStringConvertible, Equatable {
     /// JetStream error code for "stream store failed" (JSStreamStoreFailedF); the description
     /// says why, e.g. "maximum messages per subject exceeded" for a full subject.
     static let jsStreamStoreFailed = 10077
-    /// JetStream error code for "stream name already in use with a different configuration".
-    static let jsStreamNameExists = 10058
-    /// JetStream error code for "subjects overlap with an existing stream".
-    static let jsStreamSubjectsOverlap = 10065
 
     /// Builds an error from a failed nats.c call. Must run on the thread that made the call.
     static func fromLastError(_ status: natsStatus, _ what: String) -> NATSError {

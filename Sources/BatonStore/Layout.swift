@@ -81,11 +81,10 @@ public struct Layout: Sendable {
         return jobs
     }
 
-    /// The admission check a gateway needs given the jobs stream as `ensure` left it: its own
-    /// bound when that is tighter than the stream's, else none (the stream enforces it).
+    /// The admission check a gateway needs given the jobs stream as `ensure` left it: it checks
+    /// depths only when its own bound is tighter than the stream's (`checksDepth`).
     public func admission(for jobs: StreamOutcome, jetStream: JetStream) -> QueueAdmission {
-        let admission = QueueAdmission(bound: maxQueuedPerService, streamBound: jobs.spec.maxMessagesPerSubject, jetStream: jetStream)
-        return admission.checksDepth ? admission : .streamEnforced
+        QueueAdmission(bound: maxQueuedPerService, streamBound: jobs.spec.maxMessagesPerSubject, jetStream: jetStream)
     }
 
     /// True when every stream and bucket exists (readiness).

@@ -48,10 +48,6 @@ struct DevCommand: AsyncParsableCommand {
         let gatewayConnection = try await NATSConnection.connect(NATSConfiguration(servers: [server.url], name: "baton-dev-gateway"), logger: logger)
         let workerConnection = try await NATSConnection.connect(NATSConfiguration(servers: [server.url], name: "baton-dev-worker"), logger: logger)
         let natsURL = server.url
-        let natsVersion = server.version.map { ServerCapabilities($0) }
-        if let natsVersion, !natsVersion.isSupported {
-            logger.warning("nats-server \(natsVersion.version) is older than the oldest Baton supports (\(ServerCapabilities.oldestSupported))")
-        }
         let natsDescription = "nats-server \(server.version?.description ?? "?") (\(server.executable))"
         var configuration = try gateway.configuration(port: port, layout: common.layout(for: gatewayConnection), dev: true)
         configuration.metrics = metrics
