@@ -16,13 +16,21 @@ public enum Subjects {
     /// Progress events: `baton.progress.<service>.<job>`.
     public static func progress(service: String, job: String) -> String { "baton.progress.\(service).\(job)" }
 
-    /// Terminal events: `baton.done.<service>.<job>` (stream `BATON_EVENTS`).
+    /// A job's answer entry, which is also its end: `$KV.baton-results.<job>` (written once).
+    /// Watchers subscribe to it: the write that ends a job is the event that it ended.
+    public static func answer(job: String) -> String { "$KV.\(Streams.resultsBucket).\(job)" }
+
+    /// Every job's end: `$KV.baton-results.>`.
+    public static let allAnswers = "$KV.\(Streams.resultsBucket).>"
+
+    /// Terminal events for webhooks: `baton.done.<service>.<job>` (stream `BATON_EVENTS`),
+    /// published only for jobs that have a webhook.
     public static func done(service: String, job: String) -> String { "baton.done.\(service).\(job)" }
 
     /// Cancel requests: `baton.cancel.<job>`.
     public static func cancel(job: String) -> String { "baton.cancel.\(job)" }
 
-    /// Progress and terminal events of one job: `baton.*.<service>.<job>`.
+    /// Progress and webhook events of one job: `baton.*.<service>.<job>`.
     public static func events(service: String, job: String) -> String { "baton.*.\(service).\(job)" }
 
     /// The terminal event of a job whatever its service.
@@ -82,9 +90,15 @@ public enum Headers {
     public static let service = "Baton-Service"
     /// When the job was accepted (RFC 3339).
     public static let created = "Baton-Created"
-    /// The KV revision of the job record the gateway created, so the worker's first update
-    /// needs no read.
-    public static let recordRevision = "Baton-Record-Revision"
+    /// `headers` when the record the gateway creates holds nothing the job's headers do not
+    /// carry (no webhook, no idempotency key), so a worker may write it without reading it.
+    public static let record = "Baton-Record"
+    /// On answer entries (the job's end): the terminal state, when the attempt that ended it
+    /// started and how many there were, when it ended, why it failed, which worker ended it.
+    public static let state = "Baton-State"
+    public static let started = "Baton-Started"
+    public static let finished = "Baton-Finished"
+    public static let worker = "Baton-Worker"
     /// When the job must have started by (RFC 3339).
     public static let deadline = "Baton-Deadline"
     /// On dead letters: how many attempts were made, the last error, and what failed.

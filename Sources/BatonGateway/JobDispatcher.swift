@@ -84,7 +84,7 @@ struct JobDispatcher: Sendable {
             case .accepted(let record): (record.id, false)
             }
         do {
-            try await store.update(id) { record in
+            try await store.update(id, by: .gateway) { record in
                 guard record.webhook?.state == .held else { return false }
                 record.webhook?.state = answered ? .skipped : .pending
                 return true
@@ -99,7 +99,7 @@ struct JobDispatcher: Sendable {
     private func submitDurable(service: String, input: ByteBuffer, contentType: String?, options: SubmitOptions) async throws -> Submission {
         let id = options.id
         let wait = options.wait
-        var record = JobRecord(id: id, service: service, lane: .durable)
+        var record = try JobRecord(.accept, by: .gateway, id: id, service: service, lane: .durable)
         record.deadline = options.deadline
         record.webhook = options.webhook(created: record.createdAt)
         record.owner = options.owner
@@ -108,43 +108,28 @@ struct JobDispatcher: Sendable {
         var headers = jobHeaders(id: id, contentType: contentType, created: record.createdAt, options: options)
         let replyTo = wait > .zero ? connection.makeReplySubject() : nil
         headers[Headers.replyTo] = replyTo
+        // A record with nothing the headers do not carry is written together with the job and
+        // may be overwritten by the worker's running mark without a read. One with a webhook or
+        // an idempotency key is written first: a retry must find it before anything runs.
+        let together = record.webhook == nil && !options.recordUpFront
+        if together { headers[Headers.record] = "headers" }
+        let subject = Subjects.job(service: service, priority: options.priority)
         do {
-            do {
-                let revision = try await store.create(record)
-                // A tighter bound of this gateway's own than the stream's: refused like a publish
-                // to a full subject (an idempotent retry below is not counted again).
-                guard try await admission.admit(service: service, priority: options.priority) else {
-                    throw NATSError(.streamFull, "this gateway's --max-queued (\(admission.bound)) reached")
-                }
-                // The worker may write from this revision without reading the record only if
-                // it can rebuild the record from the headers (no webhook).
-                if record.webhook == nil { headers[Headers.recordRevision] = String(revision) }
-            } catch let error as NATSError where error.kind == .wrongLastSequence {
-                // An idempotent retry of a job whose first submit died before its publish:
-                // publish again (deduplicated by the job id).
-                guard let existing = try await store.record(id) else { throw error }
-                record = existing.record
-                if record.state == .failed, record.status == nil, record.startedAt == nil {
-                    // Never queued (the first try got a 503): queue it now.
-                    record = try await store.update(id, from: existing) { record in
-                        record.state = .queued
-                        record.error = nil
-                        record.finishedAt = nil
-                        return true
-                    }?.record ?? record
-                }
+            // A tighter bound of this gateway's own than the stream's: refused like a publish to
+            // a full subject.
+            guard try await admission.admit(service: service, priority: options.priority) else {
+                throw NATSError(.streamFull, "this gateway's --max-queued (\(admission.bound)) reached")
             }
-            try await jetStream.publish(input, to: Subjects.job(service: service, priority: options.priority), headers: headers, messageID: id)
+            if together {
+                try await createAndPublish(record, input, to: subject, headers: headers)
+            } else {
+                record = try await createThenPublish(record, input, to: subject, headers: headers)
+            }
         } catch {
             if let replyTo { connection.discardReplySubject(replyTo) }
+            if let problem = error as? Problem { throw problem }
             let full = (error as? NATSError)?.kind == .streamFull
             if !full { logger.error("job not queued", metadata: ["job": "\(id)", "error": "\(error)"]) }
-            _ = try? await store.update(id) { record in
-                record.state = .failed
-                record.error = full ? "Not queued: the queue was full." : "The job could not be queued."
-                record.finishedAt = .now
-                return true
-            }
             if full { throw Problem.queueFull(service, retryAfter: configuration.queueFullRetryAfter) }
             throw Problem.unavailable("The job could not be queued (NATS JetStream unavailable); retry later.")
         }
@@ -153,6 +138,72 @@ struct JobDispatcher: Sendable {
             return .answered(id: id, JobAnswer(headers: reply.headers, body: reply.payload))
         }
         return .accepted((try? await store.record(id)?.record) ?? record)
+    }
+
+    /// Writes the record and publishes the job at once: one round trip instead of two. The
+    /// worker's running mark may land before the record (the create then finds it: fine). A
+    /// job published without its record still runs (its worker records it), so a record that
+    /// cannot be written is retried once and then only logged; a job that cannot be published
+    /// marks its record `failed` (the client gets a 503 and the job never runs).
+    private func createAndPublish(_ record: JobRecord, _ input: ByteBuffer, to subject: String, headers: NATSHeaders) async throws {
+        async let created = outcome { try await store.create(record, by: .gateway) }
+        async let published = outcome {
+            try await jetStream.publish(input, to: subject, headers: headers, messageID: record.id)
+        }
+        let (creation, publication) = await (created, published)
+        if case .failure(let error) = publication {
+            if case .success = creation { await markNotQueued(record.id, streamFull: (error as? NATSError)?.kind == .streamFull) }
+            throw error
+        }
+        guard case .failure(let error) = creation, (error as? NATSError)?.kind != .wrongLastSequence else { return }
+        do {
+            try await store.create(record, by: .gateway)
+        } catch let error as NATSError where error.kind == .wrongLastSequence {
+        } catch {
+            logger.warning("job queued without its record; its worker records it", metadata: ["job": "\(record.id)", "error": "\(error)"])
+        }
+    }
+
+    /// Writes the record, then publishes the job; returns the record as it stands. A record
+    /// that exists already is an idempotent retry of a job whose first submit may have died
+    /// before its publish: publish again (deduplicated by the job id).
+    private func createThenPublish(_ record: JobRecord, _ input: ByteBuffer, to subject: String, headers: NATSHeaders) async throws -> JobRecord {
+        var record = record
+        do {
+            try await store.create(record, by: .gateway)
+        } catch let error as NATSError where error.kind == .wrongLastSequence {
+            guard let existing = try await store.record(record.id) else { throw error }
+            record = existing.record
+            if record.state == .failed, record.status == nil, record.startedAt == nil {
+                // Never queued (the first try got a 503): queue it now.
+                record = try await store.update(record.id, from: existing, .requeue, by: .gateway) { record in
+                    record.error = nil
+                    record.finishedAt = nil
+                    return true
+                }?.record ?? record
+            }
+        }
+        do {
+            try await jetStream.publish(input, to: subject, headers: headers, messageID: record.id)
+        } catch {
+            await markNotQueued(record.id, streamFull: (error as? NATSError)?.kind == .streamFull)
+            throw error
+        }
+        return record
+    }
+
+    /// A job the gateway could not queue ends `failed` (its client gets a 503): a record must not
+    /// stay `queued` for a job that is not.
+    private func markNotQueued(_ id: String, streamFull: Bool) async {
+        _ = try? await store.update(id, .notQueued, by: .gateway) { record in
+            record.error = streamFull ? "Not queued: the queue was full." : "The job could not be queued."
+            record.finishedAt = .now
+            return true
+        }
+    }
+
+    private func outcome<T: Sendable>(_ body: () async throws -> T) async -> Result<T, any Error> {
+        do { return .success(try await body()) } catch { return .failure(error) }
     }
 
     // MARK: - Fast lane
@@ -230,14 +281,14 @@ struct JobDispatcher: Sendable {
     private func recordRunning(
         id: String, service: String, created: Timestamp, webhook: WebhookStatus?, options: SubmitOptions
     ) async throws -> JobRecord {
-        var record = JobRecord(id: id, service: service, lane: .fast, state: .running, createdAt: created)
+        var record = try JobRecord(.acceptRunning, by: .gateway, id: id, service: service, lane: .fast, createdAt: created)
         record.webhook = webhook
         record.owner = options.owner
         record.traceparent = options.trace.traceparent
         record.attempts = 1
         record.startedAt = created
         do {
-            try await store.create(record)
+            try await store.create(record, by: .gateway)
         } catch {
             throw Problem.unavailable("The job could not be recorded (NATS JetStream unavailable); retry later.")
         }
@@ -260,7 +311,11 @@ struct JobDispatcher: Sendable {
             outcome = (JobAnswer(status: 504, contentType: Problem.mediaType, body: problem.encoded()), .failed, problem.detail)
         }
         do {
-            _ = try await store.finish(id, service: record.service, answer: outcome.answer, state: outcome.state, error: outcome.error)
+            let ending = JobEnding(
+                answer: outcome.answer, state: outcome.state, service: record.service, startedAt: record.startedAt, attempts: 1,
+                error: outcome.error)
+            _ = try await store.finish(
+                id, outcome.state == .succeeded ? .succeed : .fail, by: .gateway, ending: ending, webhook: record.webhook != nil)
         } catch {
             logger.error("fast-lane answer not recorded", metadata: ["job": "\(id)", "error": "\(error)"])
         }

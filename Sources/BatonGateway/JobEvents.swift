@@ -19,12 +19,15 @@ struct JobEvents: Sendable {
 
     private enum Item: Sendable {
         case message(NATSMessage)
+        case ended
         case heartbeat
     }
 
     func response(for record: JobRecord) throws -> Response {
-        // Subscribe before re-reading the record (inside the body), so nothing falls between.
-        let subscription = try connection.subscribe(to: Subjects.events(service: record.service, job: record.id), bufferLimit: 4096)
+        // Subscribe before re-reading the record (inside the body), so nothing falls between:
+        // progress events, and the job's end (the write of its answer entry).
+        let subscription = try connection.subscribe(to: Subjects.progress(service: record.service, job: record.id), bufferLimit: 4096)
+        let ends = try connection.subscribe(to: Subjects.answer(job: record.id), bufferLimit: 16)
         let store = self.store
         let heartbeat = self.heartbeat
         let id = record.id
@@ -33,7 +36,10 @@ struct JobEvents: Sendable {
             HTTPField.Name("X-Accel-Buffering")!: "no",
         ]
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-            defer { subscription.unsubscribe() }
+            defer {
+                subscription.unsubscribe()
+                ends.unsubscribe()
+            }
             let current = (try? await store.record(id)?.record) ?? record
             try await writer.write(Self.event("state", try JSON.encode(JobStatus(record: current))))
             if current.state.isTerminal {
@@ -46,6 +52,12 @@ struct JobEvents: Sendable {
                 group.addTask {
                     for await message in subscription { input.yield(.message(message)) }
                     input.finish()
+                }
+                group.addTask {
+                    for await _ in ends {
+                        input.yield(.ended)
+                        return
+                    }
                 }
                 let connection = self.connection
                 group.addTask {
@@ -64,10 +76,10 @@ struct JobEvents: Sendable {
                     switch item {
                     case .heartbeat:
                         try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
-                    case .message(let message) where message.subject.hasPrefix("baton.progress."):
+                    case .message(let message):
                         try await writer.write(Self.event("progress", message.payload))
-                    case .message:
-                        let final = (try? await store.record(id)?.record) ?? current
+                    case .ended:
+                        let final = (try? await store.ended(id)) ?? current
                         try await writer.write(Self.event("done", try JSON.encode(JobStatus(record: final))))
                         break loop
                     }

@@ -174,7 +174,7 @@ struct WebhookDispatcher: Sendable {
     static let bookkeepingRetryLimit: Duration = .seconds(30)
 
     private func update(_ stored: StoredRecord, _ change: @escaping (inout WebhookStatus) -> Void) async throws {
-        try await store.update(stored.record.id, from: stored) { record in
+        try await store.update(stored.record.id, from: stored, by: .gateway) { record in
             guard var webhook = record.webhook else { return false }
             change(&webhook)
             record.webhook = webhook

@@ -15,9 +15,11 @@ extension NATSConnection {
         return try? await blockingPool.runIfActive { Self.readInfoVersion(host: host, port: port) }
     }
 
-    /// Logs the server's release; a warning when it is older than Baton supports.
-    public func logServerVersion() async {
-        guard let version = await serverVersion() else { return }
+    /// Logs the server's release (a warning when it is older than Baton supports) and returns
+    /// what it can do; nil when the release cannot be read.
+    @discardableResult
+    public func logServerVersion() async -> ServerCapabilities? {
+        guard let version = await serverVersion() else { return nil }
         let capabilities = ServerCapabilities(version)
         if capabilities.isSupported {
             logger.info("NATS server", metadata: ["version": "\(version)"])
@@ -26,6 +28,7 @@ extension NATSConnection {
                 "NATS server older than the oldest Baton supports",
                 metadata: ["version": "\(version)", "oldest_supported": "\(ServerCapabilities.oldestSupported)"])
         }
+        return capabilities
     }
 
     private static func readInfoVersion(host: String, port: Int) -> NATSServerVersion? {

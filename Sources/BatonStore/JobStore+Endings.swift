@@ -2,9 +2,43 @@ import BatonCore
 import BatonNATS
 import NIOCore
 
-/// The ways a job ends other than its handler's answer: cancelled by the client, expired before
-/// it ran, or given up on (dead-lettered).
+/// How jobs end: by their answer, cancelled by the client, expired before they ran, or given
+/// up on (dead-lettered). Each is one `finish`.
 extension JobStore {
+    /// Ends a job by `transition` (written by `party`): stores its answer entry with the end in
+    /// its headers, create-only, so the first end wins and a stale worker, or a worker racing a
+    /// cancel, adopts the end that is stored. Then calls `beforeEvent` with the stored answer
+    /// (to answer a waiting gateway as early as possible) and, for a job with a webhook,
+    /// publishes its terminal event on `baton.done.<service>.<job>` for the webhook dispatchers.
+    ///
+    /// The entry's write is itself the announcement of the end (`Subjects.answer(job:)`), so
+    /// jobs without a webhook cost one write to end. Every step is idempotent: call it again
+    /// when unsure whether it got through.
+    @discardableResult
+    public func finish(
+        _ id: String, _ transition: JobTransition, by party: JobParty, ending proposed: JobEnding, webhook: Bool,
+        beforeEvent: (JobAnswer) -> Void = { _ in }
+    ) async throws -> JobEnding {
+        guard transition.ends, transition.parties.contains(party), transition.to == proposed.state else {
+            throw JobLifecycleViolation(transition: transition, from: nil, party: party)
+        }
+        let ending: JobEnding
+        do {
+            try await results.create(id, proposed.answer.body, headers: proposed.headers)
+            ending = proposed
+        } catch let error as NATSError where error.kind == .wrongLastSequence {
+            guard let entry = try await results.get(id) else { throw error }
+            ending =
+                JobEnding(headers: entry.headers, body: entry.value)
+                ?? JobEnding(answer: JobAnswer(headers: entry.headers, body: entry.value), state: proposed.state, service: proposed.service)
+        }
+        beforeEvent(ending.answer)
+        if webhook, let service = ending.service ?? proposed.service {
+            try await publishEnd(of: id, service: service, ending: ending)
+        }
+        return ending
+    }
+
     public enum CancelOutcome: Sendable {
         case cancelled(JobRecord)
         /// The job had ended already (possibly just now, racing the cancel).
@@ -12,44 +46,41 @@ extension JobStore {
         case unknown
     }
 
-    /// Cancels a job that has not ended: stores a `409 job-cancelled` answer (first answer wins,
-    /// so a worker finishing at the same moment either wins or sees the cancellation), marks the
-    /// record `cancelled`, publishes the terminal event, and tells the workers on
-    /// `baton.cancel.<job>` so a running handler is cancelled.
+    /// Cancels a job that has not ended: ends it with a `409 job-cancelled` answer (first end
+    /// wins, so a worker finishing at the same moment either wins or sees the cancellation) and
+    /// tells the workers on `baton.cancel.<job>`, so a running handler is cancelled.
     public func cancel(_ id: String) async throws -> CancelOutcome {
         guard let current = try await record(id) else { return .unknown }
         if current.record.state.isTerminal { return .alreadyEnded(current.record) }
         let problem = Problem.jobCancelled(id)
-        let answer = JobAnswer(status: problem.status, contentType: Problem.mediaType, body: problem.encoded())
-        let ended = try await finish(
-            id, service: current.record.service, answer: answer, state: .cancelled, error: "Cancelled by the client.",
-            from: current)
+        let proposed = JobEnding(
+            answer: JobAnswer(status: problem.status, contentType: Problem.mediaType, body: problem.encoded()), state: .cancelled,
+            service: current.record.service, error: "Cancelled by the client.")
+        let ending = try await finish(id, .cancel, by: .client, ending: proposed, webhook: current.record.webhook != nil)
         try? records.jetStream.connection.publish(ByteBuffer(), to: Subjects.cancel(job: id))
-        let record = try await record(id)?.record ?? current.record
-        return ended.state == .cancelled ? .cancelled(record) : .alreadyEnded(record)
+        let record = current.record.ended(with: ending)
+        return ending.state == .cancelled ? .cancelled(record) : .alreadyEnded(record)
     }
 
     /// Ends a job whose deadline passed before it started; it is not run.
     @discardableResult
     public func expire(
-        _ id: String, service: String, from snapshot: StoredRecord?, beforeEvent: (JobAnswer) -> Void = { _ in }
-    ) async throws -> (answer: JobAnswer, state: JobState) {
+        _ id: String, service: String, webhook: Bool, beforeEvent: (JobAnswer) -> Void = { _ in }
+    ) async throws -> JobEnding {
         let problem = Problem.jobExpired(id)
-        let answer = JobAnswer(status: problem.status, contentType: Problem.mediaType, body: problem.encoded())
-        return try await finish(
-            id, service: service, answer: answer, state: .expired, error: problem.detail, from: snapshot, beforeEvent: beforeEvent)
+        let proposed = JobEnding(
+            answer: JobAnswer(status: problem.status, contentType: Problem.mediaType, body: problem.encoded()), state: .expired,
+            service: service, error: problem.detail)
+        return try await finish(id, .expire, by: .expiry, ending: proposed, webhook: webhook, beforeEvent: beforeEvent)
     }
 
-    /// Publishes the terminal event of an ended job on `baton.done.<service>.<job>` with message
-    /// id `done-<job>`, so JetStream drops a second copy within its duplicate window: safe to
-    /// call again when unsure whether the first got through.
-    public func publishEnd(of record: JobRecord) async throws {
-        guard record.state.isTerminal else { return }
-        let event = DoneEvent(
-            job: record.id, service: record.service, state: record.state, status: record.status,
-            at: record.finishedAt ?? .now, webhook: record.webhook == nil ? nil : true)
-        try await records.jetStream.publish(
-            try JSON.encode(event), to: Subjects.done(service: record.service, job: record.id), messageID: "done-\(record.id)")
+    /// Publishes the terminal event of an ended job with a webhook on
+    /// `baton.done.<service>.<job>` with message id `done-<job>`, so JetStream drops a second
+    /// copy within its duplicate window: safe to call again when unsure whether the first got
+    /// through.
+    public func publishEnd(of id: String, service: String, ending: JobEnding) async throws {
+        let event = DoneEvent(job: id, service: service, state: ending.state, status: ending.answer.status, at: ending.finishedAt, webhook: true)
+        try await records.jetStream.publish(try JSON.encode(event), to: Subjects.done(service: service, job: id), messageID: "done-\(id)")
     }
 
     /// What a dead letter is about.
@@ -72,44 +103,9 @@ extension JobStore {
         headers[Headers.service] = service
         headers[Headers.contentType] = contentType
         headers[Headers.attempts] = String(attempts)
-        headers[Headers.error] = String(error.prefix(1000)).replacingOccurrences(of: "\r", with: " ").replacingOccurrences(of: "\n", with: " ")
+        headers[Headers.error] = JobEnding.headerSafe(error)
         headers[Headers.deadLetterKind] = kind.rawValue
         let subject = kind == .job ? Subjects.deadJob(service: service, job: id) : Subjects.deadWebhook(service: service, job: id)
         try await records.jetStream.publish(payload, to: subject, headers: headers, messageID: "dlq-\(kind.rawValue)-\(id)")
-    }
-}
-
-/// Claims of `Idempotency-Key`s (KV `baton-idempotency`): the first request with a key claims it
-/// for its job id (create-only); later ones find the claim.
-public struct IdempotencyKeys: Sendable {
-    public let bucket: KeyValueBucket
-
-    public init(jetStream: JetStream) {
-        bucket = KeyValueBucket(Streams.idempotencyBucket, jetStream: jetStream)
-    }
-
-    public struct Claim: Sendable, Codable, Equatable {
-        public var job: String
-        /// A digest of what the request asked (service, content type, body).
-        public var fingerprint: String
-        public var createdAt: Timestamp
-
-        public init(job: String, fingerprint: String, createdAt: Timestamp = .now) {
-            self.job = job
-            self.fingerprint = fingerprint
-            self.createdAt = createdAt
-        }
-    }
-
-    /// Claims `key` (already a KV-safe digest of caller and key) for `claim`, or returns the
-    /// claim that was there first.
-    public func claim(_ key: String, _ claim: Claim) async throws -> Claim? {
-        do {
-            try await bucket.create(key, JSON.encode(claim))
-            return nil
-        } catch let error as NATSError where error.kind == .wrongLastSequence {
-            guard let entry = try await bucket.get(key) else { throw error }
-            return try JSON.decode(Claim.self, from: entry.value)
-        }
     }
 }

@@ -2,11 +2,13 @@ import BatonCore
 import BatonNATS
 import NIOCore
 
-/// Job records and answers in KV, with compare-and-set updates.
+/// Job records and answers in KV.
 ///
-/// Records (`baton-jobs`) are small JSON documents updated through a job's life; answers
-/// (`baton-results`) are written once, the body as is with `Baton-Status` and `Content-Type` as
-/// entry headers, so nothing is base64-encoded and large answers are not rewritten on progress.
+/// A record (`baton-jobs`) is a small JSON document that follows a job until it ends: created
+/// by a gateway, marked running (or queued again for a retry) and given progress by workers,
+/// each change by compare-and-set and allowed by `JobTransition`. A job ends with one write: its
+/// answer entry (`baton-results`), create-only, the body as is and the end in its headers
+/// (`JobEnding`). Readers see the two merged (`record(_:)`).
 public struct JobStore: Sendable {
     public let records: KeyValueBucket
     public let results: KeyValueBucket
@@ -16,34 +18,86 @@ public struct JobStore: Sendable {
         results = KeyValueBucket(Streams.resultsBucket, jetStream: jetStream)
     }
 
-    /// Stores a new record; fails with `.wrongLastSequence` if the id exists. Returns its revision.
+    /// Stores a new record, written by `party` (its state must be one a transition from no
+    /// record gives that party); fails with `.wrongLastSequence` if the id exists. Returns its
+    /// revision.
     @discardableResult
-    public func create(_ record: JobRecord) async throws -> UInt64 {
-        try await records.create(record.id, JSON.encode(record))
+    public func create(_ record: JobRecord, by party: JobParty) async throws -> UInt64 {
+        try Self.checkCreation(record, by: party)
+        return try await records.create(record.id, JSON.encode(record))
     }
 
+    /// Writes a record whatever is stored: only for a worker's running mark of a record it can
+    /// rebuild from the job's headers (`Baton-Record: headers`), whose only other writer is the
+    /// gateway's create (`JobTransition.start`, from `queued`).
+    @discardableResult
+    public func overwrite(_ record: JobRecord, by party: JobParty) async throws -> StoredRecord {
+        guard JobTransition.start.allows(from: .queued, by: party), record.state == JobTransition.start.to else {
+            throw JobLifecycleViolation(transition: .start, from: .queued, party: party)
+        }
+        return StoredRecord(record: record, revision: try await records.put(record.id, JSON.encode(record)))
+    }
+
+    /// A job as readers see it: its record with its end applied, and its answer once it has
+    /// one; nil when neither exists. Both are read at once.
     public func record(_ id: String) async throws -> StoredRecord? {
-        guard let entry = try await records.get(id) else { return nil }
-        return StoredRecord(record: try JSON.decode(JobRecord.self, from: entry.value), revision: entry.revision)
+        async let entry = records.get(id)
+        async let answer = results.get(id)
+        let (recordEntry, answerEntry) = try await (entry, answer)
+        let ending = answerEntry.flatMap { JobEnding(headers: $0.headers, body: $0.value) }
+        guard let recordEntry else {
+            guard let ending else { return nil }
+            return StoredRecord(record: JobRecord(id: id, ending: ending), revision: 0, ending: ending)
+        }
+        let record = try JSON.decode(JobRecord.self, from: recordEntry.value)
+        return StoredRecord(record: record.ended(with: ending), revision: recordEntry.revision, ending: ending)
     }
 
-    /// Reads, changes and writes a record until no other writer comes between (or `change`
-    /// returns false: nothing to do). Returns the record as written, or nil when unchanged or
-    /// absent.
+    /// The job once its end is readable, after its answer subject announced it: the subscriber
+    /// hears of the write as the stream stores it, so a read at that instant (or from a replica
+    /// that lags) may not find it yet; it is read again a few times, over at most ~2 s.
+    public func ended(_ id: String) async throws -> JobRecord? {
+        var found: JobRecord? = nil
+        for pause in [0, 5, 20, 50, 100, 200, 400, 600, 800] {
+            if pause > 0 { try await Task.sleep(for: .milliseconds(pause)) }
+            found = try await record(id)?.record
+            if found?.state.isTerminal == true { break }
+        }
+        return found
+    }
+
+    /// Reads, changes and writes a record until no other writer comes between. `transition`
+    /// (written by `party`) sets the state; nil when the change keeps the state (progress,
+    /// webhook bookkeeping). Returns the record as written, or nil when the record is absent,
+    /// `change` returns false (nothing to do), or the transition does not apply to the record's
+    /// state (it ended, for instance). A party that may never write `transition` is a fault:
+    /// it throws, as does a `change` that touches the state.
     ///
     /// - Parameter snapshot: the record as the caller believes it is; the first write is tried
     ///   against it without reading (one round trip instead of two), and a conflict falls back
     ///   to reading the record.
     @discardableResult
     public func update(
-        _ id: String, from snapshot: StoredRecord? = nil, attempts: Int = 8, _ change: (inout JobRecord) -> Bool
+        _ id: String, from snapshot: StoredRecord? = nil, _ transition: JobTransition? = nil, by party: JobParty, attempts: Int = 8,
+        _ change: (inout JobRecord) -> Bool = { _ in true }
     ) async throws -> StoredRecord? {
+        if let transition, !transition.parties.contains(party) {
+            throw JobLifecycleViolation(transition: transition, from: snapshot?.record.state, party: party)
+        }
         var current = snapshot
         for _ in 0..<attempts {
             if current == nil { current = try await record(id) }
-            guard let stored = current else { return nil }
+            guard let stored = current, stored.revision > 0 else { return nil }
             var next = stored.record
+            if let transition {
+                guard transition.allows(from: next.state, by: party) else { return nil }
+                next.state = transition.to
+            }
+            let state = next.state
             guard change(&next) else { return nil }
+            guard next.state == state else {
+                throw JobLifecycleViolation(transition: transition, from: stored.record.state, party: party)
+            }
             next.updatedAt = .now
             do {
                 let revision = try await records.update(id, JSON.encode(next), revision: stored.revision)
@@ -55,64 +109,17 @@ public struct JobStore: Sendable {
         throw NATSError(.wrongLastSequence, "record \(id) kept changing under \(attempts) attempts")
     }
 
-    /// Stores the answer of a job unless one is stored already: the first answer wins, so a
-    /// stale worker (paused past its ack wait while another finished the job) cannot replace
-    /// it. Returns the answer that is stored and the terminal state it belongs to.
-    public func recordAnswer(_ id: String, _ answer: JobAnswer, state: JobState) async throws -> (answer: JobAnswer, state: JobState) {
-        var headers = answer.natsHeaders(jobID: nil)
-        headers[Self.stateHeader] = state.rawValue
-        do {
-            try await results.create(id, answer.body, headers: headers)
-            return (answer, state)
-        } catch let error as NATSError where error.kind == .wrongLastSequence {
-            guard let entry = try await results.get(id) else { throw error }
-            let stored = JobAnswer(headers: entry.headers, body: entry.value)
-            return (stored, entry.headers[Self.stateHeader].flatMap(JobState.init(rawValue:)) ?? state)
-        }
-    }
-
-    static let stateHeader = "Baton-State"
-
-    /// Ends a job: stores its answer (first answer wins), marks the record terminal if nobody
-    /// did, calls `beforeEvent` with the stored answer (to answer a waiting gateway as early as
-    /// possible), then publishes the terminal event on `baton.done.<service>.<job>`. Returns the
-    /// answer that is stored, and the state it belongs to, which every reader will see.
-    @discardableResult
-    public func finish(
-        _ id: String, service: String, answer: JobAnswer, state: JobState, error: String?, worker: String? = nil,
-        from snapshot: StoredRecord? = nil, beforeEvent: (JobAnswer) -> Void = { _ in }
-    ) async throws -> (answer: JobAnswer, state: JobState) {
-        let stored = try await recordAnswer(id, answer, state: state)
-        var endedBefore: JobRecord? = nil
-        let finished = try await update(id, from: snapshot) { record in
-            guard !record.state.isTerminal else {
-                endedBefore = record
-                return false
-            }
-            record.state = stored.state
-            record.status = stored.answer.status
-            record.finishedAt = .now
-            if let worker { record.worker = worker }
-            if stored.state == .succeeded {
-                record.progress = JobProgress(percent: 100, message: record.progress?.message)
-            } else {
-                record.error = error
-            }
-            return true
-        }
-        beforeEvent(stored.answer)
-        // Whoever ends the record publishes its event; a record found ended already may be
-        // the work of an earlier try of this very call whose event failed (NATS electing a
-        // leader), so its event is published too (dropped by JetStream if it got through).
-        if let ended = finished?.record ?? endedBefore {
-            try await publishEnd(of: ended)
-        }
-        return stored
-    }
-
     public func result(_ id: String) async throws -> JobAnswer? {
         guard let entry = try await results.get(id) else { return nil }
         return JobAnswer(headers: entry.headers, body: entry.value)
+    }
+
+    static func checkCreation(_ record: JobRecord, by party: JobParty) throws {
+        let allowed = JobTransition.allCases.contains { $0.allows(from: nil, by: party) && $0.to == record.state }
+        guard allowed else {
+            let transition = JobTransition.allCases.first { $0.from == [nil] && $0.to == record.state } ?? .accept
+            throw JobLifecycleViolation(transition: transition, from: nil, party: party)
+        }
     }
 }
 
@@ -136,13 +143,16 @@ extension JobAnswer {
     }
 }
 
-/// A job record with the KV revision it was read or written at.
+/// A job's record with the KV revision it was read or written at (0: the record is not stored,
+/// only the job's end is), and the job's end when it has one.
 public struct StoredRecord: Sendable {
     public var record: JobRecord
     public var revision: UInt64
+    public var ending: JobEnding?
 
-    public init(record: JobRecord, revision: UInt64) {
+    public init(record: JobRecord, revision: UInt64, ending: JobEnding? = nil) {
         self.record = record
         self.revision = revision
+        self.ending = ending
     }
 }

@@ -9,20 +9,22 @@ import NIOCore
 ///
 /// 1. a job past its deadline is `expired` and not run; a job out of attempts (crash loops,
 ///    retries) is `failed` and dead-lettered;
-/// 2. mark the record `running` (attempt = delivery count); a job whose record is already
-///    terminal was finished (or cancelled) before: answer again from the stored result, ack;
+/// 2. a job that ended already (cancelled while queued, or finished by an earlier delivery) is
+///    answered again from its stored end and acked, not run;
 /// 3. run the handler, heartbeating (`+WPI`) so a long job is not redelivered while alive, and
-///    cancelling it when `baton.cancel.<job>` says so;
+///    cancelling it when `baton.cancel.<job>` says so; its record is marked `running` once it
+///    has run for `runningMarkDelay` (at once on a redelivery, which counts an attempt);
 /// 4. a retryable failure with attempts left goes back to `queued` and is handed back with a
-///    backoff (`-NAK` with delay); otherwise store the answer (first answer wins) and mark the
-///    record terminal (compare-and-set); a retryable failure on its last attempt is also copied
-///    to `BATON_DLQ`;
-/// 5. answer the waiting gateway, publish the terminal event, and only then ack.
+///    backoff (`-NAK` with delay); otherwise end the job with one write, its answer entry
+///    (`JobStore.finish`, first end wins); a retryable failure on its last attempt is also
+///    copied to `BATON_DLQ`;
+/// 5. answer the waiting gateway, publish the terminal event if the job has a webhook, and only
+///    then ack.
 ///
 /// When NATS fails on the way, the job is handed back (`-NAK`) and runs again later; when the
-/// worker stops mid-job, likewise. Record writes start from the revision last written (the
-/// gateway passes the one it created in `Baton-Record-Revision`), so a job's bookkeeping costs
-/// one round trip per write, not a read and a write.
+/// worker stops mid-job, likewise. A first delivery whose record the gateway built from the
+/// headers alone (`Baton-Record: headers`) costs one read (has it ended?) and, past the mark's
+/// delay, one write of the record; its end is one more write.
 struct DurableJobRunner: Sendable {
     let service: ServiceDefinition
     let connection: NATSConnection
@@ -32,10 +34,23 @@ struct DurableJobRunner: Sendable {
     let logger: Logger
     /// This process's `$SRV.STATS` counters for the service.
     let stats: MicroEndpointStats
+    /// A delivery count of 1 means a first attempt: false on servers that reset the count of a
+    /// handed-back message (`ServerCapabilities.keepsDeliveryCountOnNak`), where every delivery
+    /// reads the record to count its attempt.
+    let deliveryCountIsExact: Bool
+
+    /// An attempt that started.
+    private struct Attempt: Sendable {
+        let cursor: RecordCursor
+        let number: Int
+        let startedAt: Timestamp
+        /// The job has a webhook: its end is announced on `baton.done.<service>.<job>`.
+        let webhook: Bool
+    }
 
     private enum Start {
-        case running(StoredRecord)
-        case finished(JobRecord)
+        case running(Attempt)
+        case ended(StoredRecord)
     }
 
     func process(_ message: JetStreamMessage) async {
@@ -60,10 +75,13 @@ struct DurableJobRunner: Sendable {
         WorkerMetrics.queueDepth(service: service.name, pending: message.pending)
         if message.deliveryCount > 1 { WorkerMetrics.redelivered(service: service.name) }
         let deadline = message.headers[Headers.deadline].flatMap { Timestamp(rfc3339: $0) }
+        // The gateway's record holds only what the headers say: no webhook to look up.
+        let headersOnly = message.headers[Headers.record] == "headers"
 
         if let deadline, deadline < .now {
             await end(message, id: id, reply: reply, since: taken, logger: logger) { answerGateway in
-                try await store.expire(id, service: service.name, from: nil, beforeEvent: answerGateway)
+                let webhook = headersOnly ? false : try await store.record(id)?.record.webhook != nil
+                return try await store.expire(id, service: service.name, webhook: webhook, beforeEvent: answerGateway)
             }
             return
         }
@@ -75,17 +93,15 @@ struct DurableJobRunner: Sendable {
             return
         }
 
-        let cursor: RecordCursor
-        let attempt: Int
+        let attempt: Attempt
         do {
-            switch try await start(id, message: message) {
-            case .finished(let record):
-                logger.info("job already \(record.state.rawValue); acknowledging redelivery")
-                await answerAgain(message, record: record, reply: reply, logger: logger)
+            switch try await start(id, message: message, headersOnly: headersOnly) {
+            case .ended(let stored):
+                logger.info("job already \(stored.record.state.rawValue); acknowledging redelivery")
+                await answerAgain(message, id: id, stored: stored, reply: reply, logger: logger)
                 return
-            case .running(let stored):
-                cursor = RecordCursor(stored)
-                attempt = stored.record.attempts
+            case .running(let started):
+                attempt = started
             }
         } catch {
             // JetStream unavailable (a node died, leaders are being elected): not an attempt;
@@ -96,22 +112,25 @@ struct DurableJobRunner: Sendable {
             return
         }
 
-        if attempt > configuration.maxAttempts {  // earlier starts ended without an answer (crashes, stalls)
-            await giveUp(message, attempts: attempt - 1, id: id, reply: reply, since: taken, logger: logger)
+        if attempt.number > configuration.maxAttempts {  // earlier starts ended without an answer (crashes, stalls)
+            _ = attempt.cursor.abandon()
+            await giveUp(message, attempts: attempt.number - 1, id: id, reply: reply, since: taken, logger: logger)
             return
         }
 
         let job = Job(
             id: id, service: service.name, lane: .durable, input: message.payload,
-            contentType: message.headers[Headers.contentType], attempt: attempt, deadline: deadline,
+            contentType: message.headers[Headers.contentType], attempt: attempt.number, deadline: deadline,
             trace: trace
         )
-        let context = JobContext(job: job, connection: connection, store: store, cursor: cursor, logger: logger)
-        guard let outcome = await runWithHeartbeat(message, token: token, { try await stats.measure { try await service.handler(job, context) } }) else {
+        let context = JobContext(job: job, connection: connection, store: store, cursor: attempt.cursor, logger: logger)
+        let outcome = await runWithHeartbeat(message, token: token, { try await stats.measure { try await service.handler(job, context) } })
+        guard let outcome else {
+            _ = attempt.cursor.abandon()
             if token.isCancelled {
                 logger.info("job cancelled by the client")
                 WorkerMetrics.finished(service: service.name, state: JobState.cancelled.rawValue, duration: ContinuousClock.now - taken)
-                await answerAgain(message, record: nil, reply: reply, id: id, logger: logger)
+                await answerAgain(message, id: id, stored: nil, reply: reply, logger: logger)
             } else {
                 logger.info("worker stopping mid-job; handing it back")
                 try? message.nak()
@@ -119,30 +138,24 @@ struct DurableJobRunner: Sendable {
             return
         }
 
-        if outcome.state == .failed, outcome.retryable, !token.isCancelled {
-            if attempt < configuration.maxAttempts {
-                await retryLater(message, attempt: attempt, id: id, outcome: outcome, cursor: cursor, logger: logger)
-                return
-            }
-            await end(message, id: id, reply: reply, since: taken, logger: logger) { answerGateway in
-                let ended = try await store.finish(
-                    id, service: service.name, answer: outcome.answer, state: .failed, error: outcome.error,
-                    worker: configuration.workerID, from: cursor.current, beforeEvent: answerGateway)
-                if ended.state == .failed {
-                    WorkerMetrics.deadLettered(kind: "job")
-                    try await store.deadLetter(
-                        .job, id: id, service: service.name, payload: message.payload, contentType: message.headers[Headers.contentType],
-                        attempts: attempt, error: outcome.error ?? "failed", owner: message.headers[Headers.owner])
-                }
-                return ended
-            }
+        if outcome.state == .failed, outcome.retryable, !token.isCancelled, attempt.number < configuration.maxAttempts {
+            await retryLater(message, attempt: attempt, id: id, outcome: outcome, logger: logger)
             return
         }
-
+        _ = attempt.cursor.abandon()  // the end says when it started
+        let transition: JobTransition = outcome.state == .succeeded ? .succeed : .fail
+        let ending = JobEnding(
+            answer: outcome.answer, state: outcome.state, service: service.name, startedAt: attempt.startedAt,
+            attempts: attempt.number, error: outcome.error, worker: configuration.workerID)
         await end(message, id: id, reply: reply, since: taken, logger: logger) { answerGateway in
-            try await store.finish(
-                id, service: service.name, answer: outcome.answer, state: outcome.state, error: outcome.error,
-                worker: configuration.workerID, from: cursor.current, beforeEvent: answerGateway)
+            let ended = try await store.finish(id, transition, by: .worker, ending: ending, webhook: attempt.webhook, beforeEvent: answerGateway)
+            if outcome.retryable, ended.state == .failed {  // out of attempts
+                WorkerMetrics.deadLettered(kind: "job")
+                try await store.deadLetter(
+                    .job, id: id, service: service.name, payload: message.payload, contentType: message.headers[Headers.contentType],
+                    attempts: attempt.number, error: outcome.error ?? "failed", owner: message.headers[Headers.owner])
+            }
+            return ended
         }
     }
 
@@ -153,11 +166,11 @@ struct DurableJobRunner: Sendable {
     /// When NATS fails on the way (a stream electing a leader takes seconds), the end is tried
     /// again here, with the message kept in progress, for up to `endRetryLimit`: the answer is
     /// known, and handing the job back would run it again and spend an attempt on NATS's
-    /// trouble. `ending` is idempotent (first answer wins; the event has a message id). Past the
+    /// trouble. `ending` is idempotent (first end wins; the event has a message id). Past the
     /// limit, or when the worker stops, the job is handed back.
     private func end(
         _ message: JetStreamMessage, id: String, reply: String?, since taken: ContinuousClock.Instant, logger: Logger,
-        _ ending: (_ answerGateway: @escaping (JobAnswer) -> Void) async throws -> (answer: JobAnswer, state: JobState)
+        _ ending: (_ answerGateway: @escaping (JobAnswer) -> Void) async throws -> JobEnding
     ) async {
         let connection = self.connection
         let answerGateway: (JobAnswer) -> Void = { answer in
@@ -182,19 +195,20 @@ struct DurableJobRunner: Sendable {
     }
 
     /// Acks a job that ended before (finished, cancelled, expired), answering a waiting gateway
-    /// from the stored result. A terminal `record` found on redelivery gets its terminal event
-    /// published again (deduplicated by its message id): the worker that ended it may have died
-    /// between the record write and the event, or the event's stream was electing a leader, and
-    /// followers and webhooks wait for the event. So the job is acked only once the event is
+    /// from its stored end. An ended job with a webhook found on redelivery gets its terminal
+    /// event published again (deduplicated by its message id): the worker that ended it may have
+    /// died between its end and the event, or the event's stream was electing a leader, and the
+    /// webhook dispatchers wait for the event. So the job is acked only once the event is
     /// stored; until then it is handed back with a growing delay.
-    private func answerAgain(_ message: JetStreamMessage, record: JobRecord?, reply: String?, id: String? = nil, logger: Logger) async {
-        guard let id = record?.id ?? id else { return }
-        if let reply, let answer = try? await store.result(id) {
-            try? connection.publish(answer.body, to: reply, headers: answer.natsHeaders(jobID: id))
+    private func answerAgain(_ message: JetStreamMessage, id: String, stored: StoredRecord?, reply: String?, logger: Logger) async {
+        if let reply {
+            var answer = stored?.ending?.answer
+            if answer == nil { answer = try? await store.result(id) }
+            if let answer { try? connection.publish(answer.body, to: reply, headers: answer.natsHeaders(jobID: id)) }
         }
-        if let record {
+        if let stored, stored.record.webhook != nil, let ending = stored.ending {
             do {
-                try await store.publishEnd(of: record)
+                try await store.publishEnd(of: id, service: stored.record.service, ending: ending)
             } catch {
                 let delay = Duration.seconds(min(30, message.deliveryCount))
                 logger.warning("cannot publish the end of the job; handing it back", metadata: ["error": "\(error)", "delay": "\(delay)"])
@@ -205,15 +219,16 @@ struct DurableJobRunner: Sendable {
         try? message.ack()
     }
 
-    /// Puts a retryable failure back in the queue with a backoff.
-    private func retryLater(_ message: JetStreamMessage, attempt: Int, id: String, outcome: JobOutcome, cursor: RecordCursor, logger: Logger) async {
-        let delay = configuration.backoff(afterAttempt: attempt)
-        logger.info("attempt failed; retrying", metadata: ["attempt": "\(attempt)", "delay": "\(delay)", "error": "\(outcome.error ?? "")"])
+    /// Puts a retryable failure back in the queue with a backoff. A running mark not written
+    /// yet is not written now: the retry reads the record instead.
+    private func retryLater(_ message: JetStreamMessage, attempt: Attempt, id: String, outcome: JobOutcome, logger: Logger) async {
+        let delay = configuration.backoff(afterAttempt: attempt.number)
+        logger.info("attempt failed; retrying", metadata: ["attempt": "\(attempt.number)", "delay": "\(delay)", "error": "\(outcome.error ?? "")"])
         WorkerMetrics.retried(service: service.name)
-        _ = try? await store.update(id, from: cursor.current) { record in
-            guard !record.state.isTerminal else { return false }
-            record.state = .queued
-            record.error = "Attempt \(attempt) failed: \(outcome.error ?? "failed")"
+        _ = try? await store.update(id, from: attempt.cursor.abandon(), .retry, by: .worker) { record in
+            record.attempts = max(record.attempts, attempt.number)
+            record.startedAt = record.startedAt ?? attempt.startedAt
+            record.error = "Attempt \(attempt.number) failed: \(outcome.error ?? "failed")"
             return true
         }
         try? message.nak(delay: delay)
@@ -226,11 +241,14 @@ struct DurableJobRunner: Sendable {
     ) async {
         logger.warning("job out of attempts; dead-lettering it", metadata: ["attempts": "\(attempts)"])
         await end(message, id: id, reply: reply, since: taken, logger: logger) { answerGateway in
-            let last = (try? await store.record(id))?.record.error
-            let error = last ?? "No answer after \(attempts) attempts (the worker crashed or stalled each time)."
+            let stored = try await store.record(id)
+            let error = stored?.record.error ?? "No answer after \(attempts) attempts (the worker crashed or stalled each time)."
             let problem = Problem.jobFailed(status: 500, message: error, jobID: id)
-            let answer = JobAnswer(status: 500, contentType: Problem.mediaType, body: problem.encoded())
-            let ended = try await store.finish(id, service: service.name, answer: answer, state: .failed, error: error, beforeEvent: answerGateway)
+            let proposed = JobEnding(
+                answer: JobAnswer(status: 500, contentType: Problem.mediaType, body: problem.encoded()), state: .failed,
+                service: service.name, startedAt: stored?.record.startedAt, attempts: attempts, error: error)
+            let ended = try await store.finish(
+                id, .giveUp, by: .deadLetter, ending: proposed, webhook: stored?.record.webhook != nil, beforeEvent: answerGateway)
             if ended.state == .failed {
                 WorkerMetrics.deadLettered(kind: "job")
                 try await store.deadLetter(
@@ -241,46 +259,62 @@ struct DurableJobRunner: Sendable {
         }
     }
 
-    /// Marks the record running. On a first delivery the record is the one the gateway created
-    /// (rebuilt from the message's headers and written against its revision); otherwise, or if
-    /// that write conflicts, it is read first.
-    private func start(_ id: String, message: JetStreamMessage) async throws -> Start {
+    /// Starts an attempt. A first delivery whose record the gateway built from the headers
+    /// alone reads only whether the job ended (a cancel while it was queued) and defers its
+    /// running mark; any other delivery reads the record and marks it running at once (the
+    /// mark counts the attempt: older servers can reset a message's delivery count,
+    /// `ServerCapabilities.keepsDeliveryCountOnNak`).
+    private func start(_ id: String, message: JetStreamMessage, headersOnly: Bool) async throws -> Start {
         let now = Timestamp.now
-        var guess: StoredRecord? = nil
-        if message.deliveryCount == 1,
-            let revision = message.headers[Headers.recordRevision].flatMap(UInt64.init),
-            let created = message.headers[Headers.created].flatMap({ Timestamp(rfc3339: $0) })
-        {
-            // The gateway sends the revision only for records it can be rebuilt from: the
-            // headers carry every field it set.
-            var record = JobRecord(id: id, service: service.name, lane: .durable, createdAt: created)
-            record.deadline = message.headers[Headers.deadline].flatMap { Timestamp(rfc3339: $0) }
-            record.owner = message.headers[Headers.owner]
-            record.priority = message.subject.split(separator: ".").last.flatMap { Priority(rawValue: String($0)) }
-            record.traceparent = message.headers[Headers.traceparent]
-            guess = StoredRecord(record: record, revision: revision)
+        if headersOnly, message.deliveryCount == 1, deliveryCountIsExact {
+            if let entry = try await store.results.get(id), let ending = JobEnding(headers: entry.headers, body: entry.value) {
+                return .ended(StoredRecord(record: JobRecord(id: id, ending: ending), revision: 0, ending: ending))
+            }
+            var record = try rebuiltRecord(id, message: message)
+            try record.apply(.start, by: .worker)
+            record.attempts = 1
+            record.startedAt = now
+            record.updatedAt = now
+            record.worker = configuration.workerID
+            let store = self.store
+            let marked = record
+            let cursor = RecordCursor(deferring: { try await store.overwrite(marked, by: .worker) }, after: configuration.runningMarkDelay)
+            return .running(Attempt(cursor: cursor, number: 1, startedAt: now, webhook: false))
         }
-        let written = try await store.update(id, from: guess) { record in
-            guard !record.state.isTerminal else { return false }
-            record.state = .running
-            // Attempts count starts, not only deliveries: older servers can reset a message's
-            // delivery count (`ServerCapabilities.keepsDeliveryCountOnNak`).
+        let written = try await store.update(id, .start, by: .worker) { record in
             record.attempts = max(record.attempts + 1, message.deliveryCount)
             record.startedAt = record.startedAt ?? now
             record.worker = configuration.workerID
             return true
         }
-        if let written { return .running(written) }
-        // Only an ended record means the job is done: a read served by a replica that lags can
-        // miss a record just created (the create-only write below then fails and the job is
-        // handed back to try again).
-        if let existing = try await store.record(id), existing.record.state.isTerminal { return .finished(existing.record) }
+        if let written {
+            return .running(
+                Attempt(
+                    cursor: RecordCursor(written), number: written.record.attempts, startedAt: written.record.startedAt ?? now,
+                    webhook: written.record.webhook != nil))
+        }
+        // Only an ended job is done: a read served by a replica that lags can miss a record
+        // just created (the create-only write below then fails and the job is handed back to
+        // try again).
+        if let existing = try await store.record(id), existing.record.state.isTerminal { return .ended(existing) }
         // The gateway's record is gone (retention ended): keep the job visible anyway.
-        var record = JobRecord(id: id, service: service.name, lane: .durable, state: .running)
+        var record = try JobRecord(.restore, by: .worker, id: id, service: service.name, lane: .durable)
         record.attempts = message.deliveryCount
         record.startedAt = now
         record.worker = configuration.workerID
-        return .running(StoredRecord(record: record, revision: try await store.create(record)))
+        let revision = try await store.create(record, by: .worker)
+        return .running(Attempt(cursor: RecordCursor(StoredRecord(record: record, revision: revision)), number: record.attempts, startedAt: now, webhook: false))
+    }
+
+    /// The record as the gateway created it, from the job's headers (`Baton-Record: headers`).
+    private func rebuiltRecord(_ id: String, message: JetStreamMessage) throws -> JobRecord {
+        let created = message.headers[Headers.created].flatMap { Timestamp(rfc3339: $0) } ?? .now
+        var record = try JobRecord(.accept, by: .gateway, id: id, service: service.name, lane: .durable, createdAt: created)
+        record.deadline = message.headers[Headers.deadline].flatMap { Timestamp(rfc3339: $0) }
+        record.owner = message.headers[Headers.owner]
+        record.priority = message.subject.split(separator: ".").last.flatMap { Priority(rawValue: String($0)) }
+        record.traceparent = message.headers[Headers.traceparent]
+        return record
     }
 
     /// Runs the handler while heartbeating the message; a cancel request cancels it. Returns

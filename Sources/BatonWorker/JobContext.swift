@@ -34,7 +34,7 @@ public struct JobContext: Sendable {
         }
         guard let store else { return }
         do {
-            let written = try await store.update(job.id, from: cursor?.current) { record in
+            let written = try await store.update(job.id, from: await cursor?.current(), by: .worker) { record in
                 guard record.state == .running else { return false }
                 record.progress = JobProgress(percent: percent, message: message)
                 return true

@@ -28,7 +28,7 @@ public struct Worker: Service {
 
     public func run() async throws {
         let jetStream = try JetStream(connection)
-        await connection.logServerVersion()
+        let capabilities = await connection.logServerVersion()
         try await configuration.layout.ensure(jetStream)
         let registry = ServiceRegistry(jetStream: jetStream)
         let store = JobStore(jetStream: jetStream)
@@ -61,7 +61,9 @@ public struct Worker: Service {
                     logger.warning("grace period over: handing the remaining jobs back")
                 }
                 group.addTask {
-                    try await serve(jetStream: jetStream, store: store, cancellations: cancellations, micro: micro, stopping: stopping)
+                    try await serve(
+                        jetStream: jetStream, store: store, cancellations: cancellations, micro: micro, stopping: stopping,
+                        capabilities: capabilities)
                 }
                 // The first to end (the work after a drain, or the grace timer) ends the rest.
                 try await group.next()
@@ -75,7 +77,8 @@ public struct Worker: Service {
 
     /// Offers every service until the work ends (after `stopping`) or the task is cancelled.
     private func serve(
-        jetStream: JetStream, store: JobStore, cancellations: Cancellations, micro: MicroResponder, stopping: StopSignal
+        jetStream: JetStream, store: JobStore, cancellations: Cancellations, micro: MicroResponder, stopping: StopSignal,
+        capabilities: ServerCapabilities?
     ) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for service in services {
@@ -85,7 +88,8 @@ public struct Worker: Service {
                 case .durable:
                     let runner = DurableJobRunner(
                         service: service, connection: connection, store: store, cancellations: cancellations,
-                        configuration: configuration, logger: logger, stats: micro.stats(for: service.name))
+                        configuration: configuration, logger: logger, stats: micro.stats(for: service.name),
+                        deliveryCountIsExact: capabilities?.keepsDeliveryCountOnNak ?? false)
                     // high, normal, low: see PriorityPullState for the rule.
                     let consumer = PriorityPuller(
                         jetStream: jetStream, stream: Streams.jobs,

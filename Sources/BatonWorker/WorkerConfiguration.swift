@@ -21,6 +21,10 @@ public struct WorkerConfiguration: Sendable {
     /// NATS cannot take them (a stream electing a leader) before it hands the job back, which
     /// runs it again. The job stays in progress meanwhile.
     public var endRetryLimit: Duration = .seconds(30)
+    /// How long the first attempt of a durable job runs before its record is marked `running`
+    /// (sooner when it reports progress). A job that ends before is never marked: its end
+    /// records when it started, so short jobs cost no write for it.
+    public var runningMarkDelay: Duration = .milliseconds(200)
     /// Streams and buckets this worker creates if missing.
     public var layout = Layout()
     /// This process's name in records and logs.

@@ -15,8 +15,9 @@ struct PriorityTests {
         defer { Task { await gate.stop() } }
         let client = system.client
         // Concurrency 1: a blocker runs while a backlog of low jobs queues behind it.
-        _ = try await client.post("/v1/jobs/\(gate.name)", "700", headers: ["Prefer": "respond-async"])
-        try await waitUntil(timeout: .seconds(10)) { gate.started.contains("700") }
+        // (Long enough for the backlog and the high job to queue on a busy machine.)
+        _ = try await client.post("/v1/jobs/\(gate.name)", "2000", headers: ["Prefer": "respond-async"])
+        try await waitUntil(timeout: .seconds(10)) { gate.started.contains("2000") }
         for i in 0..<10 {
             let low = try await client.post("/v1/jobs/\(gate.name)", "\(20 + i)", headers: ["Prefer": "respond-async, priority=low"])
             #expect(low.status == 202)

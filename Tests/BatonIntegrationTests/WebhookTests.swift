@@ -120,20 +120,15 @@ struct WebhookTests {
         let id = JobID.make()
         var record = JobRecord(id: id, service: "echo", lane: .durable, state: .running)
         record.webhook = WebhookStatus(url: receiver.url, state: .pending)
-        let revision = try await store.create(record)
+        try await store.create(record, by: .gateway)
         let event = DoneEvent(job: id, service: "echo", state: .succeeded, status: 200, webhook: true)
         try await js.publish(try JSON.encode(event), to: Subjects.done(service: "echo", job: id))
         try await Task.sleep(for: .milliseconds(2500))
         #expect(receiver.deliveries().isEmpty)
 
-        // Now the record ends (without another event): the waiting event delivers it.
-        _ = try await store.recordAnswer(id, JobAnswer(status: 200, contentType: "text/plain", body: ByteBuffer(string: "late")), state: .succeeded)
-        try await store.update(id, from: StoredRecord(record: record, revision: revision)) { record in
-            record.state = .succeeded
-            record.status = 200
-            record.finishedAt = .now
-            return true
-        }
+        // Now the job ends (its answer entry, without another event): the waiting event delivers it.
+        let ending = JobEnding(answer: JobAnswer(status: 200, contentType: "text/plain", body: ByteBuffer(string: "late")), state: .succeeded, service: "echo")
+        try await store.results.create(id, ending.answer.body, headers: ending.headers)
         let delivery = try #require(await receiver.waitForDeliveries(1, timeout: .seconds(10)).first)
         #expect(delivery.id == id)
         let payload = try #require(try JSONSerialization.jsonObject(with: Data(delivery.body)) as? [String: Any])

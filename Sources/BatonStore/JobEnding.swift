@@ -1,0 +1,95 @@
+import BatonCore
+import BatonNATS
+import NIOCore
+
+/// How a job ended, as its answer entry in `baton-results` records it: the answer's body is the
+/// entry's value, everything else travels in the entry's headers. One create-only write ends a
+/// job, so the first end wins and every reader sees one answer and one state; the job's record
+/// (`baton-jobs`) is not written again for it, and readers see the two merged
+/// (`JobRecord.ended(with:)`).
+public struct JobEnding: Sendable, Equatable {
+    public var answer: JobAnswer
+    public var state: JobState
+    public var service: String?
+    public var finishedAt: Timestamp
+    /// When the job's first attempt started, and how many attempts there were (absent when it
+    /// never started: cancelled or expired while queued).
+    public var startedAt: Timestamp?
+    public var attempts: Int?
+    public var error: String?
+    public var worker: String?
+
+    public init(
+        answer: JobAnswer, state: JobState, service: String? = nil, finishedAt: Timestamp = .now, startedAt: Timestamp? = nil,
+        attempts: Int? = nil, error: String? = nil, worker: String? = nil
+    ) {
+        self.answer = answer
+        self.state = state
+        self.service = service
+        self.finishedAt = finishedAt
+        self.startedAt = startedAt
+        self.attempts = attempts
+        self.error = error
+        self.worker = worker
+    }
+
+    /// The entry's headers (the answer's status and content type, and the end).
+    public var headers: NATSHeaders {
+        var headers = answer.natsHeaders(jobID: nil)
+        headers[Headers.state] = state.rawValue
+        headers[Headers.service] = service
+        headers[Headers.finished] = finishedAt.description
+        headers[Headers.started] = startedAt?.description
+        headers[Headers.attempts] = attempts.map(String.init)
+        headers[Headers.error] = error.map(Self.headerSafe)
+        headers[Headers.worker] = worker
+        return headers
+    }
+
+    /// Reads an answer entry. Entries written before endings were kept here carry only the
+    /// answer and `Baton-State`; their records hold the rest.
+    public init?(headers: NATSHeaders, body: ByteBuffer) {
+        guard let state = headers[Headers.state].flatMap(JobState.init(rawValue:)), state.isTerminal else { return nil }
+        self.init(
+            answer: JobAnswer(headers: headers, body: body), state: state, service: headers[Headers.service],
+            finishedAt: headers[Headers.finished].flatMap { Timestamp(rfc3339: $0) } ?? .now,
+            startedAt: headers[Headers.started].flatMap { Timestamp(rfc3339: $0) },
+            attempts: headers[Headers.attempts].flatMap { Int($0) },
+            error: headers[Headers.error], worker: headers[Headers.worker])
+    }
+
+    /// A header value: one line, at most 1,000 characters.
+    static func headerSafe(_ text: String) -> String {
+        String(text.prefix(1000)).replacingOccurrences(of: "\r", with: " ").replacingOccurrences(of: "\n", with: " ")
+    }
+}
+
+extension JobRecord {
+    /// The record as its readers see it once the job ended: state, status, times, attempts,
+    /// error and worker from the ending. A record that is terminal already (a gateway that could
+    /// not queue the job, or a writer of an earlier version) is kept as it is.
+    public func ended(with ending: JobEnding?) -> JobRecord {
+        guard let ending, !state.isTerminal else { return self }
+        var record = self
+        record.state = ending.state
+        record.status = ending.answer.status
+        record.finishedAt = ending.finishedAt
+        record.updatedAt = max(updatedAt, ending.finishedAt)
+        record.startedAt = startedAt ?? ending.startedAt
+        if let attempts = ending.attempts { record.attempts = max(record.attempts, attempts) }
+        if let worker = ending.worker { record.worker = worker }
+        if ending.state == .succeeded {
+            record.progress = JobProgress(percent: 100, message: progress?.message)
+            record.error = nil
+        } else {
+            record.error = ending.error ?? record.error
+        }
+        return record
+    }
+
+    /// The record of a job known only by its ending (its record expired or was never written).
+    public init(id: String, ending: JobEnding) {
+        self.init(id: id, service: ending.service ?? "", lane: .durable, state: .queued, createdAt: ending.startedAt ?? ending.finishedAt)
+        self = ended(with: ending)
+    }
+}
