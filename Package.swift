@@ -146,6 +146,10 @@ let package = Package(
             dependencies: ["BatonCore"]
         ),
         .testTarget(
+            name: "BatonStoreTests",
+            dependencies: ["BatonStore", "BatonCore", "BatonNATS"]
+        ),
+        .testTarget(
             name: "BatonWebhooksTests",
             dependencies: [
                 "BatonWebhooks",

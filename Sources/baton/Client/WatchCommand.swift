@@ -1,4 +1,5 @@
 import ArgumentParser
+import BatonCore
 import Foundation
 
 /// `baton watch ID`: follow a job's server-sent events with a progress bar.
@@ -43,14 +44,14 @@ struct WatchCommand: AsyncParsableCommand {
                     bar.finish()
                     Output.err(WatchDisplay.summary(final) + "\n")
                     if json { Output.json(final.raw) }
-                    if final.state != "succeeded" { throw ExitCode.failure }
+                    if final.state != .succeeded { throw ExitCode.failure }
                     return
                 }
                 // The stream ended before `done`.
                 guard reopened < reconnects else { throw ClientError("the event stream ended before the job did") }
             } catch let error as ClientError {
                 // Reopen only a stream that worked (not a gateway that cannot be reached at all).
-                guard reopened < reconnects, !display.state.isEmpty else {
+                guard reopened < reconnects, display.state != nil else {
                     bar.finish()
                     throw error
                 }
@@ -83,7 +84,7 @@ struct WatchCommand: AsyncParsableCommand {
                     case "done":
                         guard let snapshot = JobSnapshot(event.data) else { continue }
                         display.apply(snapshot)
-                        if snapshot.state == "succeeded" { display.percent = 100 }
+                        if snapshot.state == .succeeded { display.percent = 100 }
                         bar.update(percent: display.percent, message: display.message)
                         return snapshot
                     default:
@@ -109,15 +110,16 @@ struct WatchCommand: AsyncParsableCommand {
 struct WatchDisplay {
     var percent: Double?
     var message = "waiting"
-    var state = ""
+    /// The job's state as last read; nil before the stream said anything.
+    var state: JobState?
 
     mutating func apply(_ snapshot: JobSnapshot) {
         state = snapshot.state
         if let value = snapshot.percent { percent = value }
-        if snapshot.state == "running", let text = snapshot.message, !text.isEmpty {
+        if snapshot.state == .running, let text = snapshot.message, !text.isEmpty {
             message = text
         } else {
-            message = snapshot.state
+            message = snapshot.state.rawValue
         }
     }
 
@@ -133,7 +135,7 @@ struct WatchDisplay {
         if let status = final.status { details.append("status \(status)") }
         if let attempts = final.attempts { details.append(attempts == 1 ? "1 attempt" : "\(attempts) attempts") }
         if let seconds = final.duration { details.append(String(format: "%.2f s", seconds)) }
-        var text = final.state + (details.isEmpty ? "" : "  (" + details.joined(separator: ", ") + ")")
+        var text = final.state.rawValue + (details.isEmpty ? "" : "  (" + details.joined(separator: ", ") + ")")
         if let error = final.error, !error.isEmpty { text += "\n  error: \(error)" }
         return text
     }
@@ -142,7 +144,7 @@ struct WatchDisplay {
 /// The fields of a status document the watch reads.
 struct JobSnapshot {
     var raw: Data
-    var state: String
+    var state: JobState
     var percent: Double?
     var message: String?
     var status: Int?
@@ -152,7 +154,9 @@ struct JobSnapshot {
 
     init?(_ text: String) {
         raw = Data(text.utf8)
-        guard let object = try? JSONSerialization.jsonObject(with: raw) as? [String: Any], let state = object["state"] as? String else { return nil }
+        guard let object = try? JSONSerialization.jsonObject(with: raw) as? [String: Any], let state = (object["state"] as? String).flatMap(JobState.init(rawValue:)) else {
+            return nil
+        }
         self.state = state
         let progress = object["progress"] as? [String: Any]
         percent = (progress?["percent"] as? NSNumber)?.doubleValue

@@ -1,0 +1,70 @@
+import BatonCore
+import BatonNATS
+import BatonStore
+import NIOCore
+import Testing
+
+@Suite("job endings") struct JobEndingTests {
+    let answer = JobAnswer(status: 503, contentType: "application/problem+json", body: ByteBuffer(string: #"{"title":"x"}"#))
+
+    @Test func anEndingTravelsInTheAnswerEntrysHeaders() throws {
+        let ending = JobEnding(
+            answer: answer, state: .failed, service: "echo", finishedAt: Timestamp(rfc3339: "2026-12-02T08:00:01.500Z")!,
+            startedAt: Timestamp(rfc3339: "2026-12-02T08:00:00.250Z")!, attempts: 3, error: "line one\r\nline two", worker: "w-1")
+        let read = try #require(JobEnding(headers: ending.headers, body: answer.body))
+        var expected = ending
+        expected.error = "line one  line two"  // one header line
+        #expect(read == expected)
+        #expect(ending.headers["Baton-State"] == "failed")
+        #expect(ending.headers["Baton-Status"] == "503")
+    }
+
+    @Test func anAnswerEntryWithoutATerminalStateIsNoEnding() {
+        #expect(JobEnding(headers: answer.natsHeaders(jobID: nil), body: answer.body) == nil)
+        var headers = answer.natsHeaders(jobID: nil)
+        headers["Baton-State"] = "running"
+        #expect(JobEnding(headers: headers, body: answer.body) == nil)
+    }
+
+    @Test func readersSeeTheRecordEndedByItsAnswer() {
+        var record = JobRecord(id: JobID.make(), service: "echo", lane: .durable, state: .running)
+        record.attempts = 1
+        record.progress = JobProgress(percent: 40, message: "halfway")
+        record.webhook = WebhookStatus(url: "https://example.com/hook", state: .pending)
+        let started = Timestamp(rfc3339: "2026-12-02T08:00:00.000Z")!
+        let ok = JobEnding(answer: JobAnswer(status: 200), state: .succeeded, startedAt: started, attempts: 2, worker: "w-2")
+        let ended = record.ended(with: ok)
+        #expect(ended.state == .succeeded)
+        #expect(ended.status == 200)
+        #expect(ended.attempts == 2)
+        #expect(ended.startedAt == started)
+        #expect(ended.worker == "w-2")
+        #expect(ended.progress == JobProgress(percent: 100, message: "halfway"))
+        #expect(ended.webhook == record.webhook)
+        #expect(ended.finishedAt == ok.finishedAt)
+
+        let failed = record.ended(with: JobEnding(answer: answer, state: .failed, error: "boom"))
+        #expect(failed.error == "boom")
+        #expect(failed.progress == record.progress)
+        #expect(record.ended(with: nil) == record)
+    }
+
+    /// A record a gateway marked terminal itself (not queued), or one an earlier version ended,
+    /// is kept as it is.
+    @Test func aTerminalRecordKeepsItsOwnEnd() {
+        var record = JobRecord(id: JobID.make(), service: "echo", lane: .durable, state: .failed)
+        record.error = "Not queued: the queue was full."
+        #expect(record.ended(with: JobEnding(answer: JobAnswer(status: 200), state: .succeeded)) == record)
+    }
+
+    @Test func aJobKnownOnlyByItsEnding() {
+        let id = JobID.make()
+        let ending = JobEnding(answer: answer, state: .cancelled, service: "slow", error: "Cancelled by the client.")
+        let record = JobRecord(id: id, ending: ending)
+        #expect(record.id == id)
+        #expect(record.service == "slow")
+        #expect(record.state == .cancelled)
+        #expect(record.status == 503)
+        #expect(record.error == "Cancelled by the client.")
+    }
+}
