@@ -80,6 +80,31 @@ struct DeliveryTests {
 
     // MARK: - Cancellation
 
+    /// A job cancelled while it waits in the queue is never run: its worker finds it ended.
+    @Test func aJobCancelledWhileQueuedIsNeverRun() async throws {
+        let system = try await SharedSystem.get()
+        let gate = try await GateService.start(natsURL: system.server.url)
+        defer { Task { await gate.stop() } }
+        let client = system.client
+        // Concurrency 1: the blocker runs while the job to cancel waits behind it.
+        let blocker = try await client.post("/v1/jobs/\(gate.name)", "800", headers: ["Prefer": "respond-async"])
+        try await waitUntil(timeout: .seconds(10)) { gate.started.contains("800") }
+        let queued = try await client.post("/v1/jobs/\(gate.name)", "1", headers: ["Prefer": "respond-async"])
+        let location = try #require(queued.header("Location"))
+        let cancel = try await client.send("DELETE", location)
+        #expect(cancel.status == 200)
+        #expect(try cancel.json()["state"] as? String == "cancelled")
+        // The blocker ends, then a job queued after the cancelled one runs: the cancelled one
+        // was taken (in order) and acked without running.
+        #expect(try await client.get(try #require(blocker.header("Location")) + "/result", headers: ["Prefer": "wait=10"]).status == 200)
+        #expect(try await client.post("/v1/jobs/\(gate.name)", "2").text == "2")
+        #expect(gate.started == ["800", "2"])
+        let status = try await client.get(location).json()
+        #expect(status["state"] as? String == "cancelled")
+        #expect(status["attempts"] as? Int == 0)
+        #expect(try await client.get(location + "/result").status == 409)
+    }
+
     @Test func cancelRunningJobCancelsItsHandler() async throws {
         let system = try await SharedSystem.get()
         let gate = try await GateService.start(natsURL: system.server.url)

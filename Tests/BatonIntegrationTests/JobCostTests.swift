@@ -1,0 +1,73 @@
+import BatonCore
+import BatonExamples
+import BatonNATS
+import BatonWorker
+import EmbeddedNATS
+import Foundation
+import NIOCore
+import Testing
+
+/// What a durable job costs NATS, counted by the server itself (its streams' sequences), and
+/// what the cheaper path must not give up.
+@Suite("job cost") struct JobCostTests {
+    /// A server of its own, so that no other test's writes are counted.
+    static let system = Task<(NATSServerProcess, TestGateway), Error> {
+        let server = try await NATSServerProcess.shared("job-cost")
+        let logger = quietLogger("test.cost")
+        let connection = try await NATSConnection.connect(NATSConfiguration(servers: [server.url], name: "cost-worker"), logger: logger)
+        let services = ["echo", "slow"].compactMap { ExampleServices.definition($0) }
+        let worker = Worker(connection: connection, services: services, configuration: WorkerConfiguration(workerID: "cost"), logger: logger)
+        Task { try await worker.run() }
+        let gateway = try await TestGateway.start(natsURL: server.url)
+        try await waitUntil(timeout: .seconds(10)) { (try? await gateway.client.post("/v1/jobs/echo", "warm").status) == 200 }
+        return (server, gateway)
+    }
+
+    /// Messages stored in all streams so far (sequences count deleted ones too: acked jobs).
+    private func storedMessages(_ js: JetStream) async throws -> UInt64 {
+        var total: UInt64 = 0
+        for stream in [Streams.jobs, Streams.events, Streams.deadLetters, "KV_\(Streams.recordsBucket)", "KV_\(Streams.resultsBucket)"] {
+            let reply = try await js.connection.request(ByteBuffer(), to: "$JS.API.STREAM.INFO.\(stream)", timeout: .seconds(5))
+            let info = try JSONSerialization.jsonObject(with: Data(reply.payload.readableBytesView)) as? [String: Any]
+            total += ((info?["state"] as? [String: Any])?["last_seq"] as? NSNumber)?.uint64Value ?? 0
+        }
+        return total
+    }
+
+    /// Record, job, answer: three messages per short durable job, whether the client waits or
+    /// not; a job that runs past the running mark's delay costs a fourth. On servers whose
+    /// delivery counts are not exact every job is marked running before it runs (four).
+    @Test func aShortDurableJobCostsThreeStoredMessages() async throws {
+        let (server, gateway) = try await Self.system.value
+        let exact = server.version.map { ServerCapabilities($0).keepsDeliveryCountOnNak } ?? false
+        let js = try JetStream(gateway.connection)
+        let client = gateway.client
+        let before = try await storedMessages(js)
+        for i in 0..<10 {
+            let answer = try await client.post("/v1/jobs/echo", "sync \(i)")
+            #expect(answer.status == 200)
+            #expect(answer.text == "sync \(i)")
+        }
+        var locations: [String] = []
+        for i in 0..<10 {
+            let accepted = try await client.post("/v1/jobs/echo", "async \(i)", headers: ["Prefer": "respond-async"])
+            locations.append(try #require(accepted.header("Location")))
+        }
+        for (i, location) in locations.enumerated() {
+            #expect(try await client.get(location + "/result", headers: ["Prefer": "wait=10"]).text == "async \(i)")
+            let status = try await client.get(location).json()
+            #expect(status["state"] as? String == "succeeded")
+            #expect(status["attempts"] as? Int == 1)
+            #expect(status["startedAt"] as? String != nil)
+            #expect(status["worker"] as? String == "cost")
+        }
+        #expect(try await storedMessages(js) - before == 20 * (exact ? 3 : 4))
+
+        let long = try await client.post("/v1/jobs/slow", #"{"ms": 600}"#, headers: ["Prefer": "respond-async"])
+        let location = try #require(long.header("Location"))
+        let before2 = try await storedMessages(js)
+        try await waitUntil(timeout: .seconds(5)) { try await client.get(location).json()["state"] as? String == "running" }
+        #expect(try await client.get(location + "/result", headers: ["Prefer": "wait=10"]).status == 200)
+        #expect(try await storedMessages(js) - before2 <= 3)  // running mark, answer (+ a progress write)
+    }
+}
