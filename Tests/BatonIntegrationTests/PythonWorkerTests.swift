@@ -2,6 +2,7 @@ import BatonCore
 import BatonNATS
 import BatonStore
 import Foundation
+import NIOCore
 import Testing
 
 /// "Any NATS client can be a worker": the Python worker of `examples/python-worker` (nats-py,
@@ -14,11 +15,14 @@ struct PythonWorkerTests {
         let client = system.client
         let service = "py-echo-\(randomSuffix())"
         let workerID = "py-test-\(service)"
-        // Subscribed before the worker starts, so no event is missed.
+        // Subscribed before the worker starts, so nothing is missed: progress events, every
+        // job's end (the write of its answer entry), and terminal events (webhook jobs only).
         let progressEvents = try system.worker.subscribe(to: "baton.progress.\(service).>")
+        let ends = try system.worker.subscribe(to: Subjects.allAnswers)
         let doneEvents = try system.worker.subscribe(to: "baton.done.\(service).>")
         defer {
             progressEvents.unsubscribe()
+            ends.unsubscribe()
             doneEvents.unsubscribe()
         }
         let worker = try await PythonWorker.start(natsURL: system.server.url, service: service, lane: "durable", workerID: workerID)
@@ -39,27 +43,45 @@ struct PythonWorkerTests {
         let syncID = try #require(response.header("Baton-Job-Id"))
         #expect(JobID.isValid(syncID))
 
-        // The record it left is a JobRecord, terminal before the sync answer came.
-        let store = JobStore(jetStream: jetStream)
-        let record = try #require(try await store.record(syncID)).record
-        #expect(record.state == .succeeded)
-        #expect(record.attempts == 1)
-        #expect(record.status == 200)
-        #expect(record.worker == workerID)
-        #expect(record.startedAt != nil && record.finishedAt != nil)
-        #expect(record.progress?.percent == 100)
+        // Its end is its answer entry, written before the sync answer came: a JobEnding.
+        let end = try #require(await firstMessage(of: ends, subject: Subjects.answer(job: syncID)), "\(worker.log)")
+        #expect(end.headers[Headers.state] == "succeeded")
+        let ending = try #require(JobEnding(headers: end.headers, body: end.payload))
+        #expect(ending.state == .succeeded)
+        #expect(ending.answer.status == 200)
+        #expect(ending.answer.contentType == "text/plain; charset=utf-8")
+        #expect(String(buffer: ending.answer.body) == "hello from python")
+        #expect(ending.service == service)
+        #expect(ending.worker == workerID)
+        #expect(ending.attempts == 1)
+        #expect(ending.startedAt != nil)
+        #expect(ending.error == nil)
 
-        // Its progress and terminal events are a ProgressEvent and a DoneEvent.
+        // The job as the gateway's GET shows it: the record merged with its end.
+        let shown = try await client.get("/v1/jobs/\(syncID)").json()
+        #expect(shown["state"] as? String == "succeeded")
+        #expect(shown["attempts"] as? Int == 1)
+        #expect(shown["status"] as? Int == 200)
+        #expect(shown["worker"] as? String == workerID)
+        #expect(shown["startedAt"] != nil && shown["finishedAt"] != nil)
+        #expect((shown["progress"] as? [String: Any])?["percent"] as? Int == 100)
+        #expect(shown["error"] == nil)
+        // The record itself stays as the worker's running mark left it: nobody writes it for
+        // the end (readers merge the answer entry into it), and it decodes as a JobRecord.
+        let store = JobStore(jetStream: jetStream)
+        let stored = try #require(try await store.records.get(syncID))
+        let raw = try JSON.decode(JobRecord.self, from: stored.value)
+        #expect(raw.state == .running)
+        #expect(raw.worker == workerID)
+        #expect(raw.priority == .normal)
+        #expect(raw.traceparent != nil)
+        #expect(try #require(try await store.record(syncID)).record.state == .succeeded)
+
+        // Its progress event is a ProgressEvent.
         let progress = try JSON.decode(ProgressEvent.self, from: try #require(await firstMessage(of: progressEvents)).payload)
         #expect(progress.job == syncID)
         #expect(progress.service == service)
         #expect(progress.percent == 50)
-        let done = try #require(await firstMessage(of: doneEvents))
-        #expect(done.subject == "baton.done.\(service).\(syncID)")
-        let event = try JSON.decode(DoneEvent.self, from: done.payload)
-        #expect(event.job == syncID)
-        #expect(event.state == .succeeded)
-        #expect(event.status == 200)
 
         // 2. respond-async: 202, then the result and the status.
         let submit = try await client.post("/v1/jobs/\(service)", #"{"python": true}"#, headers: [
@@ -67,15 +89,18 @@ struct PythonWorkerTests {
         ])
         #expect(submit.status == 202)
         let location = try #require(submit.header("Location"))
+        let asyncID = try #require(submit.header("Baton-Job-Id"))
         let result = try await client.get(location + "/result", headers: ["Prefer": "wait=20"])
         #expect(result.status == 200, "\(result.text)\n\(worker.log)")
         #expect(result.text == #"{"python": true}"#)
         #expect(result.header("Content-Type") == "application/json")
-        #expect(result.header("Baton-Job-Id") == submit.header("Baton-Job-Id"))
+        #expect(result.header("Baton-Job-Id") == asyncID)
         let status = try await client.get(location).json()
         #expect(status["state"] as? String == "succeeded")
         #expect(status["attempts"] as? Int == 1)
         #expect(status["worker"] as? String == workerID)
+        let asyncEnd = try #require(await firstMessage(of: ends, subject: Subjects.answer(job: asyncID)))
+        #expect(asyncEnd.headers[Headers.state] == "succeeded")
 
         // 3. Binary input comes back byte for byte.
         var generator = SystemRandomNumberGenerator()
@@ -85,17 +110,29 @@ struct PythonWorkerTests {
         #expect(binary.body == bytes)
         #expect(binary.header("Content-Type") == "application/octet-stream")
 
-        // 4. Record fields the worker does not know of survive its compare-and-set writes: a
-        //    webhook held while the client waits, skipped since the client got the answer.
+        // 4. A job with a webhook: record fields the worker does not know of survive its
+        //    compare-and-set writes (a webhook held while the client waits, skipped since the
+        //    client got the answer), and its end is also announced on `baton.done.…` — the
+        //    first terminal event of this service: the jobs without a webhook had none.
         let hooked = try await client.post("/v1/jobs/\(service)", "hook", headers: ["Callback-Url": "http://127.0.0.1:9/hook"])
         #expect(hooked.status == 200)
         let hookedID = try #require(hooked.header("Baton-Job-Id"))
-        let hookedRecord = try #require(try await store.record(hookedID)).record
-        #expect(hookedRecord.state == .succeeded)
-        #expect(hookedRecord.webhook?.url == "http://127.0.0.1:9/hook")
-        #expect(hookedRecord.webhook?.state == .skipped)
-        let hookedDone = try #require(await firstMessage(of: doneEvents, subject: "baton.done.\(service).\(hookedID)"))
-        #expect(try JSON.decode(DoneEvent.self, from: hookedDone.payload).webhook == true)
+        let hookedShown = try await client.get("/v1/jobs/\(hookedID)").json()
+        #expect(hookedShown["state"] as? String == "succeeded")
+        let hookedWebhook = hookedShown["webhook"] as? [String: Any]
+        #expect(hookedWebhook?["url"] as? String == "http://127.0.0.1:9/hook")
+        #expect(hookedWebhook?["state"] as? String == "skipped")
+        let hookedEnd = try #require(await firstMessage(of: ends, subject: Subjects.answer(job: hookedID)))
+        #expect(hookedEnd.headers[Headers.state] == "succeeded")
+        let done = try #require(await firstMessage(of: doneEvents), "\(worker.log)")
+        #expect(done.subject == "baton.done.\(service).\(hookedID)")
+        #expect(done.headers["Nats-Msg-Id"] == "done-\(hookedID)")
+        let event = try JSON.decode(DoneEvent.self, from: done.payload)
+        #expect(event.job == hookedID)
+        #expect(event.service == service)
+        #expect(event.state == .succeeded)
+        #expect(event.status == 200)
+        #expect(event.webhook == true)
 
         try await worker.stop()
     }

@@ -9,12 +9,14 @@ to that document), so the gateway cannot tell it from a Swift worker:
 - registers the service in KV `baton-services` (§12);
 - durable lane (§6): ensures the shared durable consumers `baton-<service>-high|normal|low` on
   `BATON_JOBS` with the same configuration as the Swift runtime, pulls high before normal
-  before low (with anti-starvation), checks the deadline and the
-  attempts, marks the record `running` (compare-and-set), runs the handler while heartbeating
-  (`+WPI`), stores the answer create-only in KV `baton-results`, marks the record terminal
-  (compare-and-set), replies to `Baton-Reply`, publishes the terminal event (`Nats-Msg-Id:
-  done-<id>`), and acks last; retryable failures are handed back with a backoff, and jobs out
-  of attempts are failed and dead-lettered;
+  before low (with anti-starvation), checks the deadline and the attempts, reads the job's
+  answer entry (ended already, e.g. cancelled while queued? answer again and ack), marks the
+  record `running` (compare-and-set), runs the handler while heartbeating (`+WPI`), ends the
+  job with one write — its answer entry in KV `baton-results`, create-only, the end in its
+  headers (`Baton-State`, `Baton-Finished`, …; the record is not written again) — replies to
+  `Baton-Reply`, publishes the terminal event (`Nats-Msg-Id: done-<id>`) only for a job with a
+  webhook, and acks last; retryable failures are handed back with a backoff, and jobs out of
+  attempts are failed and dead-lettered;
 - fast lane (§7): queue-subscribes `baton.svc.<service>` in group `baton.<service>` and replies;
 - progress (§8): publishes one progress event per job;
 - cancellation (§9): listens on `baton.cancel.*` and cancels the handler's asyncio task.
@@ -57,11 +59,18 @@ H_STATUS = "Baton-Status"
 H_CONTENT_TYPE = "Content-Type"
 H_DEADLINE = "Baton-Deadline"
 H_OWNER = "Baton-Owner"
-H_STATE = "Baton-State"  # on entries of KV baton-results only
+H_CREATED = "Baton-Created"
+H_RECORD = "Baton-Record"  # "headers": the gateway's record holds only what the job's headers say
+H_TRACEPARENT = "traceparent"
 H_SERVICE = "Baton-Service"
 H_ATTEMPTS = "Baton-Attempts"
 H_ERROR = "Baton-Error"
 H_DEAD_LETTER = "Baton-Dead-Letter"
+# On answer entries (KV baton-results), which carry the job's end (§2.3):
+H_STATE = "Baton-State"
+H_FINISHED = "Baton-Finished"
+H_STARTED = "Baton-Started"
+H_WORKER = "Baton-Worker"
 
 TERMINAL = {"succeeded", "failed", "cancelled", "expired"}
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -185,6 +194,11 @@ def header(headers: Optional[Dict[str, str]], name: str) -> Optional[str]:
     return None
 
 
+def header_safe(text: str) -> str:
+    """A header value: one line, at most 1,000 characters (§4.4)."""
+    return text[:1000].replace("\r", " ").replace("\n", " ")
+
+
 def problem(type_: str, title: str, status: int, detail: str, job_id: str) -> bytes:
     """An RFC 9457 problem document as Baton writes it (note `job_id`, snake case)."""
     return encode_json({"type": type_, "title": title, "status": status, "detail": detail, "job_id": job_id})
@@ -246,6 +260,41 @@ class Outcome:
     def failure(status: int, message: str, job_id: str, retryable: bool = False) -> "Outcome":
         body = problem("/problems/job-failed", "Job failed", status, message, job_id)
         return Outcome(Answer(status, PROBLEM_MEDIA_TYPE, body), "failed", message, retryable)
+
+
+@dataclass
+class Ending:
+    """How a job ended, as its answer entry in KV `baton-results` says (PROTOCOL.md §2.3): the
+    answer's body is the entry's value, everything else travels in the entry's headers."""
+    answer: Answer
+    state: str  # succeeded, failed, cancelled or expired
+    service: Optional[str] = None
+    finished_at: str = field(default_factory=lambda: timestamp())
+    started_at: Optional[str] = None  # the first attempt's start; absent if it never started
+    attempts: Optional[int] = None
+    error: Optional[str] = None
+    worker: Optional[str] = None
+
+    def headers(self) -> Dict[str, str]:
+        headers = self.answer.headers()
+        headers[H_STATE] = self.state
+        optional = {H_SERVICE: self.service, H_FINISHED: self.finished_at, H_STARTED: self.started_at,
+                    H_ATTEMPTS: None if self.attempts is None else str(self.attempts),
+                    H_ERROR: None if self.error is None else header_safe(self.error), H_WORKER: self.worker}
+        headers.update({name: value for name, value in optional.items() if value is not None})
+        return headers
+
+    @staticmethod
+    def from_entry(entry: "Entry") -> Optional["Ending"]:
+        """The end an answer entry carries; None without a terminal `Baton-State`."""
+        state = header(entry.headers, H_STATE)
+        if state not in TERMINAL:
+            return None
+        attempts = header(entry.headers, H_ATTEMPTS)
+        return Ending(Answer.from_headers(entry.headers, entry.value), state, header(entry.headers, H_SERVICE),
+                      header(entry.headers, H_FINISHED) or timestamp(), header(entry.headers, H_STARTED),
+                      int(attempts) if attempts and attempts.isdigit() else None,
+                      header(entry.headers, H_ERROR), header(entry.headers, H_WORKER))
 
 
 # --- KV and records (PROTOCOL.md §2.2, §2.3, §5.1) ------------------------------------------
@@ -333,71 +382,41 @@ class Store:
                 current = None  # someone else wrote first: read again
         raise RuntimeError(f"record {job_id} kept changing under {attempts} attempts")
 
-    # Answers (KV baton-results): body as the value, status/content type/state as headers.
+    # Answers (KV baton-results): body as the value; status, content type and the job's end as
+    # headers. Writing it ends the job (PROTOCOL.md §2.3, §6.4).
 
-    async def result(self, job_id: str) -> Optional[Answer]:
+    async def ending(self, job_id: str) -> Optional[Ending]:
+        """The job's end, or None while it has not ended."""
         entry = await self.get(RESULTS_BUCKET, job_id)
-        return None if entry is None else Answer.from_headers(entry.headers, entry.value)
+        return None if entry is None else Ending.from_entry(entry)
 
-    async def record_answer(self, job_id: str, answer: Answer, state: str) -> Tuple[Answer, str]:
-        """Stores the answer create-only; the first answer wins. Returns the stored one and its state."""
-        headers = answer.headers()
-        headers[H_STATE] = state
+    async def finish(self, job_id: str, proposed: Ending, webhook: bool,
+                     before_event: Callable[[Answer], Awaitable[None]]) -> Ending:
+        """Ends a job (PROTOCOL.md §6.4): its answer entry, create-only, so the first end wins (a
+        cancel, or another worker that ran the same job) and this one adopts the stored end;
+        then `before_event` (the reply to a waiting gateway); then, only for a job with a
+        webhook, the terminal event. The job's record is not written: readers merge the end
+        into it. Every step is idempotent: call it again when unsure whether it got through."""
         try:
-            await self.put(RESULTS_BUCKET, job_id, answer.body, headers=headers, expected_revision=0)
-            return answer, state
+            await self.put(RESULTS_BUCKET, job_id, proposed.answer.body, headers=proposed.headers(), expected_revision=0)
+            ending = proposed
         except WrongLastSequence:
             entry = await self.get(RESULTS_BUCKET, job_id)
             if entry is None:
                 raise
-            return Answer.from_headers(entry.headers, entry.value), header(entry.headers, H_STATE) or state
+            ending = Ending.from_entry(entry) or \
+                Ending(Answer.from_headers(entry.headers, entry.value), proposed.state, proposed.service)
+        await before_event(ending.answer)
+        if webhook:
+            await self.publish_end(job_id, ending.service or proposed.service, ending)
+        return ending
 
-    async def finish(self, job_id: str, service: str, answer: Answer, state: str, error: Optional[str],
-                     worker: Optional[str], snapshot: Optional[Tuple[dict, int]],
-                     before_event: Callable[[Answer], Awaitable[None]]) -> Tuple[Answer, str]:
-        """Ends a job (PROTOCOL.md §6.4): answer create-only, record terminal (CAS), then
-        `before_event` (the reply to a waiting gateway), then the terminal event."""
-        stored, stored_state = await self.record_answer(job_id, answer, state)
-
-        def terminal(record: dict) -> bool:
-            if record.get("state") in TERMINAL:
-                return False
-            record["state"] = stored_state
-            record["status"] = stored.status
-            record["finishedAt"] = timestamp()
-            if worker is not None:
-                record["worker"] = worker
-            if stored_state == "succeeded":
-                progress = {"percent": 100}
-                message = (record.get("progress") or {}).get("message")
-                if message is not None:
-                    progress["message"] = message
-                record["progress"] = progress
-            elif error is not None:
-                record["error"] = error
-            return True
-
-        finished = await self.update(job_id, terminal, snapshot)
-        await before_event(stored)
-        if finished is not None:
-            await self.publish_end(finished[0])
-        else:
-            # Ended before, perhaps by an earlier try of this very call whose event failed:
-            # make sure the event exists (same message id, so JetStream drops a duplicate).
-            current = await self.record(job_id)
-            if current is not None and current[0].get("state") in TERMINAL:
-                await self.publish_end(current[0])
-        return stored, stored_state
-
-    async def publish_end(self, record: dict) -> None:
-        """The terminal event of an ended record (PROTOCOL.md §5.4), `Nats-Msg-Id: done-<id>`."""
-        event = {"job": record["id"], "service": record["service"], "state": record["state"], "at": record.get("finishedAt") or timestamp()}
-        if record.get("status") is not None:
-            event["status"] = record["status"]
-        if record.get("webhook") is not None:
-            event["webhook"] = True
-        await self.js.publish(done_subject(record["service"], record["id"]), encode_json(event),
-                              headers={"Nats-Msg-Id": f"done-{record['id']}"})
+    async def publish_end(self, job_id: str, service: str, ending: Ending) -> None:
+        """The terminal event of an ended job with a webhook (PROTOCOL.md §5.4), with
+        `Nats-Msg-Id: done-<id>` so JetStream drops a second copy."""
+        event = {"job": job_id, "service": service, "state": ending.state, "status": ending.answer.status,
+                 "at": ending.finished_at, "webhook": True}
+        await self.js.publish(done_subject(service, job_id), encode_json(event), headers={"Nats-Msg-Id": f"done-{job_id}"})
 
     async def dead_letter(self, job_id: str, service: str, payload: bytes, content_type: Optional[str],
                           attempts: int, error: str, owner: Optional[str]) -> None:
@@ -405,7 +424,7 @@ class Store:
             H_JOB_ID: job_id,
             H_SERVICE: service,
             H_ATTEMPTS: str(attempts),
-            H_ERROR: error[:1000].replace("\r", " ").replace("\n", " "),
+            H_ERROR: header_safe(error),
             H_DEAD_LETTER: "job",
             "Nats-Msg-Id": f"dlq-job-{job_id}",
         }
@@ -764,13 +783,15 @@ class Worker:
             if deadline is not None and deadline < now_ms():
                 detail = f"Job {job_id} reached its deadline before a worker started it; it was not run."
                 answer = Answer(504, PROBLEM_MEDIA_TYPE, problem("/problems/job-expired", "Job expired", 504, detail, job_id))
-                await self.end(msg, job_id, reply, answer, "expired", detail, worker=None, snapshot=None)
+                ending = Ending(answer, "expired", self.service, error=detail)
+                await self.end(msg, job_id, reply, ending, None)
                 return
             if attempt > self.max_attempts:
                 await self.give_up(msg, job_id, reply, attempt - 1)
                 return
 
-            # 2. Mark the record running (or find the job ended already: answer again, ack).
+            # 2. Has the job ended (cancelled while queued, or ended by an earlier delivery)?
+            #    Then answer again and ack; else mark its record running.
             try:
                 started = await self.start(msg, job_id, attempt)
             except Exception as error:
@@ -778,10 +799,12 @@ class Worker:
                 await self.nak(msg, 1.0)
                 return
             if started is None:
-                self.log(f"job {job_id} ended before; acknowledging the redelivery")
+                self.log(f"job {job_id} ended before; acknowledging the delivery")
                 await self.answer_again(msg, job_id, reply)
                 return
             cursor = list(started)
+            record = started[0]
+            webhook = record.get("webhook") is not None
 
             # 3. Run the handler, heartbeating so a long job is not redelivered while alive.
             job = Job(job_id, self.service, "durable", msg.data or b"", header(msg.headers, H_CONTENT_TYPE), attempt, deadline)
@@ -799,24 +822,33 @@ class Worker:
                 return
 
             # 4. A retryable failure with attempts left goes back to the queue with a backoff.
-            if outcome.state == "failed" and outcome.retryable and not slot.cancel_requested:
-                if attempt < self.max_attempts:
-                    await self.retry_later(msg, job_id, attempt, outcome, cursor)
-                    return
-                await self.end(msg, job_id, reply, outcome.answer, "failed", outcome.error, self.worker_id,
-                               tuple(cursor), dead_letter=(msg, attempt, outcome.error or "failed"))
+            last_retry = outcome.state == "failed" and outcome.retryable and not slot.cancel_requested
+            if last_retry and attempt < self.max_attempts:
+                await self.retry_later(msg, job_id, attempt, outcome, cursor)
                 return
 
-            # 5. Store the answer, mark the record, reply, publish the event, ack.
-            await self.end(msg, job_id, reply, outcome.answer, outcome.state, outcome.error, self.worker_id, tuple(cursor))
+            # 5. End the job (its answer entry), reply, publish the event if it has a webhook, ack;
+            #    a retryable failure out of attempts is also dead-lettered.
+            ending = Ending(outcome.answer, outcome.state, self.service, started_at=record.get("startedAt"),
+                            attempts=attempt, error=outcome.error, worker=self.worker_id)
+            dead_letter = (msg, attempt, outcome.error or "failed") if last_retry else None
+            await self.end(msg, job_id, reply, ending, webhook, dead_letter)
         finally:
             self.slots.pop(job_id, None)
 
     async def start(self, msg, job_id: str, attempt: int) -> Optional[Tuple[dict, int]]:
-        """Marks the record `running` (read, change, compare-and-set); None when it is terminal
-        already. (The Swift runtime saves the read on a first delivery by rebuilding the record
-        from the headers and `Baton-Record-Revision`, PROTOCOL.md §6.7; reading first is
-        simpler and cannot drop a record field this worker does not know about.)"""
+        """Marks the record `running` by compare-and-set and returns it as written; None when the
+        job ended already: it has an answer entry (the job's end, §2.3), or its record is
+        terminal (the gateway could not queue it, or an older worker ended it). The answer
+        entry and the record are read at once.
+
+        The gateway writes a record it can rebuild from the headers (`Baton-Record: headers`)
+        while it publishes the job, so the job may come first: then the record is created here
+        from the headers, create-only (whichever of the two writes comes second fails, and a
+        failure here reads again). The same rebuild keeps a job visible whose record is gone
+        (its retention ended). (The Swift runtime saves the record's read and defers the
+        running mark on first deliveries, PROTOCOL.md §6.7; reading every time is simpler and
+        cannot drop a record field this worker does not know about.)"""
         now = timestamp()
 
         def running(record: dict) -> bool:
@@ -828,15 +860,43 @@ class Worker:
             record["worker"] = self.worker_id
             return True
 
-        written = await self.store.update(job_id, running)
-        if written is not None:
-            return written
-        if await self.store.record(job_id) is not None:
-            return None
-        # The gateway's record is gone (retention ended): keep the job visible anyway.
-        record = {"id": job_id, "service": self.service, "lane": "durable", "state": "running",
-                  "createdAt": now, "updatedAt": now, "startedAt": now, "attempts": attempt, "worker": self.worker_id}
-        return record, await self.store.create_record(record)
+        for _ in range(3):
+            ending, current = await asyncio.gather(self.store.ending(job_id), self.store.record(job_id))
+            if ending is not None:
+                return None
+            if current is not None:
+                return await self.store.update(job_id, running, current)
+            record = self.rebuilt_record(msg, job_id)
+            running(record)
+            record["updatedAt"] = now
+            try:
+                return record, await self.store.create_record(record)
+            except WrongLastSequence:
+                continue  # the gateway's record came meanwhile: read it
+        raise RuntimeError(f"record of {job_id} neither readable nor creatable")
+
+    def rebuilt_record(self, msg, job_id: str) -> dict:
+        """The record as the gateway creates it, from the job's headers (PROTOCOL.md §6.7)."""
+        created = header(msg.headers, H_CREATED)
+        if parse_timestamp(created) is None:
+            created = timestamp()
+        record = {"id": job_id, "service": self.service, "lane": "durable", "state": "queued",
+                  "createdAt": created, "updatedAt": created, "attempts": 0}
+        optional = {"deadline": header(msg.headers, H_DEADLINE), "owner": header(msg.headers, H_OWNER),
+                    "traceparent": header(msg.headers, H_TRACEPARENT)}
+        record.update({name: value for name, value in optional.items() if value is not None})
+        priority = msg.subject.rsplit(".", 1)[-1]
+        if priority in PRIORITIES:
+            record["priority"] = priority
+        return record
+
+    async def has_webhook(self, msg, job_id: str) -> bool:
+        """Whether the job's record has a webhook (then its end is announced on `baton.done.…`).
+        A record the gateway built from the headers alone has none."""
+        if header(msg.headers, H_RECORD) == "headers":
+            return False
+        current = await self.store.record(job_id)
+        return current is not None and current[0].get("webhook") is not None
 
     async def heartbeat(self, msg) -> None:
         while True:
@@ -846,11 +906,12 @@ class Worker:
             except Exception as error:
                 self.log(f"heartbeat failed: {error!r}")
 
-    async def end(self, msg, job_id: str, reply: Optional[str], answer: Answer, state: str, error: Optional[str],
-                  worker: Optional[str], snapshot, dead_letter=None) -> None:
-        """Stores the end of the job and acks. While NATS cannot take it (a stream electing a
-        leader), tries again in place for up to END_RETRY_LIMIT seconds with the job kept in
-        progress (every step is idempotent); then hands the job back."""
+    async def end(self, msg, job_id: str, reply: Optional[str], proposed: Ending, webhook: Optional[bool],
+                  dead_letter=None) -> None:
+        """Ends the job (`Store.finish`) and acks. `webhook` says whether the job has one (None:
+        look it up). While NATS cannot take the end (a stream electing a leader), tries again
+        in place for up to END_RETRY_LIMIT seconds with the job kept in progress (every step
+        is idempotent); then hands the job back."""
 
         async def answer_gateway(stored: Answer) -> None:
             if reply:
@@ -860,14 +921,16 @@ class Worker:
         pause = 0.2
         while True:
             try:
-                _, ended = await self.store.finish(job_id, self.service, answer, state, error, worker, snapshot, answer_gateway)
-                if dead_letter is not None and ended == "failed":
+                if webhook is None:
+                    webhook = await self.has_webhook(msg, job_id)
+                ended = await self.store.finish(job_id, proposed, webhook, answer_gateway)
+                if dead_letter is not None and ended.state == "failed":
                     message, attempts, last_error = dead_letter
                     await self.store.dead_letter(job_id, self.service, message.data or b"",
                                                  header(message.headers, H_CONTENT_TYPE), attempts, last_error,
                                                  header(message.headers, H_OWNER))
                 await msg.ack()
-                self.log(f"job {job_id} done: {ended}")
+                self.log(f"job {job_id} done: {ended.state}")
                 return
             except Exception as error:
                 if time.monotonic() >= give_up_at:
@@ -883,26 +946,31 @@ class Worker:
                 pause = min(pause * 2, 2.0, max(0.1, self.ack_wait / 3))
 
     async def answer_again(self, msg, job_id: str, reply: Optional[str]) -> None:
-        """Acks a job that ended before, answering a waiting gateway from the stored result.
-        Its terminal event is published again first (same message id): whoever ended it may
-        have died, or NATS failed, between the record and the event; until it is stored the job
-        is handed back with a growing delay."""
-        if reply:
-            try:
-                answer = await self.store.result(job_id)
-                if answer is not None:
-                    await self.nc.publish(reply, answer.body, headers=answer.headers(job_id))
-            except Exception as error:
-                self.log(f"stored answer of {job_id} not sent: {error!r}")
+        """Acks a job that ended before, answering a waiting gateway from its stored end. A job
+        with a webhook gets its terminal event published again first (same message id, so
+        JetStream drops a second copy): whoever ended it may have died, or NATS failed, between
+        the end and the event, and the webhook dispatchers wait for it; until it is stored the
+        job is handed back with a growing delay."""
         try:
-            current = await self.store.record(job_id)
-            if current is not None and current[0].get("state") in TERMINAL:
-                await self.store.publish_end(current[0])
+            ending, current = await asyncio.gather(self.store.ending(job_id), self.store.record(job_id))
         except Exception as error:
             delay = float(min(30, msg.metadata.num_delivered))
-            self.log(f"cannot publish the end of job {job_id}, handing it back: {error!r}")
+            self.log(f"cannot read the end of job {job_id}, handing it back: {error!r}")
             await self.nak(msg, delay)
             return
+        if reply and ending is not None:
+            try:
+                await self.nc.publish(reply, ending.answer.body, headers=ending.answer.headers(job_id))
+            except Exception as error:
+                self.log(f"stored answer of {job_id} not sent: {error!r}")
+        if ending is not None and current is not None and current[0].get("webhook") is not None:
+            try:
+                await self.store.publish_end(job_id, current[0].get("service") or self.service, ending)
+            except Exception as error:
+                delay = float(min(30, msg.metadata.num_delivered))
+                self.log(f"cannot publish the end of job {job_id}, handing it back: {error!r}")
+                await self.nak(msg, delay)
+                return
         await msg.ack()
 
     async def retry_later(self, msg, job_id: str, attempt: int, outcome: Outcome, cursor: list) -> None:
@@ -925,10 +993,12 @@ class Worker:
     async def give_up(self, msg, job_id: str, reply: Optional[str], attempts: int) -> None:
         self.log(f"job {job_id} out of attempts ({attempts}); dead-lettering it")
         current = await self.store.record(job_id)
-        error = (current[0].get("error") if current else None) or \
-            f"No answer after {attempts} attempts (the worker crashed or stalled each time)."
+        record = current[0] if current is not None else {}
+        error = record.get("error") or f"No answer after {attempts} attempts (the worker crashed or stalled each time)."
         answer = Answer(500, PROBLEM_MEDIA_TYPE, problem("/problems/job-failed", "Job failed", 500, error, job_id))
-        await self.end(msg, job_id, reply, answer, "failed", error, None, None, dead_letter=(msg, attempts, error))
+        ending = Ending(answer, "failed", self.service, started_at=record.get("startedAt"), attempts=attempts, error=error)
+        webhook = record.get("webhook") is not None
+        await self.end(msg, job_id, reply, ending, webhook, dead_letter=(msg, attempts, error))
 
     async def nak(self, msg, delay: Optional[float]) -> None:
         try:
