@@ -794,9 +794,9 @@ class Worker:
             #    Then answer again and ack; else mark its record running.
             try:
                 started = await self.start(msg, job_id, attempt)
-            except Exception as error:
+            except Exception as error:  # NATS unavailable: not an attempt; back off as it lasts
                 self.log(f"cannot start job {job_id}, handing it back: {error!r}")
-                await self.nak(msg, 1.0)
+                await self.nak(msg, float(min(30, attempt)))
                 return
             if started is None:
                 self.log(f"job {job_id} ended before; acknowledging the delivery")
