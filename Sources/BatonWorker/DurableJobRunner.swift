@@ -281,29 +281,45 @@ struct DurableJobRunner: Sendable {
             let cursor = RecordCursor(deferring: { try await store.overwrite(marked, by: .worker) }, after: configuration.runningMarkDelay)
             return .running(Attempt(cursor: cursor, number: 1, startedAt: now, webhook: false))
         }
-        let written = try await store.update(id, .start, by: .worker) { record in
-            record.attempts = max(record.attempts + 1, message.deliveryCount)
-            record.startedAt = record.startedAt ?? now
+        // Twice at most: a record that lands between the read and the create below (the
+        // gateway writes it with the job, so the job can come first) is read again.
+        for _ in 0..<2 {
+            let written = try await store.update(id, .start, by: .worker) { record in
+                record.attempts = max(record.attempts + 1, message.deliveryCount)
+                record.startedAt = record.startedAt ?? now
+                record.worker = configuration.workerID
+                return true
+            }
+            if let written {
+                return .running(
+                    Attempt(
+                        cursor: RecordCursor(written), number: written.record.attempts, startedAt: written.record.startedAt ?? now,
+                        webhook: written.record.webhook != nil))
+            }
+            // Only an ended job is done: a read served by a replica that lags can miss a record
+            // just created (the create-only write below then fails and the record is read again).
+            if let existing = try await store.record(id), existing.record.state.isTerminal { return .ended(existing) }
+            // No record: the gateway's has not landed yet (`Baton-Record: headers`: rebuilt from
+            // the headers, so none of its fields is lost) or is gone (retention ended).
+            var record: JobRecord
+            if headersOnly {
+                record = try rebuiltRecord(id, message: message)
+                try record.apply(.start, by: .worker)
+            } else {
+                record = try JobRecord(.restore, by: .worker, id: id, service: service.name, lane: .durable)
+            }
+            record.attempts = message.deliveryCount
+            record.startedAt = now
             record.worker = configuration.workerID
-            return true
+            do {
+                let revision = try await store.create(record, by: .worker)
+                return .running(
+                    Attempt(cursor: RecordCursor(StoredRecord(record: record, revision: revision)), number: record.attempts, startedAt: now, webhook: false))
+            } catch let error as NATSError where error.kind == .wrongLastSequence {
+                continue
+            }
         }
-        if let written {
-            return .running(
-                Attempt(
-                    cursor: RecordCursor(written), number: written.record.attempts, startedAt: written.record.startedAt ?? now,
-                    webhook: written.record.webhook != nil))
-        }
-        // Only an ended job is done: a read served by a replica that lags can miss a record
-        // just created (the create-only write below then fails and the job is handed back to
-        // try again).
-        if let existing = try await store.record(id), existing.record.state.isTerminal { return .ended(existing) }
-        // The gateway's record is gone (retention ended): keep the job visible anyway.
-        var record = try JobRecord(.restore, by: .worker, id: id, service: service.name, lane: .durable)
-        record.attempts = message.deliveryCount
-        record.startedAt = now
-        record.worker = configuration.workerID
-        let revision = try await store.create(record, by: .worker)
-        return .running(Attempt(cursor: RecordCursor(StoredRecord(record: record, revision: revision)), number: record.attempts, startedAt: now, webhook: false))
+        throw NATSError(.wrongLastSequence, "the record of job \(id) kept changing while the job started")
     }
 
     /// The record as the gateway created it, from the job's headers (`Baton-Record: headers`).
