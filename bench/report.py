@@ -6,7 +6,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 (base, cores, cpu, versions, commit, duration, conns, held,
- H, H1, N, F, F1, D, D1, Fhalf, Dhalf, A, a_bad, drain_rate, W, w_ok, w_bad, w_rss, S, S1) = sys.argv[1:]
+ H, H1, N, F, F1, D, D1, Fhalf, Dhalf, A, a_bad, drain_rate, W, w_ok, w_bad, w_rss, S, S1,
+ js_D, js_S, w_end, w_end_back) = sys.argv[1:]
 
 
 def parse(line):
@@ -15,6 +16,20 @@ def parse(line):
 
 
 H, H1, N, F, F1, D, D1, Fhalf, Dhalf, A, W, S, S1 = map(parse, (H, H1, N, F, F1, D, D1, Fhalf, Dhalf, A, W, S, S1))
+
+
+def parse_js(token):
+    """bench/jsz.py's per-job deltas of a phase ("" when the phase did not run)."""
+    if not token:
+        return None
+    js = dict(field.split("=", 1) for field in token.split(","))
+    for key in ("api", "writes", "acks", "in_msgs"):
+        js[key] = float(js[key])
+    return js
+
+
+js_D, js_S = parse_js(js_D), parse_js(js_S)
+nan = float("nan")
 limit = H["rps"] * N["rps"] / (H["rps"] + N["rps"])
 ratios = {
     "F_over_limit": F["rps"] / limit,
@@ -24,6 +39,14 @@ ratios = {
     "held_calls_ok": int(w_ok),
     "held_rss_mb": int(w_rss),
     "async_accept_per_s": A["rps"] - 0,
+}
+# Counts without a target: what nats-server counted per durable job, and the worker's end failures.
+counts = {
+    "js_api_per_durable_job": js_D["api"] if js_D else nan,
+    "js_writes_per_durable_job": js_D["writes"] if js_D else nan,
+    "js_acks_per_durable_job": js_D["acks"] if js_D else nan,
+    "s_js_writes_per_durable_job": js_S["writes"] if js_S else nan,
+    "held_end_failures": int(w_end),
 }
 targets = {
     "F_over_limit": (">=", 0.8), "D_over_F": (">=", 0.5), "added_p50_ms": ("<=", 0.3),
@@ -69,10 +92,33 @@ for name, what, r in rows:
 lines += [
     "",
     f"- A: {A['rps']:.0f} jobs/s accepted ({a_bad} answers other than 202); workers then drained the queue at {float(drain_rate):.0f} jobs/s.",
-    f"- W: {w_ok} held calls answered correctly, {w_bad} wrong; gateway peak RSS {w_rss} MB.",
+    f"- W: {w_ok} of the {held} held calls (one per connection) answered 200 with the right body within the 12 s phase, {w_bad} wrong;"
+    f" gateway peak RSS {w_rss} MB; the worker logged {w_end} `cannot record the end of the job` warnings by the phase's end"
+    f" ({w_end_back} of them handing the job back).",
     f"- Limit of doing both HTTP and NATS on these cores: H·N/(H+N) = {limit:.0f} req/s.",
     f"- Strict durability (fsync on every write, `sync_interval: always`): S/D = {S['rps'] / D['rps']:.2f} at {conns} connections,"
     f" p50 at 1 connection {S1['p50']:.2f} ms against {D1['p50']:.2f} ms.",
+]
+
+
+def js_line(name, js):
+    if not js:
+        return f"- {name}: not run."
+    streams = ", ".join(f"{k} {v}" for k, v in (x.split(":") for x in js["streams"].split(";") if x))
+    return (f"- {name}, counted by nats-server over the phase, per job answered 2xx ({js['jobs']} jobs):"
+            f" {js['writes']:.2f} stored messages ({streams}; {float(js['writes_per_published']):.2f} per job published to"
+            f" BATON_JOBS, {js['published']} of them, those wrk stopped waiting for included), {js['acks']:.2f} acks, {js['api']:.2f} JetStream API requests"
+            f" ({js['api_errors']} errors in all), {js['in_msgs']:.2f} messages from clients.")
+
+
+lines += [
+    js_line("D", js_D),
+    js_line("S", js_S),
+    "  Stored messages: the streams' last_seq deltas (/jsz), deleted ones included (jobs acked off the work queue, KV history);"
+    " acks: the consumers' ack-floor deltas (nats-server has no ack counter); JetStream API requests: /varz jetstream.stats.api"
+    " (`$JS.API.*` only: stream publishes, KV puts, direct gets, acks and pull requests are not API requests);"
+    " messages from clients: /varz in_msgs. The second count waits for the counters to settle: the few jobs still in flight"
+    f" when wrk stopped (at most {conns}) add their messages but are not among the jobs divided by.",
     "",
     "| ratio | value | target | met |",
     "| --- | ---: | --- | --- |",
@@ -82,7 +128,7 @@ for key, value in ratios.items():
     shown = f"{value:.3f}" if isinstance(value, float) else str(value)
     lines.append(f"| {key} | {shown} | {op} {target} | {'yes' if met(key) else 'no'} |")
 lines += ["", f"![chart]({base.split('/')[-1]}.png)", "", "```"]
-for key, value in ratios.items():
+for key, value in {**ratios, **counts}.items():
     lines.append(f"{key}={value:.3f}" if isinstance(value, float) else f"{key}={value}")
 lines.append("```")
 report = "\n".join(lines) + "\n"

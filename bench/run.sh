@@ -35,14 +35,32 @@ wait_http() { for _ in $(seq 200); do curl -sf "$1" >/dev/null 2>&1 && return 0;
 stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
 NATS_PORT=$(free_port)
+MON_PORT=$(free_port)              # monitoring (/varz, /jsz): the server's own counts of D
 cat > "$WORK/nats.conf" <<CONF
 listen: 127.0.0.1:$NATS_PORT
+http: 127.0.0.1:$MON_PORT
 max_payload: 8MB
 jetstream { store_dir: "$WORK/js" }
 CONF
 "$NATS_SERVER" -c "$WORK/nats.conf" -l "$WORK/nats.log" & PIDS+=($!)
 for _ in $(seq 100); do grep -q "Server is ready" "$WORK/nats.log" 2>/dev/null && break; sleep 0.05; done
 NATS=nats://127.0.0.1:$NATS_PORT
+MON=http://127.0.0.1:$MON_PORT
+
+# What nats-server counted over one phase, per job the phase completed (its 2xx answers):
+# js_phase NAME MONITOR_URL WRK_ARGS...  records NAME from wrk, then R[js_NAME] = bench/jsz.py's
+# token (api = JetStream API requests, writes = stored messages, acks, in_msgs, per stream).
+js_phase() {
+  local name=$1 mon=$2; shift 2
+  python3 bench/jsz.py snap "$mon" > "$WORK/js-$name-before.json"
+  record "$name" "$(wrk_run "$@")"
+  python3 bench/jsz.py snap "$mon" > "$WORK/js-$name-after.json"   # once jobs in flight have ended
+  local requests jobs
+  requests=$(grep -oE '^ *[0-9]+ requests in' "$WORK/last-wrk.txt" | awk '{print $1}')
+  jobs=$(( requests - $(awk '{print $4}' <<<"${R[$name]}") ))
+  R[js_$name]=$(python3 bench/jsz.py delta "$WORK/js-$name-before.json" "$WORK/js-$name-after.json" "$jobs")
+  echo "   nats-server per $name job: ${R[js_$name]}"
+}
 
 # wrk output → "rps p50_ms p99_ms non2xx errors"
 wrk_run() {
@@ -79,8 +97,16 @@ echo "== N: raw NATS request-reply through BatonNATS"
 N_LINE=$("$BIN/baton-bench" nats-rr --nats-url "$NATS" --concurrency "$CONNS" --duration "$DURATION")
 record N "$(echo "$N_LINE" | sed -E 's/.*rps=([0-9]+) p50_us=([0-9]+) p99_us=([0-9]+).*/\1 \2 \3/' | awk '{printf "%s %.3f %.3f 0 0", $1, $2/1000, $3/1000}')"
 
-start_worker() {
-  "$BIN/baton" worker --nats-url "$NATS" --services echo,echo-fast,slow --concurrency "${1:-256}" --log-level warning & WPID=$!; PIDS+=($WPID)
+# A worker's metrics on any free port: the default one may be taken on a shared box.
+start_worker() {  # $1 = concurrency, $2 = a log file (else the terminal)
+  local args=(worker --nats-url "$NATS" --services echo,echo-fast,slow --concurrency "${1:-256}" --metrics-port 0 --log-level warning)
+  if [[ -n ${2:-} ]]; then "$BIN/baton" "${args[@]}" >"$2" 2>&1 & WPID=$!; else "$BIN/baton" "${args[@]}" & WPID=$!; fi
+  PIDS+=($WPID)
+}
+# Waits for the durable lane at $G to answer (worker registered), else stops the bench.
+wait_durable() {
+  for _ in $(seq 100); do [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST $G/v1/jobs/echo -d x)" = 200 ] && return 0; sleep 0.1; done
+  echo "$1: the durable lane does not answer"; exit 1
 }
 start_gateway() {
   GPORT=$(free_port)
@@ -90,22 +116,24 @@ start_gateway() {
 start_worker
 start_gateway
 G=http://127.0.0.1:$GPORT
-for _ in $(seq 100); do [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST $G/v1/jobs/echo -d x)" = 200 ] && break; sleep 0.1; done
+wait_durable F
 
 echo "== F: Baton sync, fast lane (echo-fast)"
 record F "$(wrk_run -t$THREADS -c$CONNS -d${DURATION}s -s bench/post.lua $G/v1/jobs/echo-fast)"
 record F1 "$(wrk_run -t1 -c1 -d5s -s bench/post.lua $G/v1/jobs/echo-fast)"
 
 echo "== D: Baton sync, durable lane (echo)"
-record D "$(wrk_run -t$THREADS -c$CONNS -d${DURATION}s -s bench/post.lua $G/v1/jobs/echo)"
+js_phase D "$MON" -t$THREADS -c$CONNS -d${DURATION}s -s bench/post.lua $G/v1/jobs/echo
 record D1 "$(wrk_run -t1 -c1 -d5s -s bench/post.lua $G/v1/jobs/echo)"
 
 echo "== S: durable lane on a nats-server with jetstream { sync_interval: always } (fsync on every write)"
 # The strict-durability setting of nats/README.md, side by side with D (nats-server 2.10+).
 if python3 -c "import sys; v=tuple(map(int, sys.argv[1].lstrip('v').split('-')[0].split('.'))); sys.exit(v < (2, 10))" "$(bench_version "$NATS_SERVER")"; then
   SYNC_PORT=$(free_port)
+  SYNC_MON_PORT=$(free_port)
   cat > "$WORK/nats-sync.conf" <<CONF
 listen: 127.0.0.1:$SYNC_PORT
+http: 127.0.0.1:$SYNC_MON_PORT
 max_payload: 8MB
 jetstream { store_dir: "$WORK/js-sync", sync_interval: always }
 CONF
@@ -117,15 +145,14 @@ CONF
   "$BIN/baton" worker --nats-url "$NATS" --services echo --concurrency 256 --metrics-port 0 --log-level warning & WPID=$!; PIDS+=($WPID)
   start_gateway
   G=http://127.0.0.1:$GPORT
-  for _ in $(seq 100); do [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST $G/v1/jobs/echo -d x)" = 200 ] && break; sleep 0.1; done
-  [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST $G/v1/jobs/echo -d x)" = 200 ] || { echo "S: the durable lane does not answer"; exit 1; }
-  record S "$(wrk_run -t$THREADS -c$CONNS -d${DURATION}s -s bench/post.lua $G/v1/jobs/echo)"
+  wait_durable S
+  js_phase S "http://127.0.0.1:$SYNC_MON_PORT" -t$THREADS -c$CONNS -d${DURATION}s -s bench/post.lua $G/v1/jobs/echo
   record S1 "$(wrk_run -t1 -c1 -d5s -s bench/post.lua $G/v1/jobs/echo)"
   stop $GPID; stop $WPID; stop $SYNC_PID
   NATS=${MAIN[0]} G=${MAIN[1]} GPID=${MAIN[2]} WPID=${MAIN[3]}
 else
   echo "   skipped: sync_interval needs nats-server 2.10+"
-  R[S]="nan nan nan 0 0"; R[S1]="nan nan nan 0 0"
+  R[S]="nan nan nan 0 0"; R[S1]="nan nan nan 0 0"; R[js_S]=""
 fi
 
 echo "== latency at half of peak (paced)"
@@ -151,24 +178,30 @@ DRAIN_RATE=$(echo "$DRAIN" | grep -o 'rate=[0-9]*' | cut -d= -f2)
 
 echo "== W: $HELD concurrent held sync calls (slow, 5 s) on a fresh gateway"
 stop $GPID; stop $WPID
-start_worker $((HELD + 1000))
+start_worker $((HELD + 1000)) "$WORK/worker-W.log"
 start_gateway
 G=http://127.0.0.1:$GPORT
-for _ in $(seq 100); do [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST $G/v1/jobs/echo -d x)" = 200 ] && break; sleep 0.1; done
+wait_durable W
 ulimit -n "$(ulimit -Hn)" || true
-W_OUT=$(wrk_run -t$THREADS -c$HELD -d12s --timeout 30s -s bench/held.lua $G/v1/jobs/slow)
+W_OUT=$(wrk_run -t$THREADS -c$HELD -d12s --timeout 30s -s bench/held.lua $G/v1/jobs/slow -- $((HELD / THREADS)))
 W_OK=$(grep -o 'held_ok=[0-9]*' "$WORK/last-wrk.txt" | cut -d= -f2)
 W_BAD=$(grep -o 'held_bad=[0-9]*' "$WORK/last-wrk.txt" | cut -d= -f2)
 W_RSS=$(awk '/VmHWM/ {printf "%.0f", $2/1024}' /proc/$GPID/status)
+# The worker's "cannot record the end of the job" warnings logged by the end of the phase: both
+# "...yet; retrying" (a first failure, retried in place) and "...; handing it back" (given up).
+W_END=$(grep -c 'cannot record the end of the job' "$WORK/worker-W.log" || true)
+W_END_BACK=$(grep -c 'cannot record the end of the job; handing it back' "$WORK/worker-W.log" || true)
 record W "$W_OUT"
-echo "   held: ok=$W_OK bad=$W_BAD gateway peak RSS=${W_RSS} MB"
+echo "   held: ok=$W_OK bad=$W_BAD (of $(( HELD / THREADS * THREADS )) calls) gateway peak RSS=${W_RSS} MB;" \
+  "worker: $W_END × cannot record the end of the job ($W_END_BACK handed back)"
 
 echo "== report"
 DATE=$(date -u +%Y-%m-%dT%H%MZ)
 mkdir -p bench/results
 CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
+CPU+=", $(awk '/MemTotal/ {printf "%.1f GB RAM", $2/1024/1024}' /proc/meminfo), $(uname -sr)"
 VERSIONS="$(swift --version 2>&1 | head -1); nats-server $(bench_version "$NATS_SERVER"); nats.c $(dpkg-query -W -f='${Version}' libnats-dev); $( (wrk --version 2>&1 || true) | head -1 | cut -d' ' -f1-2)"
 python3 bench/report.py "bench/results/$DATE" "$(nproc)" "$CPU" "$VERSIONS" "$COMMIT" "$DURATION" "$CONNS" "$HELD" \
   "${R[H]}" "${R[H1]}" "${R[N]}" "${R[F]}" "${R[F1]}" "${R[D]}" "${R[D1]}" "${R[Fhalf]}" "${R[Dhalf]}" \
   "${R[A]}" "${A_BAD:-0}" "${DRAIN_RATE:-0}" "${R[W]}" "${W_OK:-0}" "${W_BAD:-0}" "${W_RSS:-0}" \
-  "${R[S]}" "${R[S1]}"
+  "${R[S]}" "${R[S1]}" "${R[js_D]}" "${R[js_S]}" "${W_END:-0}" "${W_END_BACK:-0}"
