@@ -50,11 +50,13 @@ struct WebhookDispatcher: Sendable {
         var logger = self.logger
         logger[metadataKey: "job"] = "\(event.job)"
         do {
-            // The event is published after the record's terminal write, so a record that is
-            // missing or not ended yet is a stale read (a replica that lags, or one an older
-            // server left out of step, `ServerCapabilities.replicasAlwaysCatchUp`): look again shortly, from whichever
-            // replica answers then. Bounded, so an event whose record expired does not cycle.
-            guard let stored = try await store.record(event.job), stored.record.state.isTerminal else {
+            // Read from the streams' leaders: whether to POST is decided on the webhook's state,
+            // which a replica that lags (a restarted node catching up, or one an older server
+            // left out of step, `ServerCapabilities.replicasAlwaysCatchUp`) may show from
+            // before the gateway marked it `skipped` or `delivered`. The event is published after
+            // the job's end, so a job not ended yet is a read before a new leader caught up:
+            // look again shortly. Bounded, so an event whose record expired does not cycle.
+            guard let stored = try await store.record(event.job, fromLeaders: true), stored.record.state.isTerminal else {
                 if message.deliveryCount < Self.staleReadRetries {
                     try message.nak(delay: .seconds(1))
                 } else {
@@ -90,7 +92,9 @@ struct WebhookDispatcher: Sendable {
     ) async throws {
         let record = stored.record
         let attempt = webhook.attempts + 1
-        let body = try WebhookPayload.encode(record: record, answer: try await store.result(record.id))
+        var answer = stored.ending?.answer
+        if answer == nil { answer = try await store.result(record.id) }
+        let body = try WebhookPayload.encode(record: record, answer: answer)
         var headers = signer.headers(id: record.id, timestamp: Int(Timestamp.now.milliseconds / 1000), body: body)
         headers.append((name: "Content-Type", value: "application/json"))
         if let traceparent = record.traceparent { headers.append((name: "traceparent", value: traceparent)) }

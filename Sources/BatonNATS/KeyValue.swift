@@ -61,6 +61,36 @@ public struct KeyValueBucket: Sendable {
         return KeyValueEntry(key: key, value: reply.payload, headers: headers, revision: revision)
     }
 
+    /// The latest entry for `key` as the stream's leader has it: a JetStream API request
+    /// (`STREAM.MSG.GET`), where `get` is a direct get that any replica may serve, one that lags
+    /// included. For the few decisions a stale read would get wrong; nil when there is none.
+    public func getFromLeader(_ key: String) async throws -> KeyValueEntry? {
+        let request = ByteBuffer(string: #"{"last_by_subj":"\#(subjectPrefix)\#(key)"}"#)
+        let reply = try await jetStream.connection.request(request, to: "$JS.API.STREAM.MSG.GET.\(streamName)", timeout: jetStream.timeout)
+        let answer = try JSONDecoder().decode(MessageGetWire.self, from: Data(reply.payload.readableBytesView))
+        if let error = answer.error {
+            if error.err_code == 10037 { return nil }  // no message found
+            throw error.natsError
+        }
+        guard let message = answer.message else { throw NATSError(.protocolViolation, "stream message get \(name)/\(key) without a message") }
+        let headers = message.hdrs.flatMap { Data(base64Encoded: $0) }.map { NATSHeaders(headerBlock: String(decoding: $0, as: UTF8.self)) } ?? [:]
+        if let operation = headers["KV-Operation"], operation == "DEL" || operation == "PURGE" { return nil }
+        var cleaned = headers
+        for name in ["Nats-Expected-Last-Subject-Sequence", "Nats-Msg-Id"] { cleaned[name] = nil }
+        let value = message.data.flatMap { Data(base64Encoded: $0) }.map { ByteBuffer(bytes: $0) } ?? ByteBuffer()
+        return KeyValueEntry(key: key, value: value, headers: cleaned, revision: message.seq)
+    }
+
+    private struct MessageGetWire: Decodable {
+        struct Message: Decodable {
+            var seq: UInt64
+            var hdrs: String?
+            var data: String?
+        }
+        var message: Message?
+        var error: JetStreamAPIError?
+    }
+
     /// Writes `value` whatever is there; returns the new revision.
     @discardableResult
     public func put(_ key: String, _ value: ByteBuffer, headers: NATSHeaders = [:]) async throws -> UInt64 {

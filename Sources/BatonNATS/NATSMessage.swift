@@ -20,6 +20,17 @@ public struct NATSHeaders: Sendable, Equatable, Sequence, ExpressibleByDictionar
 
     public var isEmpty: Bool { fields.isEmpty }
 
+    /// Reads a header block as NATS writes it (`NATS/1.0\r\nName: value\r\n…\r\n\r\n`, as in
+    /// a stored message's `hdrs`); the status line is skipped, lines without a colon ignored.
+    public init(headerBlock: String) {
+        self.init()
+        for line in headerBlock.split(separator: "\r\n").dropFirst() {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            let value = line[line.index(after: colon)...].drop { $0 == " " }
+            fields.append((name: String(line[..<colon]), value: String(value)))
+        }
+    }
+
     /// The first value for `name` (case-insensitive), if any.
     public subscript(name: String) -> String? {
         get {

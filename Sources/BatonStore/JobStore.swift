@@ -39,10 +39,12 @@ public struct JobStore: Sendable {
     }
 
     /// A job as readers see it: its record with its end applied, and its answer once it has
-    /// one; nil when neither exists. Both are read at once.
-    public func record(_ id: String) async throws -> StoredRecord? {
-        async let entry = records.get(id)
-        async let answer = results.get(id)
+    /// one; nil when neither exists. Both are read at once, by direct gets (any replica may
+    /// answer), or from the streams' leaders (`fromLeaders`) for a decision a replica that lags
+    /// would get wrong.
+    public func record(_ id: String, fromLeaders: Bool = false) async throws -> StoredRecord? {
+        async let entry = fromLeaders ? records.getFromLeader(id) : records.get(id)
+        async let answer = fromLeaders ? results.getFromLeader(id) : results.get(id)
         let (recordEntry, answerEntry) = try await (entry, answer)
         let ending = answerEntry.flatMap { JobEnding(headers: $0.headers, body: $0.value) }
         guard let recordEntry else {

@@ -49,6 +49,15 @@ struct JetStreamTests {
         }
         try await kv.put("k", ByteBuffer("three"))
         #expect(try await kv.get("k")?.value == ByteBuffer("three"))
+        // The leader's copy reads the same, headers included.
+        let multiline = try await kv.put("h", ByteBuffer("four"), headers: ["Baton-Status": "409", "Baton-Error": "a: b"])
+        let fromLeader = try #require(try await kv.getFromLeader("h"))
+        #expect(fromLeader.value == ByteBuffer("four"))
+        #expect(fromLeader.revision == multiline)
+        #expect(fromLeader.headers["Baton-Status"] == "409")
+        #expect(fromLeader.headers["Baton-Error"] == "a: b")
+        #expect(try await kv.getFromLeader("k")?.value == ByteBuffer("three"))
+        #expect(try await kv.getFromLeader("missing") == nil)
         try await js.deleteStream("KV_\(kv.name)")
         await nats.close()
     }
