@@ -6,7 +6,8 @@ import Logging
 /// What a handler can do besides computing its answer: report progress.
 ///
 /// Progress goes to `baton.progress.<service>.<job>` at once (anyone may `nats sub` it) and, for
-/// durable jobs, into the job record so that polling clients see it too.
+/// durable jobs, into the job record so that polling clients see it too: at most every 250 ms
+/// (the last report wins), and not at all when the job ends first (its end says how far it got).
 public struct JobContext: Sendable {
     let job: Job
     let connection: NATSConnection
@@ -32,18 +33,25 @@ public struct JobContext: Sendable {
         } catch {
             logger.debug("progress not published", metadata: ["error": "\(error)"])
         }
-        guard let store else { return }
-        do {
-            let written = try await store.update(job.id, from: await cursor?.current(), by: .worker) { record in
-                guard record.state == .running else { return false }
-                record.progress = JobProgress(percent: percent, message: message)
-                return true
+        guard let store, let cursor else { return }
+        let id = job.id
+        let logger = logger
+        cursor.recordProgress(JobProgress(percent: percent, message: message), within: Self.progressInterval) { progress, base in
+            do {
+                return try await store.update(id, from: base, by: .worker) { record in
+                    guard record.state == .running else { return false }
+                    record.progress = progress
+                    return true
+                }
+            } catch {
+                logger.debug("progress not recorded", metadata: ["error": "\(error)"])
+                return nil
             }
-            cursor?.advance(to: written)
-        } catch {
-            logger.debug("progress not recorded", metadata: ["error": "\(error)"])
         }
     }
+
+    /// How often, at most, a job's progress is written to its record (the events go at once).
+    static let progressInterval: Duration = .milliseconds(250)
 
     /// True once the job was cancelled (or the worker is stopping); handlers may also just
     /// `try Task.checkCancellation()`.

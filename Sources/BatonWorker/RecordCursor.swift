@@ -1,8 +1,10 @@
+import BatonCore
 import BatonStore
 import Synchronization
 
 /// One job's record as this worker last wrote it, shared by the runner and the handler's
-/// progress reports, so each write can go without a read first.
+/// progress reports, so each write can go without a read first; and the writes an end would
+/// make pointless, held back until the job has run a while.
 ///
 /// A first attempt's running mark can be deferred (`init(deferring:after:)`): it is written
 /// only once the handler has run for a while, or when a progress report needs the record
@@ -17,6 +19,8 @@ final class RecordCursor: Sendable {
     private let mark: Mutex<Mark>
     /// Set when the job ends first: a deferred mark not yet started is never written.
     private let abandoned = Flag()
+    /// Progress waiting to be written, and the task that writes it.
+    private let progress = Mutex<(latest: JobProgress?, writer: Task<Void, Never>?)>((nil, nil))
 
     private final class Flag: Sendable {
         private let value = Atomic<Bool>(false)
@@ -52,10 +56,35 @@ final class RecordCursor: Sendable {
         return written
     }
 
-    /// The record as last written, without writing a deferred mark (which is then never
-    /// written); nil when unknown.
+    /// Records `latest` as the job's progress within `interval`: reports that come faster are
+    /// coalesced (the last wins), and a job that ends first skips the write (its end says how
+    /// far it got). `write` gets the progress and the record as last written.
+    func recordProgress(
+        _ latest: JobProgress, within interval: Duration, _ write: @escaping @Sendable (JobProgress, StoredRecord?) async -> StoredRecord?
+    ) {
+        progress.withLock { state in
+            state.latest = latest
+            guard state.writer == nil else { return }
+            state.writer = Task { [self] in
+                while true {
+                    try? await Task.sleep(for: interval)
+                    let next: JobProgress? = progress.withLock { state in
+                        defer { state.latest = nil }
+                        if abandoned.isSet || state.latest == nil { state.writer = nil }
+                        return abandoned.isSet ? nil : state.latest
+                    }
+                    guard let next else { return }
+                    advance(to: await write(next, await current()))
+                }
+            }
+        }
+    }
+
+    /// The record as last written, without writing a deferred mark or progress (which are then
+    /// never written); nil when unknown.
     func abandon() -> StoredRecord? {
         abandoned.set()
+        progress.withLock { $0.writer?.cancel() }
         return mark.withLock { mark in
             switch mark {
             case .written(let stored): return stored
