@@ -55,6 +55,11 @@ struct JobEvents: Sendable {
                 }
                 group.addTask {
                     for await _ in ends {
+                        // The end and the progress reports come on two subscriptions, each
+                        // delivered on its own thread, so a report published just before the
+                        // end can be delivered just after it: a moment's grace lets the stream
+                        // show it before `done` (progress events are best effort either way).
+                        try? await Task.sleep(for: Self.endGrace)
                         input.yield(.ended)
                         return
                     }
@@ -90,6 +95,8 @@ struct JobEvents: Sendable {
             try await writer.finish(nil)
         })
     }
+
+    static let endGrace: Duration = .milliseconds(25)
 
     /// One event: `event:` line, the JSON on one `data:` line (JSON has no raw newlines).
     static func event(_ name: String, _ data: ByteBuffer) -> ByteBuffer {
