@@ -38,7 +38,7 @@ struct EndToEndTests {
 
     @Test func waitElapsesThen202ThenPollThenResult() async throws {
         let client = try await SharedSystem.get().client
-        let submit = try await client.post("/v1/jobs/slow", #"{"ms": 1500, "steps": 3}"#, headers: ["Prefer": "wait=1"])
+        let submit = try await client.post("/v1/jobs/slow", #"{"ms": 3000, "steps": 3}"#, headers: ["Prefer": "wait=1"])
         #expect(submit.status == 202)
         #expect(submit.header("Preference-Applied") == "wait=1")
         #expect(submit.header("Retry-After") == "1")
@@ -63,7 +63,7 @@ struct EndToEndTests {
         #expect(status.header("Retry-After") == nil)
         let result = try await client.get(location + "/result")
         #expect(result.status == 200)
-        #expect(result.text == #"{"slept_ms":1500}"#)
+        #expect(result.text == #"{"slept_ms":3000}"#)
         #expect(result.header("Content-Type") == "application/json")
         #expect(result.header("Baton-Job-Id") == id)
     }

@@ -16,7 +16,11 @@ import Testing
         let logger = quietLogger("test.cost")
         let connection = try await NATSConnection.connect(NATSConfiguration(servers: [server.url], name: "cost-worker"), logger: logger)
         let services = ["echo", "slow"].compactMap { ExampleServices.definition($0) }
-        let worker = Worker(connection: connection, services: services, configuration: WorkerConfiguration(workerID: "cost"), logger: logger)
+        var configuration = WorkerConfiguration(workerID: "cost")
+        // Far longer than a short job takes even on a busy machine, so only jobs meant to
+        // outlive it are marked running.
+        configuration.runningMarkDelay = .seconds(2)
+        let worker = Worker(connection: connection, services: services, configuration: configuration, logger: logger)
         Task { try await worker.run() }
         let gateway = try await TestGateway.start(natsURL: server.url)
         try await waitUntil(timeout: .seconds(10)) { (try? await gateway.client.post("/v1/jobs/echo", "warm").status) == 200 }
@@ -67,7 +71,7 @@ import Testing
         let stored = try await storedMessages(js) - before
         #expect(exact ? stored == 20 * 3 : (20 * 3...20 * 4).contains(stored), "\(stored) messages for 20 jobs")
 
-        let long = try await client.post("/v1/jobs/slow", #"{"ms": 600}"#, headers: ["Prefer": "respond-async"])
+        let long = try await client.post("/v1/jobs/slow", #"{"ms": 3000}"#, headers: ["Prefer": "respond-async"])
         let location = try #require(long.header("Location"))
         try await waitUntil(timeout: .seconds(5)) { try await client.get(location).json()["state"] as? String == "running" }
         let before2 = try await storedMessages(js)
