@@ -5,8 +5,10 @@ import BatonStore
 import BatonWebhooks
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
+import NIOHTTPTypes
 import ServiceLifecycle
 import Synchronization
 
@@ -135,13 +137,21 @@ public struct Gateway: Service {
         return router
     }
 
+    /// Connections the kernel queues until the gateway accepts them (capped by
+    /// `net.core.somaxconn`). With Hummingbird's 256, 10,000 clients connecting at once overflowed
+    /// it ~40,000 times: the dropped handshakes came back after SYN retransmits (1 s, 3 s, …), and
+    /// ~1,500 of 10,000 held calls were not answered within 12 s (bench phase W); with 4096, all were.
+    static let acceptBacklog = 4096
+
     func buildApplication(jetStream: JetStream, admission: QueueAdmission) -> some ApplicationProtocol {
         let router = buildRouter(jetStream: jetStream, admission: admission)
         let onServerRunning = self.onServerRunning
         let logger = self.logger
         return Application(
             router: router,
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "baton"),
+            server: HeldCallHTTP1Channel.builder(),
+            configuration: .init(
+                address: .hostname(configuration.host, port: configuration.port), serverName: "baton", backlog: Self.acceptBacklog),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
                 logger.info("gateway listening", metadata: ["port": "\(port)"])
@@ -173,5 +183,79 @@ struct HealthController: Sendable {
             }
             return Response.json(.ok, ByteBuffer(string: #"{"status":"ready","nats":"connected","streams":"present"}"#))
         }
+    }
+}
+
+/// Hummingbird's HTTP/1 channel, set up for connections that mostly wait: a held sync call keeps
+/// its connection's buffers for as long as the worker takes.
+///
+/// - The receive buffer starts at 512 bytes rather than NIO's 2 KiB (it grows after a read that
+///   fills it): each connection keeps one, and a request head is usually smaller.
+/// - A small request body is copied out of the receive buffer it arrived in (`CompactBodyParts`):
+///   a body slice would otherwise keep that whole buffer alive for the call, and the connection's
+///   next read would have to allocate a second one.
+struct HeldCallHTTP1Channel: ServerChildChannel {
+    typealias Value = HTTP1Channel.Value
+    let base: HTTP1Channel
+
+    static let receiveBuffer = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536)
+
+    static func builder() -> HTTPServerBuilder {
+        HTTPServerBuilder { responder in
+            HeldCallHTTP1Channel(base: HTTP1Channel(responder: responder, configuration: .init(additionalChannelHandlers: [CompactBodyParts()])))
+        }
+    }
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        do {
+            try channel.syncOptions?.setOption(ChannelOptions.recvAllocator, value: Self.receiveBuffer)
+        } catch {
+            return channel.eventLoop.makeFailedFuture(error)
+        }
+        return base.setup(channel: channel, logger: logger)
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        await base.handle(value: value, logger: logger)
+    }
+}
+
+/// Copies a request body part that uses a small share of its receive buffer into a buffer of
+/// its own, so that the receive buffer can be reused instead of living as long as the request.
+final class CompactBodyParts: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard case .body(let part) = unwrapInboundIn(data), part.readableBytes * 2 <= part.storageCapacity else {
+            context.fireChannelRead(data)
+            return
+        }
+        var copy = context.channel.allocator.buffer(capacity: part.readableBytes)
+        copy.writeImmutableBuffer(part)
+        context.fireChannelRead(wrapInboundOut(.body(copy)))
+    }
+}
+
+/// Runs `body` in a child task and returns what it returns.
+///
+/// A Swift task keeps every slab of async-frame memory it has used until it ends, and every
+/// frame on its stack while it waits. A request that does deep work (JetStream round trips,
+/// decoding: frames of several KB) and then waits a long time for a worker keeps all that for
+/// the whole wait; done here, the work leaves nothing behind in the waiting task. Task-local
+/// values and cancellation carry over (a child task). Not inlined: the task group's own state
+/// stays out of the caller's frame.
+@inline(never) func inChildTask<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T.self) { group in
+        group.addTask(operation: body)
+        return try await group.next()!
+    }
+}
+
+/// `inChildTask` for work that does not throw.
+@inline(never) func inChildTask<T: Sendable>(_ body: @escaping @Sendable () async -> T) async -> T {
+    await withTaskGroup(of: T.self) { group in
+        group.addTask(operation: body)
+        return await group.next()!
     }
 }

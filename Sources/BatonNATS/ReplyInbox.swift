@@ -11,15 +11,28 @@ import Synchronization
 /// Timeouts are swept by one task every `sweepInterval` rather than armed per request: arming a
 /// timer on an event loop from another thread costs a wake-up (eventfd write) per request, which
 /// profiles showed as a large share of a round trip. Timeouts are therefore coarse (±20 ms).
+/// A sweep looks only at the waits whose deadline fell in the ticks since the last one (`due`,
+/// a timing wheel), not at every slot: with 10,000 calls held, scanning them all every 20 ms
+/// took ~15% of the gateway's CPU.
 final class ReplyInbox: Sendable {
     let prefix: String
     private let state = Mutex(State())
     static let sweepInterval: Duration = .milliseconds(20)
     /// A registered subject nobody waits on is forgotten after this long.
     static let orphanTimeout: Duration = .seconds(600)
+    /// How often a running sweeper also looks for such subjects (a scan of every slot).
+    static let orphanScanInterval: Duration = .seconds(10)
+    /// Sweep ticks count `sweepInterval`s from here.
+    private let epoch = ContinuousClock.now
 
     private struct State {
         var slots: [String: Slot] = [:]
+        /// The tokens of waits by the tick their deadline falls in. An entry whose wait ended
+        /// otherwise is skipped when its tick comes.
+        var due: [Int64: [String]] = [:]
+        /// Every tick up to this one has been swept.
+        var swept: Int64 = 0
+        var lastOrphanScan = ContinuousClock.now
         var counter: UInt64 = 0
         var sweeping = false
         var closed = false
@@ -35,14 +48,15 @@ final class ReplyInbox: Sendable {
 
     private enum Phase {
         case registered
-        case arrived(NATSMessage)
+        /// Boxed: rare (a reply before its wait), and it would make every slot 60 bytes larger.
+        indirect case arrived(NATSMessage)
         case waiting(CheckedContinuation<NATSMessage?, Never>)
     }
 
     init(prefix: String) { self.prefix = prefix }
 
     /// A fresh reply subject, registered so that an early reply is kept.
-    func register() -> String {
+    @inline(never) func register() -> String {
         let deadline = ContinuousClock.now.advanced(by: Self.orphanTimeout)
         let token = state.withLock { state -> String in
             state.counter &+= 1
@@ -81,7 +95,7 @@ final class ReplyInbox: Sendable {
         waiter?.resume(returning: message)
     }
 
-    func wait(for subject: String, timeout: Duration, interruptible: Bool = false) async -> NATSMessage? {
+    @inline(never) func wait(for subject: String, timeout: Duration, interruptible: Bool = false) async -> NATSMessage? {
         let token = self.token(subject)
         let deadline = ContinuousClock.now.advanced(by: timeout)
         return await withTaskCancellationHandler {
@@ -99,6 +113,7 @@ final class ReplyInbox: Sendable {
                             return .resume(nil)
                         }
                         state.slots[token] = Slot(phase: .waiting(continuation), deadline: deadline, interruptible: interruptible)
+                        state.due[max(tick(deadline), state.swept + 1), default: []].append(token)
                         let start = !state.sweeping
                         state.sweeping = true
                         return .park(startSweeper: start)
@@ -143,6 +158,7 @@ final class ReplyInbox: Sendable {
                 return nil
             }
             state.slots.removeAll()
+            state.due.removeAll()
             return all
         }
         for continuation in waiting { continuation.resume(returning: nil) }
@@ -159,23 +175,58 @@ final class ReplyInbox: Sendable {
     }
 
     /// Removes overdue slots and resumes their waiters with nil. Returns false (and stops the
-    /// sweeper) when no slot is left to watch.
+    /// sweeper) when no wait is left to watch.
     private func sweep() -> Bool {
         let now = ContinuousClock.now
+        let through = tick(now, roundingUp: false)
         let (expired, keepGoing) = state.withLock { state -> ([CheckedContinuation<NATSMessage?, Never>], Bool) in
             var expired: [CheckedContinuation<NATSMessage?, Never>] = []
-            var overdue: [String] = []
-            for (token, slot) in state.slots where slot.deadline <= now {
-                overdue.append(token)
-                if case .waiting(let c) = slot.phase { expired.append(c) }
+            var late: [String] = []
+            func expire(_ tokens: [String]) {
+                for token in tokens {
+                    guard let slot = state.slots[token], case .waiting(let continuation) = slot.phase else { continue }
+                    if slot.deadline <= now {
+                        state.slots[token] = nil
+                        expired.append(continuation)
+                    } else {
+                        late.append(token)  // not expected: its tick says otherwise
+                    }
+                }
             }
-            for token in overdue { state.slots[token] = nil }
-            let anyWaiting = state.slots.values.contains { if case .waiting = $0.phase { true } else { false } }
-            if !anyWaiting { state.sweeping = false }
-            return (expired, anyWaiting)
+            if through > state.swept {
+                if through - state.swept <= Int64(state.due.count) {
+                    for tick in (state.swept + 1)...through {
+                        if let tokens = state.due.removeValue(forKey: tick) { expire(tokens) }
+                    }
+                } else {
+                    for tick in state.due.keys where tick <= through {
+                        expire(state.due.removeValue(forKey: tick)!)
+                    }
+                }
+                state.swept = through
+            }
+            if !late.isEmpty { state.due[through + 1, default: []].append(contentsOf: late) }
+            if now - state.lastOrphanScan >= Self.orphanScanInterval {
+                state.lastOrphanScan = now
+                var orphans: [String] = []
+                for (token, slot) in state.slots where slot.deadline <= now {
+                    if case .waiting = slot.phase { continue }  // in `due`
+                    orphans.append(token)
+                }
+                for token in orphans { state.slots[token] = nil }
+            }
+            if state.due.isEmpty { state.sweeping = false }
+            return (expired, !state.due.isEmpty)
         }
         for continuation in expired { continuation.resume(returning: nil) }
         return keepGoing
+    }
+
+    /// The sweep tick `instant` falls in: rounded up for a deadline (swept once it has passed),
+    /// down for the present (the ticks that are over).
+    private func tick(_ instant: ContinuousClock.Instant, roundingUp: Bool = true) -> Int64 {
+        let ticks = (instant - epoch) / Self.sweepInterval
+        return Int64(roundingUp ? ticks.rounded(.up) : ticks.rounded(.down))
     }
 
     private func token(_ subject: String) -> String {

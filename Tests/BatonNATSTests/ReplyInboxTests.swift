@@ -1,0 +1,101 @@
+@testable import BatonNATS
+import NIOCore
+import Testing
+
+/// The reply inbox without a server: replies, timeouts (swept by tick), interruptions.
+@Suite("reply inbox", .timeLimit(.minutes(1)))
+struct ReplyInboxTests {
+    let inbox = ReplyInbox(prefix: "_INBOX.test.")
+
+    func reply(to subject: String, _ text: String = "answer") -> NATSMessage {
+        NATSMessage(subject: subject, replyTo: nil, headers: [:], payload: ByteBuffer(string: text))
+    }
+
+    @Test func replyBeforeAndAfterTheWait() async {
+        let early = inbox.register()
+        inbox.deliver(reply(to: early, "early"))
+        #expect(await inbox.wait(for: early, timeout: .seconds(5))?.payload == ByteBuffer(string: "early"))
+
+        let late = inbox.register()
+        async let waited = inbox.wait(for: late, timeout: .seconds(5))
+        try? await Task.sleep(for: .milliseconds(50))
+        inbox.deliver(reply(to: late, "late"))
+        #expect(await waited?.payload == ByteBuffer(string: "late"))
+    }
+
+    /// Many waits with different deadlines: none ends before its own (upper bounds are loose: a
+    /// busy machine delays the sweeper), and a reply to one of them still arrives.
+    @Test func waitsEndAtTheirOwnDeadlines() async {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let answered = inbox.register()
+        let ends = await withTaskGroup(of: (Int, Duration, Bool).self) { group in
+            for i in 0..<300 {
+                let subject = i == 0 ? answered : inbox.register()
+                group.addTask {
+                    let message = await inbox.wait(for: subject, timeout: .milliseconds(100 + (i % 3) * 200))
+                    return (i, clock.now - start, message != nil)
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: .milliseconds(30))
+                inbox.deliver(reply(to: answered))
+                return (-1, .zero, false)
+            }
+            var ends: [Int: (Duration, Bool)] = [:]
+            for await (i, elapsed, gotReply) in group where i >= 0 { ends[i] = (elapsed, gotReply) }
+            return ends
+        }
+        #expect(ends[0]?.1 == true)
+        for i in 1..<300 {
+            let deadline = Duration.milliseconds(100 + (i % 3) * 200)
+            #expect(ends[i]?.1 == false)
+            #expect(ends[i]!.0 >= deadline, "wait \(i) ended early")
+            #expect(ends[i]!.0 < deadline + .seconds(3), "wait \(i) ended late")
+        }
+    }
+
+    @Test func discardAndCancellationEndTheWait() async {
+        let subject = inbox.register()
+        let waiting = Task { await inbox.wait(for: subject, timeout: .seconds(30)) }
+        try? await Task.sleep(for: .milliseconds(30))
+        inbox.discard(subject)
+        #expect(await waiting.value == nil)
+
+        let cancelled = Task { [inbox] in
+            let subject = inbox.register()
+            return await inbox.wait(for: subject, timeout: .seconds(30))
+        }
+        try? await Task.sleep(for: .milliseconds(30))
+        cancelled.cancel()
+        #expect(await cancelled.value == nil)
+    }
+
+    @Test func interruptEndsInterruptibleWaitsOnly() async {
+        let clock = ContinuousClock()
+        let client = inbox.register()
+        let other = inbox.register()
+        async let clientWait = inbox.wait(for: client, timeout: .seconds(30), interruptible: true)
+        async let otherWait = inbox.wait(for: other, timeout: .milliseconds(300))
+        try? await Task.sleep(for: .milliseconds(30))
+        let interruptedAt = clock.now
+        inbox.interrupt()
+        #expect(await clientWait == nil)
+        #expect(clock.now - interruptedAt < .seconds(5))
+        inbox.deliver(reply(to: other))
+        #expect(await otherWait != nil)
+        // From now on an interruptible wait ends at once.
+        #expect(await inbox.wait(for: inbox.register(), timeout: .seconds(30), interruptible: true) == nil)
+    }
+
+    /// The sweeper stops when nothing waits and starts again with the next wait.
+    @Test func sweeperRestartsAfterIdle() async {
+        #expect(await inbox.wait(for: inbox.register(), timeout: .milliseconds(40)) == nil)
+        try? await Task.sleep(for: .milliseconds(200))
+        let clock = ContinuousClock()
+        let start = clock.now
+        #expect(await inbox.wait(for: inbox.register(), timeout: .milliseconds(60)) == nil)
+        #expect(clock.now - start >= .milliseconds(60))
+        #expect(clock.now - start < .seconds(3))
+    }
+}
