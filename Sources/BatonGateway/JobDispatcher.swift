@@ -127,7 +127,6 @@ struct JobDispatcher: Sendable {
             }
         } catch {
             if let replyTo { connection.discardReplySubject(replyTo) }
-            if let problem = error as? Problem { throw problem }
             let full = (error as? NATSError)?.kind == .streamFull
             if !full { logger.error("job not queued", metadata: ["job": "\(id)", "error": "\(error)"]) }
             if full { throw Problem.queueFull(service, retryAfter: configuration.queueFullRetryAfter) }
@@ -152,7 +151,7 @@ struct JobDispatcher: Sendable {
         }
         let (creation, publication) = await (created, published)
         if case .failure(let error) = publication {
-            if case .success = creation { await markNotQueued(record.id, streamFull: (error as? NATSError)?.kind == .streamFull) }
+            if case .success = creation { await markNotQueued(record.id, because: error) }
             throw error
         }
         guard case .failure(let error) = creation, (error as? NATSError)?.kind != .wrongLastSequence else { return }
@@ -186,7 +185,7 @@ struct JobDispatcher: Sendable {
         do {
             try await jetStream.publish(input, to: subject, headers: headers, messageID: record.id)
         } catch {
-            await markNotQueued(record.id, streamFull: (error as? NATSError)?.kind == .streamFull)
+            await markNotQueued(record.id, because: error)
             throw error
         }
         return record
@@ -194,9 +193,10 @@ struct JobDispatcher: Sendable {
 
     /// A job the gateway could not queue ends `failed` (its client gets a 503): a record must not
     /// stay `queued` for a job that is not.
-    private func markNotQueued(_ id: String, streamFull: Bool) async {
+    private func markNotQueued(_ id: String, because error: any Error) async {
+        let full = (error as? NATSError)?.kind == .streamFull
         _ = try? await store.update(id, .notQueued, by: .gateway) { record in
-            record.error = streamFull ? "Not queued: the queue was full." : "The job could not be queued."
+            record.error = full ? "Not queued: the queue was full." : "The job could not be queued."
             record.finishedAt = .now
             return true
         }
@@ -314,8 +314,7 @@ struct JobDispatcher: Sendable {
             let ending = JobEnding(
                 answer: outcome.answer, state: outcome.state, service: record.service, startedAt: record.startedAt, attempts: 1,
                 error: outcome.error)
-            _ = try await store.finish(
-                id, outcome.state == .succeeded ? .succeed : .fail, by: .gateway, ending: ending, webhook: record.webhook != nil)
+            _ = try await store.finish(id, by: .gateway, ending: ending, webhook: record.webhook != nil)
         } catch {
             logger.error("fast-lane answer not recorded", metadata: ["job": "\(id)", "error": "\(error)"])
         }

@@ -84,7 +84,7 @@ struct JobEvents: Sendable {
                     case .message(let message):
                         try await writer.write(Self.event("progress", message.payload))
                     case .ended:
-                        let final = (try? await store.ended(id)) ?? current
+                        let final = (try? await store.ended(id))??.record ?? current
                         try await writer.write(Self.event("done", try JSON.encode(JobStatus(record: final))))
                         break loop
                     }

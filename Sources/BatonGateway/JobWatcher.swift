@@ -11,12 +11,13 @@ struct JobWatcher: Sendable {
     let connection: NATSConnection
     let store: JobStore
 
-    /// The job's record once it ended, or as it is when `timeout` elapses; nil for an unknown job.
-    func waitForEnd(_ id: String, timeout: Duration) async throws -> JobRecord? {
+    /// The job once it ended (with its answer), or as it is when `timeout` elapses; nil for an
+    /// unknown job.
+    func waitForEnd(_ id: String, timeout: Duration) async throws -> StoredRecord? {
         let subscription = try connection.subscribe(to: Subjects.answer(job: id), bufferLimit: 16)
         defer { subscription.unsubscribe() }
-        guard let first = try await store.record(id)?.record else { return nil }
-        if first.state.isTerminal || timeout <= .zero { return first }
+        guard let first = try await store.record(id) else { return nil }
+        if first.record.state.isTerminal || timeout <= .zero { return first }
         let ended = await withTaskGroup(of: Bool.self) { group in
             group.addTask {
                 for await _ in subscription { return true }
@@ -30,7 +31,7 @@ struct JobWatcher: Sendable {
             group.cancelAll()
             return first
         }
-        guard ended else { return try await store.record(id)?.record ?? first }
+        guard ended else { return try await store.record(id) ?? first }
         return try await store.ended(id) ?? first
     }
 }

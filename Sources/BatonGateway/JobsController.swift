@@ -135,10 +135,11 @@ struct JobsController: Sendable {
         {
             return nil
         }
-        guard let record = try await watcher.waitForEnd(id, timeout: wait) else { return nil }
+        guard let stored = try await watcher.waitForEnd(id, timeout: wait) else { return nil }
+        let record = stored.record
         var headers = headers
         headers[.location] = Self.location(of: id)
-        if record.state.isTerminal, let answer = try await store.result(id) {
+        if record.state.isTerminal, let answer = stored.ending?.answer {
             headers[.batonJobID] = id
             return Self.response(for: answer, headers: headers)
         }
@@ -157,19 +158,20 @@ struct JobsController: Sendable {
 
     /// `Prefer: wait=N` long-polls: the answer comes as soon as the job ends, or after N s.
     @Sendable func status(_ request: Request, context: BasicRequestContext) async throws -> Response {
-        let (record, headers) = try await record(context, longPoll: request)
-        return try statusResponse(record, status: .ok, headers: headers)
+        let (stored, headers) = try await record(context, longPoll: request)
+        return try statusResponse(stored.record, status: .ok, headers: headers)
     }
 
     // MARK: - GET /v1/jobs/{id}/result
 
     @Sendable func result(_ request: Request, context: BasicRequestContext) async throws -> Response {
-        var (record, headers) = try await record(context, longPoll: request)
+        var (stored, headers) = try await record(context, longPoll: request)
+        let record = stored.record
         guard record.state.isTerminal else {
             headers[.location] = Self.location(of: record.id)
             return try statusResponse(record, status: .accepted, headers: headers)
         }
-        guard let answer = try await store.result(record.id) else {
+        guard let answer = stored.ending?.answer else {
             throw Problem(type: "/problems/no-result", title: "No result", status: 404,
                           detail: "Job \(record.id) ended \(record.state.rawValue) without an answer.", jobID: record.id)
         }
@@ -180,17 +182,17 @@ struct JobsController: Sendable {
     // MARK: - GET /v1/jobs/{id}/events
 
     @Sendable func events(_: Request, context: BasicRequestContext) async throws -> Response {
-        try events.response(for: try await record(context))
+        try events.response(for: try await record(context).record)
     }
 
     // MARK: - DELETE /v1/jobs/{id}
 
     @Sendable func cancel(_: Request, context: BasicRequestContext) async throws -> Response {
         let id = try jobID(context)
-        _ = try await record(context)  // 404 for someone else's job
+        let current = try await record(context)  // 404 for someone else's job
         let outcome: JobStore.CancelOutcome
         do {
-            outcome = try await store.cancel(id)
+            outcome = try await store.cancel(id, from: current)
         } catch {
             throw Problem.unavailable("The job could not be cancelled (NATS): \(error)")
         }
@@ -214,24 +216,25 @@ struct JobsController: Sendable {
     }
 
     /// The record, after waiting for the job to end if the request says `Prefer: wait=N`.
-    private func record(_ context: BasicRequestContext, longPoll request: Request) async throws -> (JobRecord, HTTPFields) {
+    private func record(_ context: BasicRequestContext, longPoll request: Request) async throws -> (StoredRecord, HTTPFields) {
         guard let seconds = Preferences(headerValues: request.headers[values: .prefer]).wait else {
             return (try await record(context), [:])
         }
         let id = try jobID(context)
         let wait = min(.seconds(seconds), configuration.maxWait)
-        let found: JobRecord?
+        let found: StoredRecord?
         do {
             found = try await watcher.waitForEnd(id, timeout: wait)
         } catch {
             throw Problem.unavailable("Job records are unavailable (NATS): \(error)")
         }
         guard let found else { throw Problem.unknownJob(id) }
-        try Self.checkOwner(found)
+        try Self.checkOwner(found.record)
         return (found, [.preferenceApplied: "wait=\(wait.components.seconds)", .vary: "Prefer"])
     }
 
-    private func record(_ context: BasicRequestContext) async throws -> JobRecord {
+    /// The job (its record with its end, and its answer), for the caller's API key.
+    private func record(_ context: BasicRequestContext) async throws -> StoredRecord {
         let id = try jobID(context)
         let found: StoredRecord?
         do {
@@ -241,7 +244,7 @@ struct JobsController: Sendable {
         }
         guard let found else { throw Problem.unknownJob(id) }
         try Self.checkOwner(found.record)
-        return found.record
+        return found
     }
 
     /// The status document, with `Retry-After` while the job is not finished.

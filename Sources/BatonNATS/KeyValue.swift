@@ -50,15 +50,21 @@ public struct KeyValueBucket: Sendable {
             if status == 404 { return nil }
             throw NATSError(.jetStream(code: status, errorCode: 0), "get \(name)/\(key): \(reply.statusDescription ?? "status \(status)")")
         }
-        if let operation = reply.headers["KV-Operation"], operation == "DEL" || operation == "PURGE" { return nil }
         guard let revision = reply.headers["Nats-Sequence"].flatMap(UInt64.init) else {
             throw NATSError(.protocolViolation, "direct get \(name)/\(key) without Nats-Sequence")
         }
-        var headers = reply.headers
+        return Self.entry(key, value: reply.payload, stored: reply.headers, revision: revision)
+    }
+
+    /// An entry as stored (nil when it is a delete or purge marker), without the headers the
+    /// server and the writes added (`Nats-*`).
+    private static func entry(_ key: String, value: ByteBuffer, stored headers: NATSHeaders, revision: UInt64) -> KeyValueEntry? {
+        if let operation = headers["KV-Operation"], operation == "DEL" || operation == "PURGE" { return nil }
+        var headers = headers
         for name in ["Nats-Stream", "Nats-Subject", "Nats-Sequence", "Nats-Time-Stamp", "Nats-Expected-Last-Subject-Sequence", "Nats-Msg-Id"] {
             headers[name] = nil
         }
-        return KeyValueEntry(key: key, value: reply.payload, headers: headers, revision: revision)
+        return KeyValueEntry(key: key, value: value, headers: headers, revision: revision)
     }
 
     /// The latest entry for `key` as the stream's leader has it: a JetStream API request
@@ -74,11 +80,8 @@ public struct KeyValueBucket: Sendable {
         }
         guard let message = answer.message else { throw NATSError(.protocolViolation, "stream message get \(name)/\(key) without a message") }
         let headers = message.hdrs.flatMap { Data(base64Encoded: $0) }.map { NATSHeaders(headerBlock: String(decoding: $0, as: UTF8.self)) } ?? [:]
-        if let operation = headers["KV-Operation"], operation == "DEL" || operation == "PURGE" { return nil }
-        var cleaned = headers
-        for name in ["Nats-Expected-Last-Subject-Sequence", "Nats-Msg-Id"] { cleaned[name] = nil }
         let value = message.data.flatMap { Data(base64Encoded: $0) }.map { ByteBuffer(bytes: $0) } ?? ByteBuffer()
-        return KeyValueEntry(key: key, value: value, headers: cleaned, revision: message.seq)
+        return Self.entry(key, value: value, stored: headers, revision: message.seq)
     }
 
     private struct MessageGetWire: Decodable {

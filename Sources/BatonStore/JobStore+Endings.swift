@@ -5,7 +5,8 @@ import NIOCore
 /// How jobs end: by their answer, cancelled by the client, expired before they ran, or given
 /// up on (dead-lettered). Each is one `finish`.
 extension JobStore {
-    /// Ends a job by `transition` (written by `party`): stores its answer entry with the end in
+    /// Ends a job in `proposed.state`, as `party` (the lifecycle's transition for that state and
+    /// party, `JobTransition.ending(in:by:)`; none is a fault): stores its answer entry with the end in
     /// its headers, create-only, so the first end wins and a stale worker, or a worker racing a
     /// cancel, adopts the end that is stored. Then calls `beforeEvent` with the stored answer
     /// (to answer a waiting gateway as early as possible) and, for a job with a webhook,
@@ -16,11 +17,10 @@ extension JobStore {
     /// when unsure whether it got through.
     @discardableResult
     public func finish(
-        _ id: String, _ transition: JobTransition, by party: JobParty, ending proposed: JobEnding, webhook: Bool,
-        beforeEvent: (JobAnswer) -> Void = { _ in }
+        _ id: String, by party: JobParty, ending proposed: JobEnding, webhook: Bool, beforeEvent: (JobAnswer) -> Void = { _ in }
     ) async throws -> JobEnding {
-        guard transition.ends, transition.parties.contains(party), transition.to == proposed.state else {
-            throw JobLifecycleViolation(transition: transition, from: nil, party: party)
+        guard JobTransition.ending(in: proposed.state, by: party) != nil else {
+            throw JobLifecycleViolation(transition: nil, from: nil, party: party)
         }
         let ending: JobEnding
         do {
@@ -49,14 +49,18 @@ extension JobStore {
     /// Cancels a job that has not ended: ends it with a `409 job-cancelled` answer (first end
     /// wins, so a worker finishing at the same moment either wins or sees the cancellation) and
     /// tells the workers on `baton.cancel.<job>`, so a running handler is cancelled.
-    public func cancel(_ id: String) async throws -> CancelOutcome {
-        guard let current = try await record(id) else { return .unknown }
+    ///
+    /// - Parameter snapshot: the job as the caller just read it (`record(_:)`); read if absent.
+    public func cancel(_ id: String, from snapshot: StoredRecord? = nil) async throws -> CancelOutcome {
+        var found = snapshot
+        if found == nil { found = try await record(id) }
+        guard let current = found else { return .unknown }
         if current.record.state.isTerminal { return .alreadyEnded(current.record) }
         let problem = Problem.jobCancelled(id)
         let proposed = JobEnding(
             answer: JobAnswer(status: problem.status, contentType: Problem.mediaType, body: problem.encoded()), state: .cancelled,
             service: current.record.service, error: "Cancelled by the client.")
-        let ending = try await finish(id, .cancel, by: .client, ending: proposed, webhook: current.record.webhook != nil)
+        let ending = try await finish(id, by: .client, ending: proposed, webhook: current.record.webhook != nil)
         try? records.jetStream.connection.publish(ByteBuffer(), to: Subjects.cancel(job: id))
         let record = current.record.ended(with: ending)
         return ending.state == .cancelled ? .cancelled(record) : .alreadyEnded(record)
@@ -71,7 +75,7 @@ extension JobStore {
         let proposed = JobEnding(
             answer: JobAnswer(status: problem.status, contentType: Problem.mediaType, body: problem.encoded()), state: .expired,
             service: service, error: problem.detail)
-        return try await finish(id, .expire, by: .expiry, ending: proposed, webhook: webhook, beforeEvent: beforeEvent)
+        return try await finish(id, by: .expiry, ending: proposed, webhook: webhook, beforeEvent: beforeEvent)
     }
 
     /// Publishes the terminal event of an ended job with a webhook on

@@ -58,12 +58,12 @@ public struct JobStore: Sendable {
     /// The job once its end is readable, after its answer subject announced it: the subscriber
     /// hears of the write as the stream stores it, so a read at that instant (or from a replica
     /// that lags) may not find it yet; it is read again a few times, over at most ~2 s.
-    public func ended(_ id: String) async throws -> JobRecord? {
-        var found: JobRecord? = nil
+    public func ended(_ id: String) async throws -> StoredRecord? {
+        var found: StoredRecord? = nil
         for pause in [0, 5, 20, 50, 100, 200, 400, 600, 800] {
             if pause > 0 { try await Task.sleep(for: .milliseconds(pause)) }
-            found = try await record(id)?.record
-            if found?.state.isTerminal == true { break }
+            found = try await record(id)
+            if found?.record.state.isTerminal == true { break }
         }
         return found
     }

@@ -143,12 +143,11 @@ struct DurableJobRunner: Sendable {
             return
         }
         _ = attempt.cursor.abandon()  // the end says when it started
-        let transition: JobTransition = outcome.state == .succeeded ? .succeed : .fail
         let ending = JobEnding(
             answer: outcome.answer, state: outcome.state, service: service.name, startedAt: attempt.startedAt,
             attempts: attempt.number, error: outcome.error, worker: configuration.workerID)
         await end(message, id: id, reply: reply, since: taken, logger: logger) { answerGateway in
-            let ended = try await store.finish(id, transition, by: .worker, ending: ending, webhook: attempt.webhook, beforeEvent: answerGateway)
+            let ended = try await store.finish(id, by: .worker, ending: ending, webhook: attempt.webhook, beforeEvent: answerGateway)
             if outcome.retryable, ended.state == .failed {  // out of attempts
                 WorkerMetrics.deadLettered(kind: "job")
                 try await store.deadLetter(
@@ -248,7 +247,7 @@ struct DurableJobRunner: Sendable {
                 answer: JobAnswer(status: 500, contentType: Problem.mediaType, body: problem.encoded()), state: .failed,
                 service: service.name, startedAt: stored?.record.startedAt, attempts: attempts, error: error)
             let ended = try await store.finish(
-                id, .giveUp, by: .deadLetter, ending: proposed, webhook: stored?.record.webhook != nil, beforeEvent: answerGateway)
+                id, by: .deadLetter, ending: proposed, webhook: stored?.record.webhook != nil, beforeEvent: answerGateway)
             if ended.state == .failed {
                 WorkerMetrics.deadLettered(kind: "job")
                 try await store.deadLetter(
