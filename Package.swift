@@ -81,6 +81,7 @@ let package = Package(
         .target(
             name: "BatonObservability",
             dependencies: [
+                "BatonCore",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Hummingbird", package: "hummingbird"),

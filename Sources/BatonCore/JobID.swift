@@ -4,9 +4,9 @@ public enum JobID {
     static let alphabet = Array("0123456789abcdefghjkmnpqrstvwxyz".utf8)
 
     public static func make() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let high = generator.next() as UInt64
-        let low = generator.next() as UInt64
+        var words: (high: UInt64, low: UInt64) = (0, 0)
+        withUnsafeMutableBytes(of: &words) { RandomBytes.fill($0) }
+        let (high, low) = words
         var bytes = [UInt8](repeating: 0, count: 26)
         // 130 bits of output: the two top bits of the first character are always zero.
         var value = (high: high, low: low)

@@ -11,21 +11,30 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
-        } catch let problem as Problem {
+        } catch {
+            return Self.response(for: error, to: request, logger: context.logger)
+        }
+    }
+
+    /// Not async: its temporaries take no room in the frame that every request's task keeps
+    /// for as long as the request runs (a held call: seconds).
+    static func response(for error: any Error, to request: Request, logger: Logger) -> Response {
+        switch error {
+        case let problem as Problem:
             return .problem(problem)
-        } catch is NIOTooManyBytesError {
+        case is NIOTooManyBytesError:
             return .problem(Problem(type: "/problems/body-too-large", title: "Request body too large", status: 413))
-        } catch let error as HTTPError {
+        case let error as HTTPError:
             let title = error.status.reasonPhrase
             let detail = error.body ?? (error.status == .notFound ? "No route for \(request.method) \(request.uri.path)." : nil)
             return .problem(
                 Problem(type: error.status == .notFound ? "/problems/not-found" : "/problems/http-\(error.status.code)",
                         title: title, status: error.status.code, detail: detail),
                 headers: error.headers)
-        } catch let error as HTTPResponseError {
+        case let error as HTTPResponseError:
             return .problem(Problem(type: "/problems/http-\(error.status.code)", title: error.status.reasonPhrase, status: error.status.code))
-        } catch {
-            context.logger.error("request failed", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
+        default:
+            logger.error("request failed", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
             return .problem(.internalError("The gateway could not complete the request; see its log."))
         }
     }

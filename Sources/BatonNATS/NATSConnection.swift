@@ -195,12 +195,20 @@ public final class NATSConnection: Sendable {
     }
 
     /// Awaits the first message sent to `replySubject` (from `makeReplySubject`), or nil when
-    /// `timeout` passes or the task is cancelled. The subject is released either way.
+    /// `timeout` passes or the task is cancelled. The subject is released, unless
+    /// `keepingSubject`.
     ///
-    /// - Parameter interruptible: `interruptWaits()` ends this wait early with nil (a client's
-    ///   wait, which a draining gateway answers with `202` at once).
-    public func waitForReply(on replySubject: String, timeout: Duration, interruptible: Bool = false) async -> NATSMessage? {
-        await inbox.wait(for: replySubject, timeout: timeout, interruptible: interruptible)
+    /// - Parameters:
+    ///   - interruptible: `interruptWaits()` ends this wait early with nil (a client's wait,
+    ///     which a draining gateway answers with `202` at once).
+    ///   - keepingSubject: a wait that ends without a reply (timeout, interruption,
+    ///     cancellation) leaves the subject registered: a reply that comes later is kept for the
+    ///     next wait. One wait then serves a client's call, and a second one, only if the call
+    ///     switches to `202`, the rest of the job.
+    public func waitForReply(
+        on replySubject: String, timeout: Duration, interruptible: Bool = false, keepingSubject: Bool = false
+    ) async -> NATSMessage? {
+        await inbox.wait(for: replySubject, timeout: timeout, interruptible: interruptible, keep: keepingSubject)
     }
 
     /// Waits until `timeout` elapses or `interruptWaits()` is called, whichever comes first

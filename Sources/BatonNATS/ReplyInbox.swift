@@ -44,6 +44,14 @@ final class ReplyInbox: Sendable {
         var phase: Phase
         var deadline: ContinuousClock.Instant
         var interruptible = false
+        /// A wait that ends by its timeout or an interruption leaves the subject registered (a
+        /// later reply is kept for the next wait) instead of forgetting it.
+        var keep = false
+
+        /// What is left of a kept subject when its wait ends without a reply.
+        static func kept(at now: ContinuousClock.Instant) -> Slot {
+            Slot(phase: .registered, deadline: now.advanced(by: ReplyInbox.orphanTimeout))
+        }
     }
 
     private enum Phase {
@@ -95,7 +103,11 @@ final class ReplyInbox: Sendable {
         waiter?.resume(returning: message)
     }
 
-    @inline(never) func wait(for subject: String, timeout: Duration, interruptible: Bool = false) async -> NATSMessage? {
+    /// Awaits the first reply to `subject`, or nil at the timeout, an interruption (when
+    /// `interruptible`), a cancellation or the close. With `keep`, a timeout or an interruption
+    /// leaves the subject registered, so that one wait serves a client's call and a later one
+    /// picks up the reply that comes after it; otherwise the subject is forgotten.
+    @inline(never) func wait(for subject: String, timeout: Duration, interruptible: Bool = false, keep: Bool = false) async -> NATSMessage? {
         let token = self.token(subject)
         let deadline = ContinuousClock.now.advanced(by: timeout)
         return await withTaskCancellationHandler {
@@ -108,11 +120,15 @@ final class ReplyInbox: Sendable {
                         state.slots[token] = nil
                         return .resume(message)
                     case .registered:
-                        if Task.isCancelled || state.closed || (interruptible && state.interrupted) {
+                        if state.closed {
                             state.slots[token] = nil
                             return .resume(nil)
                         }
-                        state.slots[token] = Slot(phase: .waiting(continuation), deadline: deadline, interruptible: interruptible)
+                        if Task.isCancelled || (interruptible && state.interrupted) {
+                            if !keep { state.slots[token] = nil }
+                            return .resume(nil)
+                        }
+                        state.slots[token] = Slot(phase: .waiting(continuation), deadline: deadline, interruptible: interruptible, keep: keep)
                         state.due[max(tick(deadline), state.swept + 1), default: []].append(token)
                         let start = !state.sweeping
                         state.sweeping = true
@@ -127,19 +143,32 @@ final class ReplyInbox: Sendable {
                 }
             }
         } onCancel: {
-            discard(subject)
+            if keep { stopWaiting(subject) } else { discard(subject) }
         }
+    }
+
+    /// Ends the wait on `subject` with nil but keeps the subject registered.
+    private func stopWaiting(_ subject: String) {
+        let token = self.token(subject)
+        let now = ContinuousClock.now
+        let waiter = state.withLock { state -> CheckedContinuation<NATSMessage?, Never>? in
+            guard let slot = state.slots[token], case .waiting(let continuation) = slot.phase else { return nil }
+            state.slots[token] = .kept(at: now)
+            return continuation
+        }
+        waiter?.resume(returning: nil)
     }
 
     /// Ends every interruptible wait with nil, now and from now on (a gateway that drains).
     func interrupt() {
+        let now = ContinuousClock.now
         let waiting = state.withLock { state -> [CheckedContinuation<NATSMessage?, Never>] in
             state.interrupted = true
             var ended: [CheckedContinuation<NATSMessage?, Never>] = []
             for (token, slot) in state.slots where slot.interruptible {
                 if case .waiting(let c) = slot.phase {
                     ended.append(c)
-                    state.slots[token] = nil
+                    state.slots[token] = slot.keep ? .kept(at: now) : nil
                 }
             }
             return ended
@@ -186,7 +215,7 @@ final class ReplyInbox: Sendable {
                 for token in tokens {
                     guard let slot = state.slots[token], case .waiting(let continuation) = slot.phase else { continue }
                     if slot.deadline <= now {
-                        state.slots[token] = nil
+                        state.slots[token] = slot.keep ? .kept(at: now) : nil
                         expired.append(continuation)
                     } else {
                         late.append(token)  // not expected: its tick says otherwise

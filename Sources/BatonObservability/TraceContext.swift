@@ -1,3 +1,5 @@
+import BatonCore
+
 /// A W3C Trace Context (`traceparent`, `tracestate`), carried from the HTTP request through the
 /// NATS job headers to the worker's handler and into webhook deliveries.
 public struct TraceContext: Sendable, Equatable {
@@ -28,7 +30,8 @@ public struct TraceContext: Sendable, Equatable {
 
     /// A new trace (sampled), for requests that come without one.
     public static func random() -> TraceContext {
-        TraceContext(traceID: randomHex(16), parentID: randomHex(8), flags: "01", tracestate: nil)
+        let ids = randomHex(24)  // one draw for both ids
+        return TraceContext(traceID: String(ids.prefix(32)), parentID: String(ids.suffix(16)), flags: "01", tracestate: nil)
     }
 
     private init(traceID: String, parentID: String, flags: String, tracestate: String?) {
@@ -45,22 +48,8 @@ public struct TraceContext: Sendable, Equatable {
 
     public var traceparent: String { "00-\(traceID)-\(parentID)-\(flags)" }
 
-    /// `bytes` random bytes as lowercase hex: one draw from the system generator per 8 bytes
-    /// (a draw is a `getrandom` call; one per byte was ~7% of a busy gateway's CPU).
-    private static func randomHex(_ bytes: Int) -> String {
-        var generator = SystemRandomNumberGenerator()
-        var text = ""
-        text.reserveCapacity(bytes * 2)
-        var remaining = bytes
-        while remaining > 0 {
-            let word = generator.next()
-            let hex = String(word, radix: 16)
-            let padded = String(repeating: "0", count: 16 - hex.count) + hex
-            text += padded.prefix(min(remaining, 8) * 2)
-            remaining -= 8
-        }
-        return text
-    }
+    /// `bytes` random bytes as lowercase hex, from one `getrandom` call.
+    private static func randomHex(_ bytes: Int) -> String { RandomBytes.hex(bytes) }
 }
 
 extension Character {

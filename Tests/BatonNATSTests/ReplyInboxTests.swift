@@ -88,6 +88,40 @@ struct ReplyInboxTests {
         #expect(await inbox.wait(for: inbox.register(), timeout: .seconds(30), interruptible: true) == nil)
     }
 
+    /// A kept subject outlives a wait that ends without a reply (timeout, interruption,
+    /// cancellation): the reply that comes later reaches the next wait. A fast-lane call waits
+    /// once for the client and, only if it switches to `202`, once more for the rest.
+    @Test func aKeptSubjectOutlivesItsWait() async {
+        let subject = inbox.register()
+        #expect(await inbox.wait(for: subject, timeout: .milliseconds(40), keep: true) == nil)
+        inbox.deliver(reply(to: subject, "after the timeout"))
+        #expect(await inbox.wait(for: subject, timeout: .seconds(5))?.payload == ByteBuffer(string: "after the timeout"))
+        // The second wait did not keep it: the subject is gone.
+        #expect(await inbox.wait(for: subject, timeout: .seconds(5)) == nil)
+
+        let cancelledSubject = inbox.register()
+        let cancelled = Task { [inbox] in await inbox.wait(for: cancelledSubject, timeout: .seconds(30), keep: true) }
+        try? await Task.sleep(for: .milliseconds(30))
+        cancelled.cancel()
+        #expect(await cancelled.value == nil)
+        async let next = inbox.wait(for: cancelledSubject, timeout: .seconds(5))
+        try? await Task.sleep(for: .milliseconds(30))
+        inbox.deliver(reply(to: cancelledSubject, "after the cancel"))
+        #expect(await next?.payload == ByteBuffer(string: "after the cancel"))
+    }
+
+    @Test func aKeptSubjectOutlivesAnInterruption() async {
+        let subject = inbox.register()
+        async let clientWait = inbox.wait(for: subject, timeout: .seconds(30), interruptible: true, keep: true)
+        try? await Task.sleep(for: .milliseconds(30))
+        inbox.interrupt()
+        #expect(await clientWait == nil)
+        // Interrupted from now on: the client's wait ends at once and still keeps the subject.
+        #expect(await inbox.wait(for: subject, timeout: .seconds(30), interruptible: true, keep: true) == nil)
+        inbox.deliver(reply(to: subject))
+        #expect(await inbox.wait(for: subject, timeout: .seconds(5)) != nil)
+    }
+
     /// The sweeper stops when nothing waits and starts again with the next wait.
     @Test func sweeperRestartsAfterIdle() async {
         #expect(await inbox.wait(for: inbox.register(), timeout: .milliseconds(40)) == nil)
