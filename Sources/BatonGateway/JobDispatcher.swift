@@ -42,6 +42,31 @@ enum Submission: Sendable {
     case accepted(JobRecord)
 }
 
+/// A job sent whose client waits for its answer: what `JobDispatcher.answer(_:)` needs.
+struct PendingAnswer: Sendable {
+    enum Lane: Sendable {
+        /// The job is recorded (`queued`); its record is the `202`'s if the wait elapses.
+        case durable(JobRecord)
+        /// The job is not recorded; it is, with this creation time, if the wait elapses.
+        case fast(created: Timestamp)
+    }
+
+    let id: String
+    let service: String
+    /// Where the worker's answer comes.
+    let replyTo: String
+    let options: SubmitOptions
+    let lane: Lane
+    /// When the job was sent (the fast lane's timeout counts from here).
+    var sent = ContinuousClock.now
+}
+
+/// What `JobDispatcher.start` did: the job's fate is known, or its client waits.
+enum SubmitStart: Sendable {
+    case ended(Submission)
+    case waiting(PendingAnswer)
+}
+
 /// Sends jobs to workers and waits for their answers on this gateway's inbox.
 ///
 /// Durable lane: record the job (`queued`), publish it to `baton.jobs.<service>.normal` with the
@@ -60,18 +85,45 @@ struct JobDispatcher: Sendable {
     /// waits for them.
     let background: BackgroundWork
 
+    /// Submits a job and waits for its answer as long as the client asked.
     func submit(
         service: ServiceRegistration, input: ByteBuffer, contentType: String?, options: SubmitOptions
     ) async throws -> Submission {
-        GatewayMetrics.submitted(service: service.name, lane: service.lane.rawValue)
-        if options.wait > .zero { GatewayMetrics.waiting.increment() }
-        defer { if options.wait > .zero { GatewayMetrics.waiting.decrement() } }
-        let submission: Submission
-        switch service.lane {
-        case .durable: submission = try await submitDurable(service: service.name, input: input, contentType: contentType, options: options)
-        case .fast: submission = try await submitFast(service: service.name, input: input, contentType: contentType, options: options)
+        switch try await start(service: service, input: input, contentType: contentType, options: options) {
+        case .ended(let submission): return submission
+        case .waiting(let pending): return try await answer(pending)
         }
-        if options.callbackURL != nil, options.wait > .zero { await settleHeldWebhook(submission) }
+    }
+
+    /// The first half of `submit`: queues (or sends) the job. What follows, the client's wait,
+    /// is `answer(_:)`. The halves are apart so that a caller can run this one in a child task:
+    /// a task keeps the memory of the deepest call chain it ran until it ends, and a held call
+    /// lives for its whole wait.
+    func start(
+        service: ServiceRegistration, input: ByteBuffer, contentType: String?, options: SubmitOptions
+    ) async throws -> SubmitStart {
+        GatewayMetrics.submitted(service: service.name, lane: service.lane.rawValue)
+        let started: SubmitStart
+        switch service.lane {
+        case .durable: started = try await startDurable(service: service.name, input: input, contentType: contentType, options: options)
+        case .fast: started = try await startFast(service: service.name, input: input, contentType: contentType, options: options)
+        }
+        if case .ended(let submission) = started, options.callbackURL != nil, options.wait > .zero {
+            await settleHeldWebhook(submission)
+        }
+        return started
+    }
+
+    /// The second half of `submit`: waits for the answer of a job `start` sent.
+    func answer(_ pending: PendingAnswer) async throws -> Submission {
+        GatewayMetrics.waiting.increment()
+        defer { GatewayMetrics.waiting.decrement() }
+        let submission: Submission
+        switch pending.lane {
+        case .durable(let record): submission = await answerDurable(pending, record: record)
+        case .fast(let created): submission = try await answerFast(pending, created: created)
+        }
+        if pending.options.callbackURL != nil { await settleHeldWebhook(submission) }
         return submission
     }
 
@@ -96,19 +148,17 @@ struct JobDispatcher: Sendable {
 
     // MARK: - Durable lane
 
-    /// Queues the job, then waits for its answer (when the client waits). The queueing runs in
-    /// a child task: a task keeps the memory of the deepest call chain it ran until it ends (the
-    /// task allocator reuses its slabs, it does not return them), so a held call whose task did
-    /// the record write and the publish itself held ~20 KB more through its whole wait.
-    private func submitDurable(service: String, input: ByteBuffer, contentType: String?, options: SubmitOptions) async throws -> Submission {
-        let (record, replyTo) = try await inChildTask {
-            try await self.queueDurable(service: service, input: input, contentType: contentType, options: options)
+    private func startDurable(service: String, input: ByteBuffer, contentType: String?, options: SubmitOptions) async throws -> SubmitStart {
+        let (record, replyTo) = try await queueDurable(service: service, input: input, contentType: contentType, options: options)
+        guard let replyTo else { return .ended(.accepted(record)) }
+        return .waiting(PendingAnswer(id: record.id, service: service, replyTo: replyTo, options: options, lane: .durable(record)))
+    }
+
+    private func answerDurable(_ pending: PendingAnswer, record: JobRecord) async -> Submission {
+        if let reply = await connection.waitForReply(on: pending.replyTo, timeout: pending.options.wait, interruptible: true) {
+            return .answered(id: pending.id, JobAnswer(headers: reply.headers, body: reply.payload))
         }
-        guard let replyTo else { return .accepted(record) }
-        if let reply = await connection.waitForReply(on: replyTo, timeout: options.wait, interruptible: true) {
-            return .answered(id: record.id, JobAnswer(headers: reply.headers, body: reply.payload))
-        }
-        return .accepted((try? await store.record(record.id)?.record) ?? record)
+        return .accepted((try? await store.record(pending.id)?.record) ?? record)
     }
 
     /// Records and publishes a durable job; returns its record and the subject its answer comes
@@ -217,135 +267,11 @@ struct JobDispatcher: Sendable {
         }
     }
 
-    /// Runs `body` in a child task, so that the memory its calls took goes back when it ends.
-    private func inChildTask<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await withThrowingTaskGroup(of: T.self) { group in
-            group.addTask(operation: body)
-            return try await group.next()!
-        }
-    }
-
     private func outcome<T: Sendable>(_ body: () async throws -> T) async -> Result<T, any Error> {
         do { return .success(try await body()) } catch { return .failure(error) }
     }
 
-    // MARK: - Fast lane
-
-    private func submitFast(service: String, input: ByteBuffer, contentType: String?, options: SubmitOptions) async throws -> Submission {
-        let id = options.id
-        let wait = options.wait
-        let created = Timestamp.now
-        let replyTo = connection.makeReplySubject()
-        let request = NATSMessage(
-            subject: Subjects.fast(service: service), replyTo: replyTo,
-            headers: jobHeaders(id: id, contentType: contentType, created: created, options: options), payload: input)
-        let connection = self.connection
-        let fastLaneTimeout = configuration.fastLaneTimeout
-        let webhook = options.webhook(created: created)
-        let recordJob = { () async throws -> JobRecord in
-            try await self.recordRunning(id: id, service: service, created: created, webhook: webhook, options: options)
-        }
-
-        if wait == .zero || options.recordUpFront {
-            // The job must be known before it runs: for the 202 of respond-async, and so that an
-            // idempotent retry finds it. The answer is recorded when it comes.
-            let record = try await recordJob()
-            try publishOrDiscard(request)
-            let finishing = background.run { await finishInBackground(record: record, reply: await connection.waitForReply(on: replyTo, timeout: fastLaneTimeout)) }
-            if wait == .zero { return .accepted(record) }
-            let answered = await withTaskGroup(of: Bool.self) { group in
-                group.addTask { await finishing.value; return true }
-                group.addTask { await connection.waitUntilInterrupted(timeout: wait); return false }
-                let first = await group.next()!
-                group.cancelAll()
-                return first
-            }
-            guard answered, let answer = try? await store.result(id) else {
-                return .accepted((try? await store.record(id)?.record) ?? record)
-            }
-            return .answered(id: id, answer)
-        }
-        // One wait serves the call: the subject outlives it, so the reply that comes after the
-        // client's wait is not lost while the job is recorded and the gateway listens on.
-        try publishOrDiscard(request)
-        let sent = ContinuousClock.now
-        if let reply = await connection.waitForReply(on: replyTo, timeout: min(wait, fastLaneTimeout), interruptible: true, keepingSubject: true) {
-            if reply.isNoResponders {
-                connection.discardReplySubject(replyTo)
-                throw Problem.noWorkers(service)
-            }
-            return .answered(id: id, JobAnswer(headers: reply.headers, body: reply.payload))
-        }
-        let rest = fastLaneTimeout - (ContinuousClock.now - sent)
-        guard rest > .zero else {
-            connection.discardReplySubject(replyTo)
-            throw Problem(type: "/problems/no-answer", title: "No answer", status: 504,
-                          detail: "No fast-lane worker of '\(service)' answered.")
-        }
-        // The wait elapsed: record the job so it can be followed, keep listening.
-        let record: JobRecord
-        do {
-            record = try await recordJob()
-        } catch {
-            connection.discardReplySubject(replyTo)
-            throw error
-        }
-        background.run { await finishInBackground(record: record, reply: await connection.waitForReply(on: replyTo, timeout: rest)) }
-        return .accepted(record)
-    }
-
-    private func publishOrDiscard(_ request: NATSMessage) throws {
-        do {
-            try connection.publish(request)
-        } catch {
-            if let replyTo = request.replyTo { connection.discardReplySubject(replyTo) }
-            throw Problem.unavailable("The job could not be sent (NATS unavailable); retry later.")
-        }
-    }
-
-    private func recordRunning(
-        id: String, service: String, created: Timestamp, webhook: WebhookStatus?, options: SubmitOptions
-    ) async throws -> JobRecord {
-        var record = try JobRecord(.acceptRunning, by: .gateway, id: id, service: service, lane: .fast, createdAt: created)
-        record.webhook = webhook
-        record.owner = options.owner
-        record.traceparent = options.trace.traceparent
-        record.attempts = 1
-        record.startedAt = created
-        do {
-            try await store.create(record, by: .gateway)
-        } catch {
-            throw Problem.unavailable("The job could not be recorded (NATS JetStream unavailable); retry later.")
-        }
-        return record
-    }
-
-    /// Records the fast-lane answer that came after the `202` (or its absence).
-    private func finishInBackground(record: JobRecord, reply: NATSMessage?) async {
-        let id = record.id
-        let outcome: (answer: JobAnswer, state: JobState, error: String?)
-        switch reply {
-        case .some(let reply) where reply.isNoResponders:
-            let problem = Problem.noWorkers(record.service)
-            outcome = (JobAnswer(status: 503, contentType: Problem.mediaType, body: problem.encoded()), .failed, problem.detail)
-        case .some(let reply):
-            let answer = JobAnswer(headers: reply.headers, body: reply.payload)
-            outcome = (answer, reply.headers["Nats-Service-Error"] == nil ? .succeeded : .failed, reply.headers["Nats-Service-Error"])
-        case .none:
-            let problem = Problem(type: "/problems/no-answer", title: "No answer", status: 504, detail: "No fast-lane worker answered in time.", jobID: id)
-            outcome = (JobAnswer(status: 504, contentType: Problem.mediaType, body: problem.encoded()), .failed, problem.detail)
-        }
-        do {
-            let ending = JobEnding(
-                answer: outcome.answer, state: outcome.state, service: record.service, startedAt: record.startedAt, attempts: 1,
-                error: outcome.error)
-            _ = try await store.finish(id, by: .gateway, ending: ending, webhook: record.webhook != nil)
-        } catch {
-            logger.error("fast-lane answer not recorded", metadata: ["job": "\(id)", "error": "\(error)"])
-        }
-    }
-
-    private func jobHeaders(id: String, contentType: String?, created: Timestamp, options: SubmitOptions) -> NATSHeaders {
+    func jobHeaders(id: String, contentType: String?, created: Timestamp, options: SubmitOptions) -> NATSHeaders {
         var headers = NATSHeaders()
         if let deadline = options.deadline { headers[Headers.deadline] = deadline.description }
         headers[Headers.owner] = options.owner

@@ -76,7 +76,25 @@ final class JobsController: Sendable {
         }
     }
 
+    /// What a submit has to do once its job is queued.
+    private enum SubmitProgress: Sendable {
+        case done(Response)
+        /// The client waits for the answer; the response gets these headers.
+        case waiting(PendingAnswer, HTTPFields)
+    }
+
+    /// Everything up to the client's wait runs in a child task (`inChildTask`): a held call
+    /// then holds only the memory of the wait itself.
     private func submit(_ request: Request, service name: String) async throws -> Response {
+        switch try await inChildTask({ try await self.start(request, service: name) }) {
+        case .done(let response):
+            return response
+        case .waiting(let pending, let headers):
+            return try response(to: try await dispatcher.answer(pending), headers: headers)
+        }
+    }
+
+    private func start(_ request: Request, service name: String) async throws -> SubmitProgress {
         guard ServiceName.isValid(name) else { throw Problem.invalidServiceName(name) }
         if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBody {
             throw Problem.bodyTooLarge(limit: maxBody)
@@ -118,7 +136,7 @@ final class JobsController: Sendable {
                                   jobID: existing.job)
                 }
                 headers[.idempotentReplayed] = "true"
-                if let replay = try await replay(existing.job, wait: submit.wait, headers: headers) { return replay }
+                if let replay = try await replay(existing.job, wait: submit.wait, headers: headers) { return .done(replay) }
                 // The first request claimed the key but died before its job was recorded:
                 // submit it now under the same id (the publish is deduplicated by it).
                 options.id = existing.job
@@ -126,7 +144,14 @@ final class JobsController: Sendable {
             options.recordUpFront = true
         }
 
-        let submission = try await dispatcher.submit(service: service, input: input, contentType: contentType, options: options)
+        switch try await dispatcher.start(service: service, input: input, contentType: contentType, options: options) {
+        case .ended(let submission): return .done(try response(to: submission, headers: headers))
+        case .waiting(let pending): return .waiting(pending, headers)
+        }
+    }
+
+    private func response(to submission: Submission, headers: HTTPFields) throws -> Response {
+        var headers = headers
         switch submission {
         case .answered(let id, let answer):
             headers[.batonJobID] = id

@@ -113,6 +113,19 @@ struct PriorityPullState {
         levels == 3 ? [1, 0, 2] : Array(0..<levels)
     }
 
+    /// How long until the last open long poll has surely ended at the server (its expiry, and
+    /// `grace` for the server having received it later than it was sent). A message a draining
+    /// worker hands back is delayed that long: handed back at once, it can be delivered to one
+    /// of the same open polls again, and again — each bounce counts as a delivery, and jobs
+    /// bounced between a stopping worker and the server reached the next worker looking as if
+    /// five workers had crashed on them (dead-lettered, never run).
+    func handBackDelay(now: ContinuousClock.Instant) -> Duration {
+        open.reduce(.zero) { longest, request in
+            guard let request, case .wait = request.mode else { return longest }
+            return max(longest, request.deadline - now)
+        }
+    }
+
     var requested: Int { open.reduce(0) { $0 + ($1?.remaining ?? 0) } }
     var free: Int { capacity - running - parked - requested }
     var openRequests: Int { open.reduce(0) { $0 + ($1 == nil ? 0 : 1) } }

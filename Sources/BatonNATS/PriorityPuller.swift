@@ -35,10 +35,11 @@ public struct PriorityPuller: Sendable {
     /// cancelled; then stops pulling and waits for the running handlers.
     ///
     /// Once `draining()` turns true (graceful shutdown) it sends no more pull requests, hands
-    /// back (`-NAK`) whatever its open requests still deliver, lets the running handlers finish,
-    /// and returns when they have and every open request has expired — nak'ing while pull
-    /// requests are open resets delivery counts on older servers
-    /// (`ServerCapabilities.keepsDeliveryCountOnNak`); harmless on the others, so done on all.
+    /// back (`-NAK`, delayed until its open requests have expired: `handBackDelay`) whatever
+    /// they still deliver, lets the running handlers finish, and returns when they have and
+    /// every open request has expired — nak'ing while pull requests are open resets delivery
+    /// counts on older servers (`ServerCapabilities.keepsDeliveryCountOnNak`); harmless on the
+    /// others, so done on all.
     public func run(
         maxInFlight: Int, logger: Logger, draining: @escaping @Sendable () -> Bool = { false },
         handler: @escaping @Sendable (JetStreamMessage) async -> Void
@@ -105,7 +106,7 @@ public struct PriorityPuller: Sendable {
                                 if case .message(let message) = event, message.status == nil,
                                     let jsMessage = JetStreamMessage(message, connection: connection)
                                 {
-                                    try? jsMessage.nak()
+                                    try? jsMessage.nak(delay: state.handBackDelay(now: .now))
                                     continue
                                 }
                                 if case .message(let message) = event, let status = message.status,
@@ -115,7 +116,7 @@ public struct PriorityPuller: Sendable {
                                 }
                                 if case .finished = event { _ = state.handlerFinished() }
                                 if case .tick = event { _ = state.expire(now: .now) }
-                                for message in waiting { try? message.nak() }
+                                for message in waiting { try? message.nak(delay: state.handBackDelay(now: .now)) }
                                 waiting.removeAll()
                                 if state.running == 0, state.openRequests == 0 { break }
                                 continue

@@ -66,6 +66,17 @@ private struct FakeServer {
 }
 
 @Suite struct PriorityPullStateTests {
+    /// A draining worker hands messages back delayed until its last long poll has expired, so
+    /// that none of them bounces back into one of its own polls (a delivery counted each time).
+    @Test func handBackWaitsOutTheOpenLongPolls() {
+        var server = FakeServer(capacity: 8, available: [0, 0, 0])
+        #expect(server.state.handBackDelay(now: server.now) == .zero, "no poll open")
+        server.settle()  // scans (no-wait, answered) then long polls of 5 s
+        #expect(server.state.handBackDelay(now: server.now) == .seconds(7), "5 s, and 2 s of grace")
+        #expect(server.state.handBackDelay(now: server.now.advanced(by: .seconds(2))) == .seconds(5))
+        #expect(server.state.handBackDelay(now: server.now.advanced(by: .seconds(8))) == .zero, "ended at the server")
+    }
+
     @Test func idleWorkerScansEveryLevelThenCoversEachLevel() {
         var server = FakeServer(capacity: 8, available: [0, 0, 0])
         server.settle()
@@ -293,6 +304,41 @@ struct PriorityPullerTests {
         while !log.withLock({ condition($0) }), clock.now < deadline {
             try await Task.sleep(for: .milliseconds(5))
         }
+    }
+
+    /// A draining worker's open long polls still deliver; it hands those messages back delayed
+    /// past the polls' expiry. Handed back at once, each went into the same polls again and
+    /// again (a delivery counted each time): jobs reached the next worker looking as if they had
+    /// crashed five workers, and were dead-lettered without running.
+    @Test func aDrainingWorkerHandsBackEachJobOnce() async throws {
+        let nats = try await connectToTestServer()
+        let js = try JetStream(nats)
+        let (name, puller) = try await makeStream(js)
+        let draining = Atomic(false)
+        let stopping = Task {
+            try await puller.run(maxInFlight: 400, logger: Logger(label: "prio"), draining: { draining.load(ordering: .relaxed) }) { message in
+                try? message.ack()  // not reached: it drains before any job comes
+            }
+        }
+        try await Task.sleep(for: .milliseconds(300))  // its long polls are open
+        draining.store(true, ordering: .relaxed)
+        for i in 0..<20 { try await js.publish(ByteBuffer("job \(i)"), to: "\(name).normal") }
+
+        let deliveries = Mutex<[Int]>([])
+        let next = Task {
+            try await puller.run(maxInFlight: 8, logger: Logger(label: "prio")) { message in
+                deliveries.withLock { $0.append(message.deliveryCount) }
+                try? message.ack()
+            }
+        }
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: .seconds(20))
+        while deliveries.withLock({ $0.count }) < 20, clock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }  // ~7 s
+        next.cancel()
+        stopping.cancel()
+        let counts = deliveries.withLock { $0 }
+        #expect(counts.count == 20)
+        #expect(counts.allSatisfy { $0 <= 2 }, "delivery counts: \(counts)")
     }
 
     @Test func aHighJobOvertakesALowBacklogWithinTwoTakes() async throws {

@@ -1,0 +1,125 @@
+import BatonCore
+import BatonNATS
+import BatonStore
+import NIOCore
+
+/// The fast lane: a core NATS request to `baton.svc.<service>`; the job is recorded only if the
+/// client's wait elapses (or up front, for `respond-async` and idempotent requests), and then
+/// the gateway keeps listening for the answer to record it.
+extension JobDispatcher {
+    func startFast(service: String, input: ByteBuffer, contentType: String?, options: SubmitOptions) async throws -> SubmitStart {
+        let id = options.id
+        let wait = options.wait
+        let created = Timestamp.now
+        let replyTo = connection.makeReplySubject()
+        let request = NATSMessage(
+            subject: Subjects.fast(service: service), replyTo: replyTo,
+            headers: jobHeaders(id: id, contentType: contentType, created: created, options: options), payload: input)
+        let connection = self.connection
+        let fastLaneTimeout = configuration.fastLaneTimeout
+
+        if wait == .zero || options.recordUpFront {
+            // The job must be known before it runs: for the 202 of respond-async, and so that an
+            // idempotent retry finds it. The answer is recorded when it comes.
+            let record = try await recordRunning(id: id, service: service, created: created, options: options)
+            try publishOrDiscard(request)
+            let finishing = background.run { await finishInBackground(record: record, reply: await connection.waitForReply(on: replyTo, timeout: fastLaneTimeout)) }
+            if wait == .zero { return .ended(.accepted(record)) }
+            let answered = await withTaskGroup(of: Bool.self) { group in
+                group.addTask { await finishing.value; return true }
+                group.addTask { await connection.waitUntilInterrupted(timeout: wait); return false }
+                let first = await group.next()!
+                group.cancelAll()
+                return first
+            }
+            guard answered, let answer = try? await store.result(id) else {
+                return .ended(.accepted((try? await store.record(id)?.record) ?? record))
+            }
+            return .ended(.answered(id: id, answer))
+        }
+        try publishOrDiscard(request)
+        return .waiting(PendingAnswer(id: id, service: service, replyTo: replyTo, options: options, lane: .fast(created: created)))
+    }
+
+    /// One wait serves the call: the reply subject outlives it, so the reply that comes after
+    /// the client's wait is not lost while the job is recorded and the gateway listens on.
+    func answerFast(_ pending: PendingAnswer, created: Timestamp) async throws -> Submission {
+        let (id, service, replyTo) = (pending.id, pending.service, pending.replyTo)
+        let fastLaneTimeout = configuration.fastLaneTimeout
+        let wait = min(pending.options.wait, fastLaneTimeout)
+        if let reply = await connection.waitForReply(on: replyTo, timeout: wait, interruptible: true, keepingSubject: true) {
+            if reply.isNoResponders {
+                connection.discardReplySubject(replyTo)
+                throw Problem.noWorkers(service)
+            }
+            return .answered(id: id, JobAnswer(headers: reply.headers, body: reply.payload))
+        }
+        let rest = fastLaneTimeout - (ContinuousClock.now - pending.sent)
+        guard rest > .zero else {
+            connection.discardReplySubject(replyTo)
+            throw Problem(type: "/problems/no-answer", title: "No answer", status: 504,
+                          detail: "No fast-lane worker of '\(service)' answered.")
+        }
+        // The wait elapsed: record the job so it can be followed, keep listening.
+        let record: JobRecord
+        do {
+            record = try await recordRunning(id: id, service: service, created: created, options: pending.options)
+        } catch {
+            connection.discardReplySubject(replyTo)
+            throw error
+        }
+        let connection = self.connection
+        background.run { await finishInBackground(record: record, reply: await connection.waitForReply(on: replyTo, timeout: rest)) }
+        return .accepted(record)
+    }
+
+    private func publishOrDiscard(_ request: NATSMessage) throws {
+        do {
+            try connection.publish(request)
+        } catch {
+            if let replyTo = request.replyTo { connection.discardReplySubject(replyTo) }
+            throw Problem.unavailable("The job could not be sent (NATS unavailable); retry later.")
+        }
+    }
+
+    private func recordRunning(id: String, service: String, created: Timestamp, options: SubmitOptions) async throws -> JobRecord {
+        var record = try JobRecord(.acceptRunning, by: .gateway, id: id, service: service, lane: .fast, createdAt: created)
+        record.webhook = options.webhook(created: created)
+        record.owner = options.owner
+        record.traceparent = options.trace.traceparent
+        record.attempts = 1
+        record.startedAt = created
+        do {
+            try await store.create(record, by: .gateway)
+        } catch {
+            throw Problem.unavailable("The job could not be recorded (NATS JetStream unavailable); retry later.")
+        }
+        return record
+    }
+
+    /// Records the fast-lane answer that came after the `202` (or its absence).
+    private func finishInBackground(record: JobRecord, reply: NATSMessage?) async {
+        let id = record.id
+        let outcome: (answer: JobAnswer, state: JobState, error: String?)
+        switch reply {
+        case .some(let reply) where reply.isNoResponders:
+            let problem = Problem.noWorkers(record.service)
+            outcome = (JobAnswer(status: 503, contentType: Problem.mediaType, body: problem.encoded()), .failed, problem.detail)
+        case .some(let reply):
+            let answer = JobAnswer(headers: reply.headers, body: reply.payload)
+            outcome = (answer, reply.headers["Nats-Service-Error"] == nil ? .succeeded : .failed, reply.headers["Nats-Service-Error"])
+        case .none:
+            let problem = Problem(type: "/problems/no-answer", title: "No answer", status: 504, detail: "No fast-lane worker answered in time.", jobID: id)
+            outcome = (JobAnswer(status: 504, contentType: Problem.mediaType, body: problem.encoded()), .failed, problem.detail)
+        }
+        do {
+            let ending = JobEnding(
+                answer: outcome.answer, state: outcome.state, service: record.service, startedAt: record.startedAt, attempts: 1,
+                error: outcome.error)
+            _ = try await store.finish(id, by: .gateway, ending: ending, webhook: record.webhook != nil)
+        } catch {
+            logger.error("fast-lane answer not recorded", metadata: ["job": "\(id)", "error": "\(error)"])
+        }
+    }
+
+}
