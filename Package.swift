@@ -48,12 +48,22 @@ let package = Package(
             pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
+        // HTTP over libcurl on its own threads (reused easy handles, cancellation, streamed
+        // bodies, address pinning as options), for the webhook sender and the CLI: the only
+        // module that touches libcurl.
+        .target(
+            name: "BatonHTTPClient",
+            dependencies: [
+                "CCurl",
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         // Webhook delivery: Standard Webhooks signatures, target policy (SSRF), retry schedule,
-        // and the only module that touches libcurl.
+        // over BatonHTTPClient.
         .target(
             name: "BatonWebhooks",
             dependencies: [
-                "CCurl",
+                "BatonHTTPClient",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -125,7 +135,7 @@ let package = Package(
             name: "baton",
             dependencies: [
                 "BatonCore", "BatonNATS", "BatonStore", "BatonWorker", "BatonGateway", "BatonExamples", "EmbeddedNATS",
-                "BatonObservability", "CCurl",
+                "BatonObservability", "BatonHTTPClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -149,6 +159,14 @@ let package = Package(
         .testTarget(
             name: "BatonStoreTests",
             dependencies: ["BatonStore", "BatonCore", "BatonNATS"]
+        ),
+        .testTarget(
+            name: "BatonHTTPClientTests",
+            dependencies: [
+                "BatonHTTPClient",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ]
         ),
         .testTarget(
             name: "BatonWebhooksTests",

@@ -1,4 +1,3 @@
-import CCurl  // Also where the socket constants (SOCK_STREAM) land: curl.h includes <sys/socket.h>.
 import NIOPosix
 
 #if canImport(Glibc)

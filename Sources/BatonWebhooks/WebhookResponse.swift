@@ -1,4 +1,4 @@
-import CCurl
+import BatonHTTPClient
 
 #if canImport(Glibc)
 import Glibc
@@ -45,8 +45,7 @@ enum RetryAfter {
             // Absurdly long values are clamped rather than refused: they still mean "much later".
             return .seconds(Int(trimmed.prefix(12)) ?? 0)
         }
-        let date = curl_getdate(trimmed, nil)
-        guard date != -1 else { return nil }
-        return .seconds(max(Int(date) - now, 0))
+        guard let date = HTTPDate.secondsSince1970(trimmed) else { return nil }
+        return .seconds(max(date - now, 0))
     }
 }

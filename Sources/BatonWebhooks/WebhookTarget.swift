@@ -1,4 +1,4 @@
-import CCurl
+import BatonHTTPClient
 
 /// A webhook URL that passed a `WebhookPolicy`: parsed by libcurl's own URL parser (so the host
 /// checked here is the host libcurl connects to) and normalized.
@@ -27,12 +27,8 @@ public struct WebhookTarget: Sendable, Equatable {
     var ipLiteral: IPAddress? { IPAddress(host) }
 }
 
-/// Parses URLs with libcurl's URL API (curl_url), the same parser the transfer uses.
+/// Parses URLs with libcurl's URL API (`CurlURL`), the same parser the transfer uses.
 enum TargetURLParser {
-    // CURLU_* flags (the (1<<n) macros are not imported into Swift).
-    private static let defaultPort: UInt32 = 1 << 0
-    private static let nonSupportScheme: UInt32 = 1 << 3
-
     static func parse(_ string: String) throws(WebhookError) -> WebhookTarget {
         guard !string.isEmpty, string.utf8.count <= 4096 else { throw .invalidURL("empty or longer than 4096 bytes") }
         guard string.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) else {
@@ -47,19 +43,21 @@ enum TargetURLParser {
         guard string.utf8[colon...].starts(with: "://".utf8), !string.utf8[colon...].dropFirst(3).starts(with: "/".utf8) else {
             throw .invalidURL("expected scheme://host/path")
         }
-        guard let handle = curl_url() else { throw .invalidURL("out of memory") }
-        defer { curl_url_cleanup(handle) }
-        let parsed = curl_url_set(handle, CURLUPART_URL, string, nonSupportScheme)
-        guard parsed == CURLUE_OK else { throw .invalidURL(String(cString: curl_url_strerror(parsed))) }
+        let parsed: CurlURL
+        do {
+            parsed = try CurlURL(string, allowsUnknownScheme: true)
+        } catch {
+            throw .invalidURL(error.description)
+        }
 
-        let scheme = (get(handle, CURLUPART_SCHEME) ?? "").lowercased()
+        let scheme = (parsed.get(.scheme) ?? "").lowercased()
         guard scheme == "http" || scheme == "https" else { throw .unsupportedScheme(scheme) }
-        guard get(handle, CURLUPART_USER) == nil, get(handle, CURLUPART_PASSWORD) == nil else {
+        guard parsed.get(.user) == nil, parsed.get(.password) == nil else {
             throw .invalidURL("user info (user:password@) is not allowed")
         }
-        guard get(handle, CURLUPART_ZONEID) == nil else { throw .invalidURL("IPv6 zone ids are not allowed") }
-        guard var host = get(handle, CURLUPART_HOST)?.lowercased(), !host.isEmpty else { throw .invalidURL("no host") }
-        guard let portText = get(handle, CURLUPART_PORT, flags: defaultPort), let port = Int(portText), (1...65535).contains(port) else {
+        guard parsed.get(.zoneID) == nil else { throw .invalidURL("IPv6 zone ids are not allowed") }
+        guard var host = parsed.get(.host)?.lowercased(), !host.isEmpty else { throw .invalidURL("no host") }
+        guard let portText = parsed.get(.port, defaultPort: true), let port = Int(portText), (1...65535).contains(port) else {
             throw .invalidURL("invalid port")
         }
 
@@ -75,9 +73,7 @@ enum TargetURLParser {
             }
         }
         // Write back the normalized host and drop the fragment, then take curl's URL.
-        guard curl_url_set(handle, CURLUPART_HOST, host, 0) == CURLUE_OK,
-              curl_url_set(handle, CURLUPART_FRAGMENT, nil, 0) == CURLUE_OK,
-              let url = get(handle, CURLUPART_URL)
+        guard parsed.set(.host, host), parsed.set(.fragment, nil), let url = parsed.get(.url)
         else { throw .invalidURL("cannot normalize \(string)") }
 
         let bare = host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host
@@ -113,13 +109,5 @@ enum TargetURLParser {
 
     private static func isHostByte(_ byte: UInt8) -> Bool {
         isDigit(byte) || (byte >= 0x61 && byte <= 0x7a) || byte == 0x2d || byte == 0x5f
-    }
-
-    /// One part of the URL, nil when absent.
-    private static func get(_ handle: OpaquePointer, _ part: CURLUPart, flags: UInt32 = 0) -> String? {
-        var value: UnsafeMutablePointer<CChar>?
-        guard curl_url_get(handle, part, &value, flags) == CURLUE_OK, let value else { return nil }
-        defer { curl_free(value) }
-        return String(cString: value)
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BatonHTTPClient
 import Foundation
 
 /// Options every client command shares.
@@ -41,6 +42,13 @@ struct GatewayResponse: Sendable {
         self.body = body
     }
 
+    /// `head`'s status and headers (the values of a repeated name joined by ", "), with `body`.
+    init(_ head: HTTPClient.ResponseHead, body: Data) {
+        var headers: [String: String] = [:]
+        for (name, value) in head.headers { headers[name] = headers[name].map { "\($0), \(value)" } ?? value }
+        self.init(status: head.status, headers: headers, body: body)
+    }
+
     /// `200 OK`.
     var statusLine: String {
         let reason = HTTPReason.phrase(status)
@@ -48,34 +56,32 @@ struct GatewayResponse: Sendable {
     }
 }
 
-/// A failure to talk to the gateway at all (not an HTTP error status).
-struct ClientError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}
-
-/// The gateway's HTTP API (libcurl, see `CurlHTTP`).
+/// The gateway's HTTP API, over `HTTPClient` (libcurl). A failure to talk to the gateway at all
+/// (not an HTTP error status) is an `HTTPClientError` that names the request.
 struct GatewayClient: Sendable {
     let base: String
     let apiKey: String?
 
-    private func request(_ method: String, _ path: String, headers: [(String, String)], body: Data?, timeout: TimeInterval?, idleTimeout: Duration? = nil) -> CurlHTTP.Request {
+    /// The process's one transport: a command has a request or two in flight at a time (`watch`
+    /// holds a thread for as long as its stream lasts).
+    private static let http = HTTPClient(maxConcurrent: 4)
+
+    private func request(_ method: String, _ path: String, headers: [(String, String)], body: Data?, timeout: TimeInterval?, idleTimeout: Duration? = nil) -> HTTPClient.Request {
         var lines: [String] = []
         if let apiKey { lines.append("Authorization: Bearer \(apiKey)") }
         lines += headers.map { "\($0.0): \($0.1)" }
-        // No `Expect: 100-continue` round trip for larger bodies.
-        if body != nil { lines.append("Expect:") }
-        return CurlHTTP.Request(
-            method: method, url: base + path, headerLines: lines, body: body,
-            timeoutMilliseconds: timeout.map { Int($0 * 1000) } ?? 0, idleTimeout: idleTimeout)
+        return HTTPClient.Request(
+            method: method, url: base + path, headerLines: lines, body: body.map { [UInt8]($0) }, userAgent: "baton-cli",
+            connectTimeout: .seconds(10), timeout: timeout.map { .milliseconds(Int($0 * 1000)) }, idleTimeout: idleTimeout)
     }
 
     /// One request, the whole answer.
     func send(_ method: String, _ path: String, headers: [(String, String)] = [], body: Data? = nil, timeout: TimeInterval = 60) async throws -> GatewayResponse {
         do {
-            return try await CurlHTTP.send(request(method, path, headers: headers, body: body, timeout: timeout))
-        } catch let failure as CurlHTTP.Failure {
-            throw ClientError("\(method) \(base + path): \(failure.description)")
+            let response = try await Self.http.send(request(method, path, headers: headers, body: body, timeout: timeout))
+            return GatewayResponse(response.head, body: Data(response.body))
+        } catch {
+            throw HTTPClientError(error.kind, "\(method) \(base + path): \(error.description)")
         }
     }
 
@@ -84,19 +90,17 @@ struct GatewayClient: Sendable {
     func stream(_ path: String, headers: [(String, String)] = [], idleTimeout: Duration = .seconds(90)) -> AsyncThrowingStream<StreamPart, any Error> {
         let request = request("GET", path, headers: headers + [("Accept", "text/event-stream")], body: nil, timeout: nil, idleTimeout: idleTimeout)
         let (stream, continuation) = AsyncThrowingStream.makeStream(of: StreamPart.self)
-        let cancellation = CurlHTTP.Cancellation()
-        continuation.onTermination = { _ in cancellation.cancel() }
-        let sink = CurlHTTP.Sink(
-            head: { continuation.yield(.head($0)) },
-            data: { continuation.yield(.data($0)) })
+        let sink = HTTPClient.Sink(
+            head: { continuation.yield(.head(GatewayResponse($0, body: Data()))) },
+            body: { continuation.yield(.data(Data($0))) })
         let url = base + path
-        CurlHTTP.start(request, sink: sink, cancellation: cancellation) { failure in
-            if let failure {
-                continuation.finish(throwing: ClientError("GET \(url): \(failure.description)"))
-            } else {
-                continuation.finish()
+        let transfer = Self.http.start(request, sink: sink) { outcome in
+            switch outcome.result {
+            case .success: continuation.finish()
+            case .failure(let error): continuation.finish(throwing: HTTPClientError(error.kind, "GET \(url): \(error.description)"))
             }
         }
+        continuation.onTermination = { _ in transfer.cancel() }
         return stream
     }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BatonCore
+import BatonHTTPClient
 import Foundation
 
 /// `baton watch ID`: follow a job's server-sent events with a progress bar.
@@ -48,8 +49,8 @@ struct WatchCommand: AsyncParsableCommand {
                     return
                 }
                 // The stream ended before `done`.
-                guard reopened < reconnects else { throw ClientError("the event stream ended before the job did") }
-            } catch let error as ClientError {
+                guard reopened < reconnects else { throw HTTPClientError(.transfer, "the event stream ended before the job did") }
+            } catch let error as HTTPClientError {
                 // Reopen only a stream that worked (not a gateway that cannot be reached at all).
                 guard reopened < reconnects, display.state != nil else {
                     bar.finish()

@@ -1,0 +1,121 @@
+import HTTPTypes
+import Hummingbird
+import Logging
+import Synchronization
+
+/// A real HTTP server on 127.0.0.1 (a free port) for the client tests, counting requests.
+///
+/// Routes: GET /hello → 200 "hello" with X-Twice twice; PUT and POST /echo → 200, the body back,
+/// and what arrived in X-Method, X-User-Agent and X-Expect ("none" without one); GET /stream →
+/// "one\n", "two\n", "three\n", 300 ms apart; GET /silent → "tick\n", then nothing for 10 s;
+/// GET /big → a 1 MiB body; GET /slow → 200 after 5 s.
+final class LocalServer: Sendable {
+    let port: Int
+    private let task: Task<Void, any Error>
+    private let counter: Counter
+
+    var requests: Int { counter.count.load(ordering: .relaxed) }
+
+    func url(_ path: String) -> String { "http://127.0.0.1:\(port)\(path)" }
+
+    private init(port: Int, task: Task<Void, any Error>, counter: Counter) {
+        self.port = port
+        self.task = task
+        self.counter = counter
+    }
+
+    static func start() async throws -> LocalServer {
+        let counter = Counter()
+        let router = Router()
+        router.middlewares.add(counter)
+        router.get("/hello") { _, _ in
+            var headers = HTTPFields()
+            headers.append(HTTPField(name: HTTPField.Name("X-Twice")!, value: "a"))
+            headers.append(HTTPField(name: HTTPField.Name("X-Twice")!, value: "b"))
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: "hello")))
+        }
+        let echo: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in
+            let body = try await request.body.collect(upTo: 1 << 20)
+            let headers: HTTPFields = [
+                HTTPField.Name("X-Method")!: request.method.rawValue,
+                HTTPField.Name("X-User-Agent")!: request.headers[.userAgent] ?? "none",
+                HTTPField.Name("X-Expect")!: request.headers[.expect] ?? "none",
+            ]
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: body))
+        }
+        router.put("/echo", use: echo)
+        router.post("/echo", use: echo)
+        router.get("/stream") { _, _ in
+            Response(status: .ok, body: ResponseBody { writer in
+                for (index, line) in ["one\n", "two\n", "three\n"].enumerated() {
+                    if index > 0 { try await Task.sleep(for: .milliseconds(300)) }
+                    try await writer.write(ByteBuffer(string: line))
+                }
+                try await writer.finish(nil)
+            })
+        }
+        router.get("/silent") { _, _ in
+            Response(status: .ok, body: ResponseBody { writer in
+                try await writer.write(ByteBuffer(string: "tick\n"))
+                try await Task.sleep(for: .seconds(10))
+                try await writer.finish(nil)
+            })
+        }
+        router.get("/big") { _, _ in
+            Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(repeating: 0x61, count: 1 << 20)))
+        }
+        router.get("/slow") { _, _ in
+            try await Task.sleep(for: .seconds(5))
+            return Response(status: .ok)
+        }
+        var logger = Logger(label: "test.server")
+        logger.logLevel = .critical  // Cancelling the server logs errors.
+        let (ports, portInput) = AsyncStream.makeStream(of: Int.self)
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in
+                portInput.yield(channel.localAddress?.port ?? 0)
+                portInput.finish()
+            },
+            logger: logger
+        )
+        let task = Task { try await app.run() }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next(), port > 0 else {
+            task.cancel()
+            throw ServerError()
+        }
+        return LocalServer(port: port, task: task, counter: counter)
+    }
+
+    func stop() async {
+        task.cancel()
+        _ = await task.result
+    }
+
+    struct ServerError: Error {}
+
+    /// Counts every request that reaches the router.
+    final class Counter: RouterMiddleware, Sendable {
+        let count = Atomic<Int>(0)
+
+        func handle(_ request: Request, context: BasicRequestContext, next: (Request, BasicRequestContext) async throws -> Response) async throws -> Response {
+            count.add(1, ordering: .relaxed)
+            return try await next(request, context)
+        }
+    }
+}
+
+/// Runs `body` with a started server, stopping it afterwards.
+func withServer<T>(_ body: (LocalServer) async throws -> T) async throws -> T {
+    let server = try await LocalServer.start()
+    do {
+        let result = try await body(server)
+        await server.stop()
+        return result
+    } catch {
+        await server.stop()
+        throw error
+    }
+}
