@@ -160,6 +160,12 @@ public final class JetStream: Sendable {
         try await withStreamInfo(name) { $0.State.Msgs }
     }
 
+    /// The first and last sequence a stream holds (`last` 0: it never held a message); nil
+    /// when there is no such stream.
+    public func streamSequences(_ name: String) async throws -> (first: UInt64, last: UInt64)? {
+        try await withStreamInfo(name) { ($0.State.FirstSeq, $0.State.LastSeq) }
+    }
+
     /// Deletes a stream (tests and tooling).
     public func deleteStream(_ name: String) async throws {
         let js = context

@@ -138,7 +138,16 @@ extension JetStream {
     /// allowed), read with the stream's direct-get API (the stream needs `allowDirect`); nil when
     /// there is none.
     public func firstMessage(in stream: String, matching subject: String, from sequence: UInt64) async throws -> StoredMessage? {
-        let request = ByteBuffer(string: #"{"seq":\#(sequence),"next_by_subj":"\#(subject)"}"#)
+        try await directGet(stream, ByteBuffer(string: #"{"seq":\#(sequence),"next_by_subj":"\#(subject)"}"#))
+    }
+
+    /// The message stored at `sequence` (direct get); nil when there is none (never stored,
+    /// deleted, or superseded in a bucket that keeps one revision per key).
+    public func message(in stream: String, at sequence: UInt64) async throws -> StoredMessage? {
+        try await directGet(stream, ByteBuffer(string: #"{"seq":\#(sequence)}"#))
+    }
+
+    private func directGet(_ stream: String, _ request: ByteBuffer) async throws -> StoredMessage? {
         let reply = try await connection.request(request, to: "$JS.API.DIRECT.GET.\(stream)", timeout: timeout)
         if let status = reply.status {
             if status == 404 { return nil }
