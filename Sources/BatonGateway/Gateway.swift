@@ -117,6 +117,7 @@ public struct Gateway: Service {
             maxBody: effectiveMaxBody
         )
         jobs.addRoutes(to: router)
+        JobListController(store: store).addRoutes(to: router)
         DeadLettersController(jetStream: jetStream).addRoutes(to: router)
         OpenAPIController().addRoutes(to: router)
         if let metrics = configuration.metrics {

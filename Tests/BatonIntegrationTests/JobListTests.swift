@@ -51,6 +51,36 @@ struct JobListTests {
         #expect(pages.first?.count == 3)
     }
 
+    /// `GET /v1/jobs`: status documents, `next` to page on, and a 400 problem for bad input.
+    @Test func overHTTP() async throws {
+        let system = try await SharedSystem.get()
+        let store = JobStore(jetStream: try JetStream(system.gateway.connection))
+        let service = "list-\(UInt32.random(in: 0...UInt32.max))"
+        let ids = try await makeJobs(store, service: service, count: 3, failed: [0])
+
+        let first = try await system.client.get("/v1/jobs?service=\(service)&limit=2")
+        #expect(first.status == 200)
+        let page = try first.json()
+        let jobs = page["jobs"] as? [[String: Any]] ?? []
+        #expect(jobs.map { $0["id"] as? String } == [ids[2], ids[1]])
+        #expect(jobs.first?["state"] as? String == "queued")
+        #expect((jobs.first?["links"] as? [String: Any])?["self"] as? String == "/v1/jobs/\(ids[2])")
+        let next = try #require(page["next"] as? String)
+        let second = try await system.client.get(next).json()
+        let rest = second["jobs"] as? [[String: Any]] ?? []
+        #expect(rest.map { $0["id"] as? String } == [ids[0]])
+        #expect(rest.first?["state"] as? String == "failed")
+
+        let failed = try await system.client.get("/v1/jobs?service=\(service)&state=failed").json()
+        #expect((failed["jobs"] as? [[String: Any]])?.map { $0["id"] as? String } == [ids[0]])
+
+        for bad in ["state=finished", "limit=0", "limit=201", "limit=x", "cursor=12", "cursor=c!", "service=no%20such"] {
+            let response = try await system.client.get("/v1/jobs?\(bad)")
+            #expect(response.status == 400, "\(bad)")
+            #expect(try response.json()["type"] as? String == "/problems/bad-request", "\(bad)")
+        }
+    }
+
     @Test func anOwnerSeesOnlyItsJobs() async throws {
         let system = try await SharedSystem.get()
         let store = JobStore(jetStream: try JetStream(system.gateway.connection))
