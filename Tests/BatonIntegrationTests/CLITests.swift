@@ -266,6 +266,33 @@ struct CLITests {
 
     // MARK: - Support
 
+    /// `baton jobs`: the list as a table, filtered by service and state, newest first.
+    @Test func jobsListsRecentJobs() async throws {
+        let gateway = try await gatewayURL()
+        var ids: [String] = []
+        for (service, body) in [("fail", #"{"status":422}"#), ("echo", "not listed"), ("fail", #"{"status":500}"#)] {
+            let submitted = try await runBaton(["submit", service, "--data", body, "--gateway", gateway])
+            #expect(submitted.stderr.contains("job "), "\(submitted)")
+            // "422 Unprocessable Content  job <id>"
+            if let id = submitted.stderr.split(separator: "\n").first?.components(separatedBy: "  job ").last, id.count == 26 {
+                ids.append(id)
+            }
+        }
+        try #require(ids.count == 3)
+        let listed = try await runBaton(["jobs", "--service", "fail", "--state", "failed", "--limit", "200", "--gateway", gateway])
+        #expect(listed.status == 0, "\(listed)")
+        let lines = listed.text.split(separator: "\n")
+        #expect(lines.first?.hasPrefix("ID") == true, "\(listed.text)")
+        let rows = lines.dropFirst().map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
+        #expect(rows.allSatisfy { $0.count == 6 && $0[1] == "fail" && $0[2] == "failed" }, "\(listed.text)")
+        let order = rows.map(\.[0]).filter { ids.contains($0) }
+        #expect(order == [ids[2], ids[0]], "newest first, the echo job left out:\n\(listed.text)")
+
+        let bad = try await runBaton(["jobs", "--state", "finished", "--gateway", gateway])
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("400"), "\(bad)")
+    }
+
     private func gatewayURL() async throws -> String {
         "http://127.0.0.1:\(try await SharedSystem.get().gateway.port)"
     }
