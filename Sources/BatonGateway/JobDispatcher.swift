@@ -109,7 +109,7 @@ struct JobDispatcher: Sendable {
         case .fast: started = try await startFast(service: service.name, input: input, contentType: contentType, options: options)
         }
         if case .ended(let submission) = started, options.callbackURL != nil, options.wait > .zero {
-            await settleHeldWebhook(submission)
+            return .ended(await settleHeldWebhook(submission, record: nil))
         }
         return started
     }
@@ -123,26 +123,55 @@ struct JobDispatcher: Sendable {
         case .durable(let record): submission = await answerDurable(pending, record: record)
         case .fast(let created): submission = try await answerFast(pending, created: created)
         }
-        if pending.options.callbackURL != nil { await settleHeldWebhook(submission) }
-        return submission
+        guard pending.options.callbackURL != nil else { return submission }
+        let queued: JobRecord? = if case .durable(let record) = pending.lane { record } else { nil }
+        return await settleHeldWebhook(submission, record: queued)
     }
 
-    /// A held webhook is `skipped` when the client got the answer on its call, `pending` when
-    /// the call switched to `202` (the dispatcher would otherwise wait for `holdUntil`).
-    private func settleHeldWebhook(_ submission: Submission) async {
-        let (id, answered): (String, Bool) =
-            switch submission {
-            case .answered(let id, _): (id, true)
-            case .accepted(let record): (record.id, false)
+    /// Settles a held webhook with the call's outcome; returns the outcome the client may see.
+    ///
+    /// While its client waits, a job's webhook is `held`, and whoever moves it first decides:
+    /// this gateway (`skipped`: the client gets the answer on its call; `pending`: the call
+    /// switched to `202`), or the webhook dispatcher once the hold has ended (`pending`, then
+    /// it delivers). Both write by compare-and-set, so one of them wins. A gateway that loses
+    /// (queueing took so long that the hold ended while the client still waited) or cannot
+    /// write answers `202` instead of the answer: the webhook brings it, and no client gets
+    /// an answer both on its call and by webhook.
+    ///
+    /// - Parameter record: the job's record as this gateway knows it, for that `202`.
+    private func settleHeldWebhook(_ submission: Submission, record known: JobRecord?) async -> Submission {
+        switch submission {
+        case .accepted(let record):
+            do {
+                try await store.update(record.id, by: .gateway) { record in
+                    guard record.webhook?.state == .held else { return false }
+                    record.webhook?.state = .pending
+                    return true
+                }
+            } catch {
+                logger.warning("webhook state not settled; the dispatcher sends it at its hold time", metadata: ["job": "\(record.id)", "error": "\(error)"])
             }
-        do {
-            try await store.update(id, by: .gateway) { record in
-                guard record.webhook?.state == .held else { return false }
-                record.webhook?.state = answered ? .skipped : .pending
-                return true
+            return submission
+        case .answered(let id, _):
+            do {
+                let skipped = try await store.update(id, by: .gateway) { record in
+                    guard record.webhook?.state == .held else { return false }
+                    record.webhook?.state = .skipped
+                    return true
+                }
+                if skipped != nil { return submission }
+                // Not held: skipped already, not recorded (a fast-lane job answered in time),
+                // or taken by the dispatcher.
+                guard let current = try await store.record(id, fromLeaders: true)?.record, let webhook = current.webhook,
+                    webhook.state != .skipped
+                else { return submission }
+                logger.info("webhook taken by the dispatcher before the answer came; answering 202", metadata: ["job": "\(id)"])
+                return .accepted(current)
+            } catch {
+                logger.warning("webhook state not settled; answering 202, its webhook brings the answer", metadata: ["job": "\(id)", "error": "\(error)"])
+                guard let record = (try? await store.record(id)?.record) ?? known else { return submission }
+                return .accepted(record)
             }
-        } catch {
-            logger.warning("webhook state not settled; the dispatcher decides at its hold time", metadata: ["job": "\(id)", "error": "\(error)"])
         }
     }
 

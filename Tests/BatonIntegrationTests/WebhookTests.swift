@@ -85,6 +85,41 @@ struct WebhookTests {
         #expect(delivered.map(\.id) == [try #require(switched.header("Baton-Job-Id"))])
     }
 
+    /// The dispatcher takes a held webhook when its hold ends (queueing that took long can
+    /// make that happen while the client still waits); the gateway then answers the call 202,
+    /// not with the answer: the client gets the answer once, by webhook.
+    @Test func aWebhookTakenBeforeTheAnswerCameMakesTheCallA202() async throws {
+        let system = try await SharedSystem.get()
+        let client = system.client
+        let store = JobStore(jetStream: try JetStream(system.gateway.connection))
+        let receiver = try await WebhookReceiver.start(secret: testWebhookSecret)
+        defer { Task { await receiver.stop() } }
+        async let call = client.post("/v1/jobs/slow", #"{"ms": 1500}"#, headers: ["Prefer": "wait=8", "Callback-Url": receiver.url])
+        // The job, found by its webhook's URL (this receiver's own port).
+        var id: String?
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: .seconds(5))
+        while id == nil, clock.now < deadline {
+            id = try await store.list(JobQuery(service: "slow", limit: 50)).jobs.first { $0.webhook?.url == receiver.url }?.id
+            if id == nil { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        let job = try #require(id)
+        // What the dispatcher does when the hold ends.
+        let taken = try await store.update(job, by: .gateway) { record in
+            guard record.webhook?.state == .held else { return false }
+            record.webhook?.state = .pending
+            return true
+        }
+        #expect(taken != nil)
+        let response = try await call
+        #expect(response.status == 202, "the answer comes by webhook")
+        #expect(response.header("Baton-Job-Id") == job)
+        let deliveries = await receiver.waitForDeliveries(1, timeout: .seconds(10))
+        #expect(deliveries.map(\.id) == [job])
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(receiver.deliveries().count == 1)
+    }
+
     @Test(arguments: ["ftp://example.com/hook", "not a url", "http://", "http://10.1.2.3/hook", "http://169.254.169.254/latest", "http://[fe80::1]/x"])
     func badCallbackURLIsRefusedAtSubmit(url: String) async throws {
         let client = try await SharedSystem.get().client
