@@ -76,6 +76,8 @@ public struct JobRecord: Sendable, Codable, Equatable {
     public var priority: Priority?
     /// The W3C `traceparent` the job carries (from the HTTP request, or started by the gateway).
     public var traceparent: String?
+    /// The job whose dead letter this one replays (`POST /v1/dead-letters/{sequence}/replay`).
+    public var replayOf: String?
 
     public init(id: String, service: String, lane: Lane, state: JobState = .queued, createdAt: Timestamp = .now) {
         self.id = id

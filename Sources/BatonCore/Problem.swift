@@ -63,6 +63,11 @@ extension Problem {
                 detail: "The request body exceeds the limit of \(limit) bytes.")
     }
 
+    public static func unknownDeadLetter(_ sequence: String) -> Problem {
+        Problem(type: "/problems/unknown-dead-letter", title: "Unknown dead letter", status: 404,
+                detail: "There is no dead letter '\(sequence)' (it never existed, or its retention ended).")
+    }
+
     public static func badRequest(_ detail: String) -> Problem {
         Problem(type: "/problems/bad-request", title: "Bad Request", status: 400, detail: detail)
     }

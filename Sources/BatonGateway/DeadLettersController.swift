@@ -1,5 +1,6 @@
 import BatonCore
 import BatonNATS
+import BatonStore
 import Hummingbird
 import NIOCore
 
@@ -8,6 +9,8 @@ import NIOCore
 /// error. `next` pages on.
 struct DeadLettersController: Sendable {
     let jetStream: JetStream
+    /// Where replays are claimed (`DeadLetterReplayController`): an entry shows its replay.
+    let idempotency: IdempotencyKeys
 
     struct Entry: Encodable {
         var sequence: UInt64
@@ -19,6 +22,8 @@ struct DeadLettersController: Sendable {
         var contentType: String?
         var size: Int
         var at: String?
+        /// The job a replay of this dead letter runs (the same job for a webhook's).
+        var replayedAs: String?
     }
 
     struct Page: Encodable {
@@ -57,6 +62,19 @@ struct DeadLettersController: Sendable {
                     size: message.payload.readableBytes,
                     at: message.storedAt))
             }
+            // Replays, one claim read per entry, all at once.
+            let replays = try await withThrowingTaskGroup(of: (UInt64, String?).self) { group in
+                for entry in entries {
+                    group.addTask {
+                        let claim = try await idempotency.bucket.get(DeadLetterReplayController.claimKey(entry.sequence))
+                        return (entry.sequence, claim.flatMap { try? JSON.decode(IdempotencyKeys.Claim.self, from: $0.value) }?.job)
+                    }
+                }
+                var replays: [UInt64: String] = [:]
+                for try await (sequence, job) in group { replays[sequence] = job }
+                return replays
+            }
+            for i in entries.indices { entries[i].replayedAs = replays[entries[i].sequence] }
         } catch {
             throw Problem.unavailable("The dead-letter stream is unavailable (NATS): \(error)")
         }

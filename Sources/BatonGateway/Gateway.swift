@@ -104,21 +104,26 @@ public struct Gateway: Service {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: ProblemMiddleware())
         if let keys = configuration.apiKeys { router.add(middleware: AuthMiddleware(keys: keys)) }
+        let dispatcher = JobDispatcher(
+            connection: connection, jetStream: jetStream, store: store, admission: admission, configuration: configuration,
+            logger: logger, background: background)
+        let idempotency = IdempotencyKeys(jetStream: jetStream)
+        let registry = ServiceRegistry(jetStream: jetStream)
         let jobs = JobsController(
-            dispatcher: JobDispatcher(
-                connection: connection, jetStream: jetStream, store: store, admission: admission, configuration: configuration,
-                logger: logger, background: background),
+            dispatcher: dispatcher,
             store: store,
             watcher: JobWatcher(connection: connection, store: store),
             events: JobEvents(connection: connection, store: store, heartbeat: configuration.sseHeartbeat),
-            idempotency: IdempotencyKeys(jetStream: jetStream),
-            registry: ServiceRegistry(jetStream: jetStream),
+            idempotency: idempotency,
+            registry: registry,
             configuration: configuration,
             maxBody: effectiveMaxBody
         )
         jobs.addRoutes(to: router)
         JobListController(store: store).addRoutes(to: router)
-        DeadLettersController(jetStream: jetStream).addRoutes(to: router)
+        DeadLettersController(jetStream: jetStream, idempotency: idempotency).addRoutes(to: router)
+        DeadLetterReplayController(jetStream: jetStream, store: store, dispatcher: dispatcher, registry: registry, idempotency: idempotency)
+            .addRoutes(to: router)
         OpenAPIController().addRoutes(to: router)
         if let metrics = configuration.metrics {
             let connection = self.connection

@@ -86,6 +86,7 @@ extension JobDispatcher {
         var record = try JobRecord(.acceptRunning, by: .gateway, id: id, service: service, lane: .fast, createdAt: created)
         record.webhook = options.webhook(created: created)
         record.owner = options.owner
+        record.replayOf = options.replayOf
         record.traceparent = options.trace.traceparent
         record.attempts = 1
         record.startedAt = created

@@ -24,6 +24,8 @@ struct SubmitOptions: Sendable {
     /// Record the job before running it even on the fast lane (idempotent requests must be
     /// findable while they run).
     var recordUpFront = false
+    /// The job whose dead letter this one replays.
+    var replayOf: String?
 
     /// The webhook status a new record starts with: `held` while a client waits synchronously
     /// (until the wait ends at the latest), `pending` for `respond-async`.
@@ -203,6 +205,7 @@ struct JobDispatcher: Sendable {
         record.owner = options.owner
         record.traceparent = options.trace.traceparent
         record.priority = options.priority
+        record.replayOf = options.replayOf
         var headers = jobHeaders(id: id, contentType: contentType, created: record.createdAt, options: options)
         let replyTo = wait > .zero ? connection.makeReplySubject() : nil
         headers[Headers.replyTo] = replyTo

@@ -82,9 +82,9 @@ extension JobStore {
     /// `baton.done.<service>.<job>` with message id `done-<job>`, so JetStream drops a second
     /// copy within its duplicate window: safe to call again when unsure whether the first got
     /// through.
-    public func publishEnd(of id: String, service: String, ending: JobEnding) async throws {
+    public func publishEnd(of id: String, service: String, ending: JobEnding, messageID: String? = nil) async throws {
         let event = DoneEvent(job: id, service: service, state: ending.state, status: ending.answer.status, at: ending.finishedAt, webhook: true)
-        try await records.jetStream.publish(try JSON.encode(event), to: Subjects.done(service: service, job: id), messageID: "done-\(id)")
+        try await records.jetStream.publish(try JSON.encode(event), to: Subjects.done(service: service, job: id), messageID: messageID ?? "done-\(id)")
     }
 
     /// What a dead letter is about.

@@ -288,6 +288,11 @@ struct CLITests {
         let order = rows.map(\.[0]).filter { ids.contains($0) }
         #expect(order == [ids[2], ids[0]], "newest first, the echo job left out:\n\(listed.text)")
 
+        let unknown = try await runBaton(["replay", "999999999999", "--gateway", gateway])
+        #expect(unknown.status != 0)
+        #expect(unknown.stderr.contains("404"), "\(unknown)")
+        #expect(unknown.stderr.contains("unknown-dead-letter"), "\(unknown)")
+
         let bad = try await runBaton(["jobs", "--state", "finished", "--gateway", gateway])
         #expect(bad.status != 0)
         #expect(bad.stderr.contains("400"), "\(bad)")

@@ -238,6 +238,30 @@ struct DeliveryTests {
         #expect(entry?["attempts"] as? Int == 3)
         #expect((entry?["error"] as? String)?.contains("planned failures") == true)
         #expect(try await client.get("/v1/dead-letters?limit=0").status == 400)
+
+        // Replayed: a new job with the same input, linked to the dead one; once only.
+        let sequence = try #require(entry?["sequence"] as? Int)
+        let replay = try await client.post("/v1/dead-letters/\(sequence)/replay", "")
+        #expect(replay.status == 202)
+        let replayed = try #require(replay.header("Baton-Job-Id"))
+        #expect(replayed != id)
+        #expect(replay.header("Location") == "/v1/jobs/\(replayed)")
+        #expect(try replay.json()["replayOf"] as? String == id)
+        let again = try await client.post("/v1/dead-letters/\(sequence)/replay", "")
+        #expect(again.status == 202)
+        #expect(again.header("Baton-Job-Id") == replayed)
+        #expect(again.header("Idempotent-Replayed") == "true")
+        try await waitUntil(timeout: .seconds(10)) {
+            (try await client.get("/v1/jobs/\(replayed)").json()["attempts"] as? Int ?? 0) >= 1  // it runs
+        }
+        let listed = try await client.get("/v1/dead-letters?limit=1000").json()
+        let replayedEntry = (listed["deadLetters"] as? [[String: Any]])?.first { $0["sequence"] as? Int == sequence }
+        #expect(replayedEntry?["replayedAs"] as? String == replayed)
+        for (path, status) in [("abc", 400), ("0", 400), ("999999999999", 404)] {
+            let response = try await client.post("/v1/dead-letters/\(path)/replay", "")
+            #expect(response.status == status, "\(path)")
+            #expect(response.header("Content-Type") == "application/problem+json", "\(path)")
+        }
     }
 }
 

@@ -170,6 +170,10 @@ struct OpenAPITests {
                 case.path_parameters["service_or_id"] = "echo"
             # Negative cases leave the list's service out or invalid too: it would then show
             # other tests' jobs, whose results may be the 5xx their workers answered.
+            # A replay would run other tests' dead letters again (`fail`, `flaky`: 5xx answers):
+            # fuzz only the refusals (DeliveryTests replays one).
+            if case.method.upper() == "POST" and case.path.endswith("/replay"):
+                case.path_parameters = {"sequence": 9223372036854775806}
             if case.method.upper() == "GET" and case.path == "/v1/jobs":
                 case.query = dict(case.query or {})
                 if case.query.get("service") not in SAFE_SERVICES:

@@ -105,3 +105,29 @@ struct JobsCommand: AsyncParsableCommand {
         }
     }
 }
+
+/// `baton replay SEQUENCE`: runs a dead letter again (POST /v1/dead-letters/SEQUENCE/replay).
+struct ReplayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay",
+        abstract: "Run a dead letter again (POST /v1/dead-letters/SEQUENCE/replay) and print the job it runs.",
+        discussion: """
+            SEQUENCE is the dead letter's `sequence` in GET /v1/dead-letters. A job's dead letter \
+            is submitted again as a new job (its record names the old one in `replayOf`); a \
+            webhook's is delivered again. Replaying twice runs one job.
+
+            \(ConfigurationHelp.discussion(example: "E.g. BATON_GATEWAY=http://gw:8080 baton replay 42."))
+            """)
+
+    @Argument(help: "The dead letter's sequence number.")
+    var sequence: UInt64
+
+    @OptionGroup var client: ClientOptions
+    @OptionGroup var configFile: ConfigFileOption
+
+    func run() async throws {
+        let response = try await client.client().send("POST", "/v1/dead-letters/\(sequence)/replay")
+        if response.isSuccess { Output.statusLine(response) }  // printStatus shows it otherwise
+        try StatusCommand.printStatus(response)
+    }
+}
