@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
@@ -83,6 +84,7 @@ let package = Package(
             name: "BatonStore",
             dependencies: [
                 "BatonCore", "BatonNATS",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -95,6 +97,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -104,6 +107,8 @@ let package = Package(
             dependencies: [
                 "BatonCore", "BatonNATS", "BatonStore", "BatonObservability",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
@@ -113,8 +118,12 @@ let package = Package(
                 "BatonCore", "BatonNATS", "BatonStore", "BatonWebhooks", "BatonObservability",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             // Compiled in as `OpenAPIDocument.json` by the EmbedOpenAPI plugin.
@@ -124,7 +133,7 @@ let package = Package(
         // The example services (echo, slow, fail) used by `baton dev`, the tests and the docs.
         .target(
             name: "BatonExamples",
-            dependencies: ["BatonCore", "BatonWorker"]
+            dependencies: ["BatonCore", "BatonWorker", .product(name: "NIOCore", package: "swift-nio")]
         ),
         // Runs a nats-server child process (for `baton dev` and the tests).
         .target(
@@ -135,11 +144,10 @@ let package = Package(
             name: "baton",
             dependencies: [
                 "BatonCore", "BatonNATS", "BatonStore", "BatonWorker", "BatonGateway", "BatonExamples", "EmbeddedNATS",
-                "BatonObservability", "BatonHTTPClient",
+                "BatonObservability", "BatonHTTPClient", "BatonWebhooks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
         // Baselines and probes for `make bench`.
@@ -150,6 +158,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .testTarget(
@@ -158,7 +167,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BatonStoreTests",
-            dependencies: ["BatonStore", "BatonCore", "BatonNATS"]
+            dependencies: ["BatonStore", "BatonCore", "BatonNATS", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(
             name: "BatonHTTPClientTests",
@@ -166,6 +175,7 @@ let package = Package(
                 "BatonHTTPClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(
@@ -173,11 +183,16 @@ let package = Package(
             dependencies: [
                 "BatonWebhooks",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(
             name: "BatonNATSTests",
-            dependencies: ["BatonNATS", "EmbeddedNATS"]
+            dependencies: [
+                "BatonNATS", "EmbeddedNATS",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "BatonIntegrationTests",
@@ -185,6 +200,8 @@ let package = Package(
                 "baton", "BatonCore", "BatonNATS", "BatonStore", "BatonWorker", "BatonGateway", "BatonExamples", "EmbeddedNATS",
                 "BatonWebhooks", "BatonObservability",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             exclude: ["Support/micro_check.py"]

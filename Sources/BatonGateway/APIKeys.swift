@@ -86,17 +86,11 @@ struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
         guard let authorization = request.headers[.authorization], authorization.lowercased().hasPrefix("bearer "),
             let key = keys.key(for: String(authorization.dropFirst(7)).trimmingCharacters(in: .whitespaces))
         else {
-            return .problem(
-                Problem(type: "/problems/unauthorized", title: "Unauthorized", status: 401,
-                        detail: "This gateway needs an API key: Authorization: Bearer <key>."),
-                headers: [.wwwAuthenticate: #"Bearer realm="baton""#])
+            return .problem(.unauthorized, headers: [.wwwAuthenticate: #"Bearer realm="baton""#])
         }
         if let rate = key.rate, let wait = limiter.take(key.name, rate: rate) {
             let seconds = max(1, Int((Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18).rounded(.up)))
-            return .problem(
-                Problem(type: "/problems/rate-limited", title: "Too Many Requests", status: 429,
-                        detail: "The rate limit of key '\(key.name)' is \(rate) requests/s; retry in \(seconds) s."),
-                headers: [.retryAfter: String(seconds)])
+            return .problem(.rateLimited(key: key.name, rate: rate, retryAfter: seconds))
         }
         return try await Caller.$name.withValue(key.name) {
             try await Caller.$isAuthenticated.withValue(true) { try await next(request, context) }

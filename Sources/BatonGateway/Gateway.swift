@@ -1,16 +1,10 @@
-import BatonCore
 import BatonNATS
-import BatonObservability
 import BatonStore
 import BatonWebhooks
-import HTTPTypes
 import Hummingbird
-import HummingbirdCore
 import Logging
 import NIOCore
-import NIOHTTPTypes
 import ServiceLifecycle
-import Synchronization
 
 /// A gateway node: the HTTP API in front of NATS. Stateless: every job's state lives in NATS,
 /// so any node can answer for any job.
@@ -21,7 +15,7 @@ public struct Gateway: Service {
     /// Called with the bound port once the server listens (useful with port 0).
     public let onServerRunning: @Sendable (Int) async -> Void
     /// Fast-lane answers to record after their clients got a `202`.
-    private let background = BackgroundWork()
+    let background = BackgroundWork()
 
     public init(
         connection: NATSConnection, configuration: GatewayConfiguration, logger: Logger,
@@ -87,62 +81,6 @@ public struct Gateway: Service {
         await client.shutdown()
     }
 
-    /// The largest body that fits in one NATS message next to Baton's headers.
-    var effectiveMaxBody: Int {
-        let fits = connection.maxPayload - 4096
-        if fits < configuration.maxBody {
-            logger.warning("max body lowered to fit the NATS max payload", metadata: ["max_body": "\(fits)", "max_payload": "\(connection.maxPayload)"])
-            return fits
-        }
-        return configuration.maxBody
-    }
-
-    /// The HTTP API: the middleware and every route (OpenAPITests checks `routes` against
-    /// `OpenAPI/openapi.json`).
-    func buildRouter(jetStream: JetStream, admission: QueueAdmission = .streamEnforced) -> Router<BasicRequestContext> {
-        let store = JobStore(jetStream: jetStream)
-        let router = Router(context: BasicRequestContext.self)
-        router.add(middleware: ProblemMiddleware())
-        if let keys = configuration.apiKeys { router.add(middleware: AuthMiddleware(keys: keys)) }
-        let dispatcher = JobDispatcher(
-            connection: connection, jetStream: jetStream, store: store, admission: admission, configuration: configuration,
-            logger: logger, background: background)
-        let idempotency = IdempotencyKeys(jetStream: jetStream)
-        let registry = ServiceRegistry(jetStream: jetStream)
-        let jobs = JobsController(
-            dispatcher: dispatcher,
-            store: store,
-            watcher: JobWatcher(connection: connection, store: store),
-            events: JobEvents(connection: connection, store: store, heartbeat: configuration.sseHeartbeat),
-            idempotency: idempotency,
-            registry: registry,
-            configuration: configuration,
-            maxBody: effectiveMaxBody
-        )
-        jobs.addRoutes(to: router)
-        JobListController(store: store).addRoutes(to: router)
-        DeadLettersController(jetStream: jetStream, idempotency: idempotency).addRoutes(to: router)
-        DeadLetterReplayController(jetStream: jetStream, store: store, dispatcher: dispatcher, registry: registry, idempotency: idempotency)
-            .addRoutes(to: router)
-        OpenAPIController().addRoutes(to: router)
-        if let metrics = configuration.metrics {
-            let connection = self.connection
-            let reported = Mutex(0)
-            MetricsEndpoint(registry: metrics.registry) {
-                let now = connection.reconnects
-                let delta = reported.withLock { last in
-                    defer { last = now }
-                    return now - last
-                }
-                if delta > 0 { GatewayMetrics.reconnects.increment(by: Int64(delta)) }
-                await metrics.beforeScrape()
-            }.addRoutes(to: router)
-        }
-        ServicesController(connection: connection, jetStream: jetStream).addRoutes(to: router)
-        HealthController(connection: connection, jetStream: jetStream).addRoutes(to: router)
-        return router
-    }
-
     /// Connections the kernel queues until the gateway accepts them (capped by
     /// `net.core.somaxconn`). With Hummingbird's 256, 10,000 clients connecting at once overflowed
     /// it ~40,000 times: the dropped handshakes came back after SYN retransmits (1 s, 3 s, …), and
@@ -165,80 +103,5 @@ public struct Gateway: Service {
             },
             logger: logger
         )
-    }
-}
-
-/// `GET /healthz` (the process is up) and `GET /readyz` (NATS connected, streams and buckets present).
-struct HealthController: Sendable {
-    let connection: NATSConnection
-    let jetStream: JetStream
-
-    func addRoutes(to router: Router<BasicRequestContext>) {
-        router.get("/healthz") { _, _ in
-            Response.json(.ok, ByteBuffer(string: #"{"status":"ok"}"#))
-        }
-        router.get("/readyz") { _, _ in
-            guard !connection.waitsInterrupted else {
-                return Response.problem(.unavailable("This gateway is shutting down."), headers: [.retryAfter: "1"])
-            }
-            guard connection.isConnected else {
-                return Response.problem(.unavailable("Not connected to NATS."), headers: [.retryAfter: "1"])
-            }
-            guard await Layout.isPresent(jetStream) else {
-                return Response.problem(.unavailable("JetStream streams or buckets are missing."), headers: [.retryAfter: "1"])
-            }
-            return Response.json(.ok, ByteBuffer(string: #"{"status":"ready","nats":"connected","streams":"present"}"#))
-        }
-    }
-}
-
-/// Hummingbird's HTTP/1 channel, set up for connections that mostly wait: a held sync call keeps
-/// its connection's buffers for as long as the worker takes.
-///
-/// - The receive buffer starts at 512 bytes rather than NIO's 2 KiB (it grows after a read that
-///   fills it): each connection keeps one, and a request head is usually smaller.
-/// - A small request body is copied out of the receive buffer it arrived in (`CompactBodyParts`):
-///   a body slice would otherwise keep that whole buffer alive for the call, and the connection's
-///   next read would have to allocate a second one.
-struct HeldCallHTTP1Channel: ServerChildChannel {
-    typealias Value = HTTP1Channel.Value
-    let base: HTTP1Channel
-
-    static let receiveBuffer = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536)
-
-    static func builder() -> HTTPServerBuilder {
-        HTTPServerBuilder { responder in
-            HeldCallHTTP1Channel(base: HTTP1Channel(responder: responder, configuration: .init(additionalChannelHandlers: [CompactBodyParts()])))
-        }
-    }
-
-    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        do {
-            try channel.syncOptions?.setOption(ChannelOptions.recvAllocator, value: Self.receiveBuffer)
-        } catch {
-            return channel.eventLoop.makeFailedFuture(error)
-        }
-        return base.setup(channel: channel, logger: logger)
-    }
-
-    func handle(value: Value, logger: Logger) async {
-        await base.handle(value: value, logger: logger)
-    }
-}
-
-/// Copies a request body part that uses a small share of its receive buffer into a buffer of
-/// its own, so that the receive buffer can be reused instead of living as long as the request.
-final class CompactBodyParts: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPRequestPart
-    typealias InboundOut = HTTPRequestPart
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard case .body(let part) = unwrapInboundIn(data), part.readableBytes * 2 <= part.storageCapacity else {
-            context.fireChannelRead(data)
-            return
-        }
-        var copy = context.channel.allocator.buffer(capacity: part.readableBytes)
-        copy.writeImmutableBuffer(part)
-        context.fireChannelRead(wrapInboundOut(.body(copy)))
     }
 }

@@ -1,5 +1,6 @@
-import BatonObservability
+import BatonNATS
 import Metrics
+import Synchronization
 
 /// The gateway's metrics (swift-metrics; `/metrics` exports them for Prometheus).
 ///
@@ -33,4 +34,28 @@ enum GatewayMetrics {
     }
 
     static let reconnects = Counter(label: "baton_nats_reconnects_total")
+}
+
+extension GatewayMetrics {
+    /// Feeds `baton_nats_reconnects_total` from the connection's running count of reconnects:
+    /// the counter catches up at each scrape (the only time anyone reads it).
+    final class ReconnectCount: Sendable {
+        let connection: NATSConnection
+        /// The count at the last scrape.
+        private let reported = Mutex(0)
+
+        init(connection: NATSConnection) {
+            self.connection = connection
+        }
+
+        /// Adds the reconnects since the last call to the counter.
+        func report() {
+            let now = connection.reconnects
+            let delta = reported.withLock { last in
+                defer { last = now }
+                return now - last
+            }
+            if delta > 0 { GatewayMetrics.reconnects.increment(by: Int64(delta)) }
+        }
+    }
 }

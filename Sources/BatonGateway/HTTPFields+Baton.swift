@@ -1,4 +1,3 @@
-import BatonCore
 import HTTPTypes
 import Hummingbird
 
@@ -14,13 +13,5 @@ extension Response {
         var headers = headers
         headers[.contentType] = "application/json"
         return Response(status: status, headers: headers, body: .init(byteBuffer: body))
-    }
-
-    /// An RFC 9457 problem document.
-    static func problem(_ problem: Problem, headers: HTTPFields = [:]) -> Response {
-        var headers = headers
-        headers[.contentType] = Problem.mediaType
-        if let seconds = problem.retryAfter, headers[.retryAfter] == nil { headers[.retryAfter] = String(seconds) }
-        return Response(status: .init(code: problem.status), headers: headers, body: .init(byteBuffer: problem.encoded()))
     }
 }

@@ -57,8 +57,7 @@ extension JobDispatcher {
         let rest = fastLaneTimeout - (ContinuousClock.now - pending.sent)
         guard rest > .zero else {
             connection.discardReplySubject(replyTo)
-            throw Problem(type: "/problems/no-answer", title: "No answer", status: 504,
-                          detail: "No fast-lane worker of '\(service)' answered.")
+            throw Problem.noAnswer(service: service)
         }
         // The wait elapsed: record the job so it can be followed, keep listening.
         let record: JobRecord
@@ -110,7 +109,7 @@ extension JobDispatcher {
             let answer = JobAnswer(headers: reply.headers, body: reply.payload)
             outcome = (answer, reply.headers["Nats-Service-Error"] == nil ? .succeeded : .failed, reply.headers["Nats-Service-Error"])
         case .none:
-            let problem = Problem(type: "/problems/no-answer", title: "No answer", status: 504, detail: "No fast-lane worker answered in time.", jobID: id)
+            let problem = Problem.noAnswer(job: id)
             outcome = (JobAnswer(status: 504, contentType: Problem.mediaType, body: problem.encoded()), .failed, problem.detail)
         }
         do {

@@ -131,9 +131,7 @@ final class JobsController: Sendable {
             }
             if let existing {
                 guard existing.fingerprint == fingerprint else {
-                    throw Problem(type: "/problems/idempotency-key-reused", title: "Idempotency key reused", status: 422,
-                                  detail: "Idempotency-Key '\(key.prefix(64))' was used for a different request (service, content type or body differ).",
-                                  jobID: existing.job)
+                    throw Problem.idempotencyKeyReused(key, job: existing.job)
                 }
                 headers[.idempotentReplayed] = "true"
                 if let replay = try await replay(existing.job, wait: submit.wait, headers: headers) { return .done(replay) }
@@ -214,8 +212,7 @@ final class JobsController: Sendable {
             return try statusResponse(record, status: .accepted, headers: headers)
         }
         guard let answer = stored.ending?.answer else {
-            throw Problem(type: "/problems/no-result", title: "No result", status: 404,
-                          detail: "Job \(record.id) ended \(record.state.rawValue) without an answer.", jobID: record.id)
+            throw Problem.noResult(record.id, state: record.state)
         }
         headers[.batonJobID] = record.id
         return Self.response(for: answer, headers: headers)
@@ -242,8 +239,7 @@ final class JobsController: Sendable {
         case .unknown:
             throw Problem.unknownJob(id)
         case .alreadyEnded(let record):
-            throw Problem(type: "/problems/job-ended", title: "Job already ended", status: 409,
-                          detail: "Job \(id) already ended (\(record.state.rawValue)); it cannot be cancelled.", jobID: id)
+            throw Problem.jobEnded(id, state: record.state)
         case .cancelled(let record):
             return try statusResponse(record, status: .ok)
         }

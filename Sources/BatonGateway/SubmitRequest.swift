@@ -57,13 +57,12 @@ struct SubmitRequest: Sendable {
             // Every gateway of a deployment shares the secret; `enabled` only says whether this
             // one takes part in the deliveries.
             guard configuration.webhooks.secret != nil else {
-                throw Problem(type: "/problems/webhooks-disabled", title: "Webhooks are not configured", status: 400,
-                              detail: "This gateway has no webhook secret (--webhook-secret); Callback-Url cannot be used.")
+                throw Problem.webhooksDisabled
             }
             do {
                 _ = try configuration.webhooks.policy.checkSyntax(url)
             } catch let error as WebhookError {
-                throw Problem(type: "/problems/invalid-callback-url", title: "Invalid Callback-Url", status: 400, detail: error.description)
+                throw Problem.invalidCallbackURL(error.description)
             }
             callbackURL = url
         }

@@ -58,7 +58,7 @@ extension JobStore {
         if current.record.state.isTerminal { return .alreadyEnded(current.record) }
         let problem = Problem.jobCancelled(id)
         let proposed = JobEnding(
-            answer: JobAnswer(status: problem.status, contentType: Problem.mediaType, body: problem.encoded()), state: .cancelled,
+            answer: JobAnswer(status: problem.statusCode, contentType: Problem.mediaType, body: problem.encoded()), state: .cancelled,
             service: current.record.service, error: "Cancelled by the client.")
         let ending = try await finish(id, by: .client, ending: proposed, webhook: current.record.webhook != nil)
         try? records.jetStream.connection.publish(ByteBuffer(), to: Subjects.cancel(job: id))
@@ -73,7 +73,7 @@ extension JobStore {
     ) async throws -> JobEnding {
         let problem = Problem.jobExpired(id)
         let proposed = JobEnding(
-            answer: JobAnswer(status: problem.status, contentType: Problem.mediaType, body: problem.encoded()), state: .expired,
+            answer: JobAnswer(status: problem.statusCode, contentType: Problem.mediaType, body: problem.encoded()), state: .expired,
             service: service, error: problem.detail)
         return try await finish(id, by: .expiry, ending: proposed, webhook: webhook, beforeEvent: beforeEvent)
     }
@@ -85,31 +85,5 @@ extension JobStore {
     public func publishEnd(of id: String, service: String, ending: JobEnding, messageID: String? = nil) async throws {
         let event = DoneEvent(job: id, service: service, state: ending.state, status: ending.answer.status, at: ending.finishedAt, webhook: true)
         try await records.jetStream.publish(try JSON.encode(event), to: Subjects.done(service: service, job: id), messageID: messageID ?? "done-\(id)")
-    }
-
-    /// What a dead letter is about.
-    public enum DeadLetterKind: String, Sendable, Codable {
-        /// A job that failed every attempt.
-        case job
-        /// A webhook that failed every attempt.
-        case webhook
-    }
-
-    /// Copies a job (its input, or the webhook payload) to `BATON_DLQ` with its attempts and
-    /// last error. Deduplicated by job id, so a retried call stores one dead letter.
-    public func deadLetter(
-        _ kind: DeadLetterKind, id: String, service: String, payload: ByteBuffer, contentType: String?,
-        attempts: Int, error: String, owner: String? = nil
-    ) async throws {
-        var headers = NATSHeaders()
-        headers[Headers.owner] = owner
-        headers[Headers.jobID] = id
-        headers[Headers.service] = service
-        headers[Headers.contentType] = contentType
-        headers[Headers.attempts] = String(attempts)
-        headers[Headers.error] = JobEnding.headerSafe(error)
-        headers[Headers.deadLetterKind] = kind.rawValue
-        let subject = kind == .job ? Subjects.deadJob(service: service, job: id) : Subjects.deadWebhook(service: service, job: id)
-        try await records.jetStream.publish(payload, to: subject, headers: headers, messageID: "dlq-\(kind.rawValue)-\(id)")
     }
 }

@@ -76,7 +76,7 @@ struct ReplyInboxTests {
         let client = inbox.register()
         let other = inbox.register()
         async let clientWait = inbox.wait(for: client, timeout: .seconds(30), interruptible: true)
-        async let otherWait = inbox.wait(for: other, timeout: .milliseconds(300))
+        async let otherWait = inbox.wait(for: other, timeout: .seconds(30))  // long: a loaded box must not time it out
         try? await Task.sleep(for: .milliseconds(30))
         let interruptedAt = clock.now
         inbox.interrupt()

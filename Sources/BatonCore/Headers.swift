@@ -1,0 +1,32 @@
+/// Header names on Baton's NATS messages (HTTP-style, case-insensitive on read).
+public enum Headers {
+    public static let jobID = "Baton-Job-Id"
+    /// The gateway inbox subject awaiting the answer of a durable job.
+    public static let replyTo = "Baton-Reply"
+    /// The HTTP status of an answer.
+    public static let status = "Baton-Status"
+    public static let contentType = "Content-Type"
+    public static let service = "Baton-Service"
+    /// When the job was accepted (RFC 3339).
+    public static let created = "Baton-Created"
+    /// `headers` when the record the gateway creates holds nothing the job's headers do not
+    /// carry (no webhook, no idempotency key), so a worker may write it without reading it.
+    public static let record = "Baton-Record"
+    /// On answer entries (the job's end): the terminal state, when the attempt that ended it
+    /// started and how many there were, when it ended, why it failed, which worker ended it.
+    public static let state = "Baton-State"
+    public static let started = "Baton-Started"
+    public static let finished = "Baton-Finished"
+    public static let worker = "Baton-Worker"
+    /// When the job must have started by (RFC 3339).
+    public static let deadline = "Baton-Deadline"
+    /// On dead letters: how many attempts were made, the last error, and what failed.
+    public static let attempts = "Baton-Attempts"
+    public static let error = "Baton-Error"
+    public static let deadLetterKind = "Baton-Dead-Letter"
+    /// The API key name that owns the job (when the gateway requires keys).
+    public static let owner = "Baton-Owner"
+    /// W3C Trace Context.
+    public static let traceparent = "traceparent"
+    public static let tracestate = "tracestate"
+}
