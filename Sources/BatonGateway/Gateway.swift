@@ -7,7 +7,8 @@ import NIOCore
 import ServiceLifecycle
 
 /// A gateway node: the HTTP API in front of NATS. Stateless: every job's state lives in NATS,
-/// so any node can answer for any job.
+/// so any node can answer for any job. Its webhooks are delivered by a service next to it
+/// (`Gateway.services`).
 public struct Gateway: Service {
     public let connection: NATSConnection
     public let configuration: GatewayConfiguration
@@ -53,32 +54,7 @@ public struct Gateway: Service {
     }
 
     private func serve(jetStream: JetStream, admission: QueueAdmission) async throws {
-        let application = buildApplication(jetStream: jetStream, admission: admission)
-        let webhooks = configuration.webhooks
-        guard webhooks.enabled, webhooks.secret != nil else {
-            try await application.run()
-            return
-        }
-        let client = WebhookClient(
-            maxConcurrent: webhooks.concurrency, connectTimeout: webhooks.connectTimeout, totalTimeout: webhooks.timeout)
-        var logger = self.logger
-        logger[metadataKey: "component"] = "webhooks"
-        let dispatcher = WebhookDispatcher(
-            jetStream: jetStream, store: JobStore(jetStream: jetStream), client: client,
-            configuration: webhooks, layout: configuration.layout, logger: logger)
-        // The HTTP server ends on graceful shutdown; the dispatcher stops with it (an event in
-        // delivery stays unacknowledged and goes to another gateway).
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await application.run() }
-            group.addTask {
-                try await withGracefulShutdownHandler {
-                    try await dispatcher.run()
-                } onGracefulShutdown: {}
-            }
-            try await group.next()
-            group.cancelAll()
-        }
-        await client.shutdown()
+        try await buildApplication(jetStream: jetStream, admission: admission).run()
     }
 
     /// Connections the kernel queues until the gateway accepts them (capped by

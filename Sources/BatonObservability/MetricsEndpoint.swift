@@ -25,13 +25,14 @@ public struct MetricsEndpoint: Sendable {
         }
     }
 
-    /// A small HTTP server for processes without one (workers): `/metrics` and `/healthz`.
+    /// A small HTTP server for processes without one (workers): `/metrics` and `/healthz`. Run it
+    /// in a service group: it ends on the group's graceful shutdown.
     public func serve(host: String, port: Int, logger: Logger) async throws {
         let router = Router()
         addRoutes(to: router)
         router.get("/healthz") { _, _ in Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#))) }
         let application = Application(
             router: router, configuration: .init(address: .hostname(host, port: port), serverName: "baton-worker"), logger: logger)
-        try await application.runService()
+        try await application.run()
     }
 }

@@ -1,11 +1,5 @@
 import ArgumentParser
-import BatonGateway
-import BatonNATS
-import BatonWorker
-import EmbeddedNATS
 import Foundation
-import Logging
-import ServiceLifecycle
 
 struct DevCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -34,40 +28,7 @@ struct DevCommand: AsyncParsableCommand {
     @OptionGroup var configFile: ConfigFileOption
 
     func run() async throws {
-        let metrics = common.bootstrapLogging()
-        let logger = Logger(label: "baton.dev")
-        let server: NATSServerProcess
-        do {
-            server = try await NATSServerProcess.start(
-                port: natsPort == 0 ? nil : natsPort, storeDirectory: store, executable: natsServer, logger: logger)
-        } catch let error as NATSServerProcess.StartError {
-            throw ValidationError(error.description)
-        }
-        defer { server.stop() }
-
-        let gatewayConnection = try await NATSConnection.connect(NATSConfiguration(servers: [server.url], name: "baton-dev-gateway"), logger: logger)
-        let workerConnection = try await NATSConnection.connect(NATSConfiguration(servers: [server.url], name: "baton-dev-worker"), logger: logger)
-        let natsURL = server.url
-        let natsDescription = "nats-server \(server.version?.description ?? "?") (\(server.executable))"
-        var configuration = try gateway.configuration(port: port, layout: common.layout(for: gatewayConnection), dev: true)
-        configuration.metrics = metrics
-        configuration.shutdownGrace = common.shutdownGrace.duration
-        let keys = configuration.apiKeys.map { "on (\($0.count) keys)" } ?? "off: any client may call (--api-keys FILE to require keys)"
-        let secret = configuration.webhooks.secret?.description ?? "(none)"
-        let gatewayService = Gateway(
-            connection: gatewayConnection, configuration: configuration, logger: logger,
-            onServerRunning: { port in
-                Self.printWelcome(port: port, natsURL: natsURL, natsServer: natsDescription, webhookSecret: secret, apiKeys: keys)
-            })
-        let workerService = Worker(
-            connection: workerConnection, services: try worker.definitions(),
-            configuration: worker.configuration(layout: common.layout(for: workerConnection), shutdownGrace: common.shutdownGrace.duration), logger: logger)
-        let group = ServiceGroup(configuration: .init(
-            services: [.init(service: workerService), .init(service: gatewayService)],
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
-        await gatewayConnection.drainAndClose()
-        await workerConnection.drainAndClose()
+        try await Role.dev(self).run()
     }
 
     static func printWelcome(port: Int, natsURL: String, natsServer: String, webhookSecret: String, apiKeys: String) {

@@ -1,8 +1,4 @@
 import ArgumentParser
-import BatonGateway
-import BatonNATS
-import Logging
-import ServiceLifecycle
 
 struct GatewayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -24,19 +20,6 @@ struct GatewayCommand: AsyncParsableCommand {
     @OptionGroup var configFile: ConfigFileOption
 
     func run() async throws {
-        let metrics = common.bootstrapLogging()
-        let logger = Logger(label: "baton.gateway")
-        let connection = try await NATSConnection.connect(NATSConfiguration(urls: natsURL, name: "baton-gateway"), logger: logger)
-        var configuration = try gateway.configuration(port: port, layout: common.layout(for: connection))
-        configuration.metrics = metrics
-        configuration.shutdownGrace = common.shutdownGrace.duration
-        if configuration.apiKeys == nil {
-            logger.notice("API keys are off: any client may call (--api-keys FILE or BATON_API_KEYS to require them)")
-        }
-        let gatewayService = Gateway(connection: connection, configuration: configuration, logger: logger)
-        let group = ServiceGroup(
-            configuration: .init(services: [.init(service: gatewayService)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
-        await connection.drainAndClose()
+        try await Role.gateway(self).run()
     }
 }

@@ -1,9 +1,4 @@
 import ArgumentParser
-import BatonNATS
-import BatonObservability
-import BatonWorker
-import Logging
-import ServiceLifecycle
 
 struct WorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -25,25 +20,6 @@ struct WorkerCommand: AsyncParsableCommand {
     @OptionGroup var configFile: ConfigFileOption
 
     func run() async throws {
-        let metrics = common.bootstrapLogging()
-        let logger = Logger(label: "baton.worker")
-        let definitions = try worker.definitions()
-        let connection = try await NATSConnection.connect(NATSConfiguration(urls: natsURL, name: "baton-worker"), logger: logger)
-        let workerService = Worker(connection: connection, services: definitions, configuration: worker.configuration(layout: common.layout(for: connection), shutdownGrace: common.shutdownGrace.duration), logger: logger)
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: workerService)]
-        if metricsPort > 0 {
-            let host = metricsHost, port = metricsPort
-            services.append(.init(service: MetricsService { try await metrics.serve(host: host, port: port, logger: logger) }))
-        }
-        let group = ServiceGroup(
-            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
-        await connection.drainAndClose()
+        try await Role.worker(self).run()
     }
-}
-
-/// The worker's metrics listener as a service of its group.
-struct MetricsService: Service {
-    let body: @Sendable () async throws -> Void
-    func run() async throws { try await body() }
 }

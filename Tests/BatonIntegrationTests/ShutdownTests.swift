@@ -39,4 +39,64 @@ struct ShutdownTests {
             return done == accepted.count
         }
     }
+
+    /// `baton dev` on SIGTERM stops its services in reverse start order: the gateway drains, the
+    /// worker stops, then the NATS connections close and the embedded nats-server stops last. It
+    /// exits 0 and leaves neither the nats-server nor its temporary store behind.
+    @Test func devStopsItsServicesInReverseOrderAndItsNATSServerLast() async throws {
+        let port = try freePort()
+        let logPath = FileManager.default.temporaryDirectory.appendingPathComponent("baton-dev-\(UUID().uuidString).log").path
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: logPath) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try batonExecutable())
+        process.arguments = [
+            "dev", "--port", String(port), "--nats-port", "0", "--log-format", "json", "--log-level", "debug", "--shutdown-grace", "2s",
+        ]
+        let log = try #require(FileHandle(forWritingAtPath: logPath))
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        let client = HTTPClient(baseURL: "http://127.0.0.1:\(port)")
+        @Sendable func lines() -> [[String: Any]] {
+            let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+            return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        }
+        try await waitUntil(timeout: .seconds(30)) {
+            guard process.isRunning else { return true }
+            guard lines().contains(where: { $0["message"] as? String == "worker serving" }) else { return false }
+            return (try? await client.get("/readyz").status) == 200
+        }
+        #expect(process.isRunning)
+        let answer = try await client.post("/v1/jobs/echo", "hi", headers: ["Content-Type": "text/plain"])
+        #expect(answer.status == 200 && answer.text == "hi", "\(answer.status) \(answer.text)")
+
+        kill(process.processIdentifier, SIGTERM)
+        await waitForExit(process, timeout: .seconds(30))
+        #expect(!process.isRunning)
+        #expect(process.terminationStatus == 0)
+
+        let logged = lines()
+        let messages = logged.compactMap { $0["message"] as? String }
+        let started = try #require(logged.first { $0["message"] as? String == "nats-server started" }, "\(messages)")
+        let pid = try #require((started["pid"] as? String).flatMap { Int32($0) })
+        #expect(kill(pid, 0) != 0, "nats-server \(pid) still runs")
+        let store = try #require(started["store"] as? String)
+        let work = URL(fileURLWithPath: store).deletingLastPathComponent().path
+        #expect(!FileManager.default.fileExists(atPath: work), "its temporary files are left in \(work)")
+        func position(_ message: String) -> Int { messages.firstIndex(of: message) ?? -1 }
+        let draining = position("draining: clients waiting for an answer get their 202 now")
+        let stopping = position("stopping: finishing the jobs in flight")
+        let stopped = position("worker stopped")
+        #expect(draining >= 0 && draining < stopping && stopping < stopped, "\(messages)")
+        // The service group's own account (debug): each service is asked to stop once the one
+        // after it has ended.
+        let expected = [
+            "Gateway", "WebhookDelivery", "Worker", "NATS connection baton-dev-worker", "NATS connection baton-dev-gateway", "nats-server",
+        ]
+        let shutdownOrder = logged.filter { $0["message"] as? String == "Triggering graceful shutdown for service" }
+            .compactMap { $0["sl-service"] as? String }.filter(expected.contains)
+        #expect(shutdownOrder == expected)
+    }
 }

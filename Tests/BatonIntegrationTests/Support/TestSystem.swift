@@ -23,11 +23,11 @@ struct TestGateway: Sendable {
         configuration.port = 0
         configure(&configuration)
         let (ports, portInput) = AsyncStream.makeStream(of: Int.self)
-        let gateway = Gateway(connection: connection, configuration: configuration, logger: logger) { port in
+        let services = Gateway.services(connection: connection, configuration: configuration, logger: logger) { port in
             portInput.yield(port)
             portInput.finish()
         }
-        Task { try await gateway.run() }
+        for service in services { Task { try await service.run() } }
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next() else { throw TestError("gateway did not start") }
         return TestGateway(port: port, connection: connection)
