@@ -2,7 +2,7 @@
 """Drives the gateway's web console (/ui) in headless Chromium through Selenium.
 
 Usage: console_check.py BASE_URL ARTIFACTS_DIR [--chromium PATH] [--chromedriver PATH]
-                        [--timeout SECONDS] [--only NAME ...]
+                        [--timeout SECONDS] [--only NAME ...] [--api-key KEY]
 
 Checks, each in a fresh page, each saving a screenshot (and the page's HTML on failure) into
 ARTIFACTS_DIR:
@@ -12,7 +12,9 @@ ARTIFACTS_DIR:
   jobs      the jobs view (service and state filters) lists that job; clicking it opens its page;
   cancel    a running `slow` job cancelled from its page shows `cancelled`;
   replay    a `flaky` job that fails every attempt (respond-async) shows `failed`, its dead
-            letter is listed, Replay from the console opens the new job, whose page links back.
+            letter is listed, Replay from the console opens the new job, whose page links back;
+  key       (only with --only key --api-key KEY, against a gateway with API keys) the console
+            asks for the key, then lists services and follows a job's progress with it.
 Every wait is an explicit WebDriverWait (no fixed sleeps). Prints one line per check; exits 0
 when all pass, 1 otherwise, 2 when the browser cannot start at all. Needs selenium
 (`python3 -m pip install selenium`), chromium and chromium-driver (Debian).
@@ -187,7 +189,26 @@ def check_replay(console):
     return f"job {job} (attempts {attempts}, error {error!r}) → {replayed}"
 
 
+def check_key(console):
+    """A gateway with API keys: the console asks for one, then works with it (the job page reads
+    its events through fetch, EventSource cannot send the key)."""
+    assert console.key, "--api-key is needed for this check"
+    console.open("/services")
+    console.wait(lambda d: console.css("#key-form").is_displayed(), "the console does not ask for a key")
+    console.css("#key-input").send_keys(console.key)
+    console.css("#key-save").click()
+    console.wait(lambda d: not console.css("#key-form").is_displayed(), "the key form stays")
+    console.wait(lambda d: (console.text('tr[data-service="echo"] [data-test="instances"]') or "0") != "0",
+                 "with the key, the services view does not list echo")
+    console.screenshot("key-services")
+    detail = check_progress(console)
+    console.screenshot("key-progress")
+    return detail
+
+
 CHECKS = {"services": check_services, "progress": check_progress, "jobs": check_jobs, "cancel": check_cancel, "replay": check_replay}
+# Only when asked for (--only key --api-key KEY), against a gateway with API keys.
+OPTIONAL = {"key": check_key}
 
 
 def main():
@@ -197,7 +218,8 @@ def main():
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     parser.add_argument("--chromedriver", default="/usr/bin/chromedriver")
     parser.add_argument("--timeout", type=float, default=60)
-    parser.add_argument("--only", nargs="*", choices=sorted(CHECKS))
+    parser.add_argument("--only", nargs="*", choices=sorted(CHECKS) + sorted(OPTIONAL))
+    parser.add_argument("--api-key")
     arguments = parser.parse_args()
     os.makedirs(arguments.artifacts, exist_ok=True)
 
@@ -214,12 +236,13 @@ def main():
         return 2
     driver.set_page_load_timeout(arguments.timeout)
     console = Console(driver, arguments.base, arguments.artifacts, arguments.timeout)
+    console.key = arguments.api_key
     failures = 0
     try:
         for name in arguments.only or list(CHECKS):
             started = time.monotonic()
             try:
-                detail = CHECKS[name](console)
+                detail = {**CHECKS, **OPTIONAL}[name](console)
                 print(f"ok   {name} ({time.monotonic() - started:.1f} s): {detail}", flush=True)
             except Exception as error:  # noqa: BLE001
                 failures += 1
