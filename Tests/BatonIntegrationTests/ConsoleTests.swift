@@ -5,7 +5,8 @@ import Testing
 /// The web console at `/ui`: what the gateway serves (page, assets, content types, the embedded
 /// copies of `Sources/BatonGateway/Console`), and the console itself in headless Chromium driven
 /// by Selenium (`Support/console_check.py`) against the shared gateway.
-@Suite("Web console", .timeLimit(.minutes(5)))
+/// Serialized: one Chromium at a time on a loaded box (other suites time things).
+@Suite("Web console", .serialized, .timeLimit(.minutes(5)))
 struct ConsoleTests {
     static let consoleFolder = OpenAPITests.repository.appendingPathComponent("Sources/BatonGateway/Console")
 
