@@ -26,6 +26,8 @@ let package = Package(
     targets: [
         // Compiles BatonGateway's OpenAPI/openapi.json into it (scripts/embed-openapi.sh).
         .plugin(name: "EmbedOpenAPI", capability: .buildTool()),
+        // Compiles BatonGateway's Console/ (the web console at /ui) into it (scripts/embed-console.sh).
+        .plugin(name: "EmbedConsole", capability: .buildTool()),
         // nats.c (Debian: libnats-dev), found through pkg-config.
         .systemLibrary(
             name: "CNats",
@@ -126,9 +128,10 @@ let package = Package(
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            // Compiled in as `OpenAPIDocument.json` by the EmbedOpenAPI plugin.
-            exclude: ["OpenAPI/openapi.json"],
-            plugins: ["EmbedOpenAPI"]
+            // Compiled in as `OpenAPIDocument.json` by the EmbedOpenAPI plugin, and as
+            // `ConsoleAssets.files` by the EmbedConsole plugin.
+            exclude: ["OpenAPI/openapi.json", "Console"],
+            plugins: ["EmbedOpenAPI", "EmbedConsole"]
         ),
         // The example services (echo, slow, fail) used by `baton dev`, the tests and the docs.
         .target(
@@ -204,7 +207,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
-            exclude: ["Support/micro_check.py"]
+            exclude: ["Support/micro_check.py", "Support/console_check.py"]
         ),
     ],
     swiftLanguageModes: [.v6]

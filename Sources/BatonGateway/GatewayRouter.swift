@@ -43,6 +43,7 @@ extension Gateway {
         DeadLetterReplayController(jetStream: jetStream, store: store, dispatcher: dispatcher, registry: registry, idempotency: idempotency)
             .addRoutes(to: router)
         OpenAPIController().addRoutes(to: router)
+        UIController().addRoutes(to: router)
         if let metrics = configuration.metrics {
             let reconnects = GatewayMetrics.ReconnectCount(connection: connection)
             MetricsEndpoint(registry: metrics.registry) {
