@@ -61,6 +61,22 @@ struct ConsoleTests {
         #expect(run.output.contains("ok   key "), "the key check did not pass")
     }
 
+    /// Two API keys: the second key's console shows none of the first key's jobs, and the page
+    /// of one of them says it does not exist.
+    @Test func aKeySeesOnlyItsOwnJobsInTheConsole() async throws {
+        let system = try await SharedSystem.get()
+        let first = "first-key-0123456789ab", second = "second-key-0123456789a"
+        let keys = try APIKeys(parsing: "first:\(first)\nsecond:\(second)")
+        let gateway = try await TestGateway.start(natsURL: system.server.url) { $0.apiKeys = keys }
+        let submit = try await gateway.client.post(
+            "/v1/jobs/slow", #"{"ms": 10}"#, headers: ["Prefer": "respond-async", "Authorization": "Bearer \(first)"])
+        #expect(submit.status == 202)
+        let job = try #require(submit.header("Baton-Job-Id"))
+        let run = try await Self.runConsoleCheck(gateway: gateway, ["--only", "isolation", "--api-key", second, "--hidden-job", job])
+        #expect(run.status == 0, "console_check.py --only isolation exited \(run.status):\n\(run.output)")
+        #expect(run.output.contains("ok   isolation "), "the isolation check did not pass")
+    }
+
     /// The console in a real browser: services, a job's live progress, cancel, dead letter and
     /// replay (see `console_check.py`). Screenshots go to a temporary folder printed here.
     @Test func consoleWorksInABrowser() async throws {

@@ -189,15 +189,20 @@ def check_replay(console):
     return f"job {job} (attempts {attempts}, error {error!r}) → {replayed}"
 
 
-def check_key(console):
-    """A gateway with API keys: the console asks for one, then works with it (the job page reads
-    its events through fetch, EventSource cannot send the key)."""
+def enter_key(console):
+    """Opens the console, which asks for a key (the API answers 401), and gives it --api-key."""
     assert console.key, "--api-key is needed for this check"
     console.open("/services")
     console.wait(lambda d: console.css("#key-form").is_displayed(), "the console does not ask for a key")
     console.css("#key-input").send_keys(console.key)
     console.css("#key-save").click()
     console.wait(lambda d: not console.css("#key-form").is_displayed(), "the key form stays")
+
+
+def check_key(console):
+    """A gateway with API keys: the console asks for one, then works with it (the job page reads
+    its events through fetch, EventSource cannot send the key)."""
+    enter_key(console)
     console.wait(lambda d: (console.text('tr[data-service="echo"] [data-test="instances"]') or "0") != "0",
                  "with the key, the services view does not list echo")
     console.screenshot("key-services")
@@ -206,9 +211,27 @@ def check_key(console):
     return detail
 
 
+def check_isolation(console):
+    """Two API keys: this key's console lists none of the other key's jobs (--hidden-job, one
+    of them), and that job's page says it does not exist."""
+    hidden = console.hidden_job
+    assert hidden, "--hidden-job is needed for this check"
+    enter_key(console)
+    console.open("/jobs?service=slow")
+    console.wait(lambda d: d.execute_script("return document.querySelectorAll('#jobs-body tr').length") > 0,
+                 "the jobs view did not load (no rows, no 'No jobs.')")
+    listed = console.driver.find_elements(By.CSS_SELECTOR, f'tr[data-job="{hidden}"]')
+    assert not listed, f"the other key's job {hidden} is listed"
+    console.screenshot("isolation-jobs")
+    console.open(f"/jobs/{hidden}")
+    console.wait(lambda d: console.css("#error").is_displayed() and "404" in (console.text("#error") or ""),
+                 f"the other key's job {hidden} does not show as unknown")
+    return console.screenshot("isolation-job")
+
+
 CHECKS = {"services": check_services, "progress": check_progress, "jobs": check_jobs, "cancel": check_cancel, "replay": check_replay}
 # Only when asked for (--only key --api-key KEY), against a gateway with API keys.
-OPTIONAL = {"key": check_key}
+OPTIONAL = {"key": check_key, "isolation": check_isolation}
 
 
 def main():
@@ -220,6 +243,7 @@ def main():
     parser.add_argument("--timeout", type=float, default=60)
     parser.add_argument("--only", nargs="*", choices=sorted(CHECKS) + sorted(OPTIONAL))
     parser.add_argument("--api-key")
+    parser.add_argument("--hidden-job", help="isolation: a job of another key, which this key must not see")
     arguments = parser.parse_args()
     os.makedirs(arguments.artifacts, exist_ok=True)
 
@@ -237,6 +261,7 @@ def main():
     driver.set_page_load_timeout(arguments.timeout)
     console = Console(driver, arguments.base, arguments.artifacts, arguments.timeout)
     console.key = arguments.api_key
+    console.hidden_job = arguments.hidden_job
     failures = 0
     try:
         for name in arguments.only or list(CHECKS):
