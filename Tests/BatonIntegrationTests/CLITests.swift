@@ -349,11 +349,6 @@ func runBaton(_ arguments: [String], environment: [String: String] = [:], stdin:
     let input = Pipe()
     process.standardInput = stdin == nil ? FileHandle.nullDevice : input
 
-    let (exits, exited) = AsyncStream.makeStream(of: Int32.self)
-    process.terminationHandler = { process in
-        exited.yield(process.terminationStatus)
-        exited.finish()
-    }
     try process.run()
     if let stdin {
         input.fileHandleForWriting.write(stdin)
@@ -363,8 +358,7 @@ func runBaton(_ arguments: [String], environment: [String: String] = [:], stdin:
         try await Task.sleep(for: timeout)
         if process.isRunning { process.terminate() }
     }
-    var iterator = exits.makeAsyncIterator()
-    let status = await iterator.next() ?? -1
+    let status = await exitStatus(of: process)
     watchdog.cancel()
     try out.close()
     try err.close()

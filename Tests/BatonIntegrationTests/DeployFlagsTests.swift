@@ -377,13 +377,8 @@ final class BatonHelp: Sendable {
         process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("BATON_") }
         process.standardOutput = handle
         process.standardError = FileHandle.nullDevice
-        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-            do { try process.run() } catch {
-                process.terminationHandler = nil
-                continuation.resume(throwing: error)
-            }
-        }
+        try process.run()
+        let status = await exitStatus(of: process)
         try handle.close()
         let text = try String(contentsOf: output, encoding: .utf8)
         guard status == 0, text.contains("OPTIONS:") || text.contains("SUBCOMMANDS:") else {

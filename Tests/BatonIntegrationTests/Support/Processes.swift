@@ -22,17 +22,32 @@ func runProcess(
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
     defer { watchdog.cancel() }
-    let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-        process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-        do {
-            try process.run()
-        } catch {
-            process.terminationHandler = nil
-            continuation.resume(throwing: error)
-        }
-    }
+    try process.run()
+    let status = await exitStatus(of: process)
     try? output.close()
     return (status, (try? String(contentsOf: outputURL, encoding: .utf8)) ?? "")
+}
+
+/// The exit status of a started `process`, read by polling `waitpid` every 20 ms rather than from
+/// Foundation's termination notification. On Linux that notification waits for the child's end
+/// of a socket pair to close, and under load it was seen never to come: a suite hung for good
+/// with every thread idle and the children long gone. If Foundation reaped the child first, its
+/// status is read from `process`. A child killed by a signal gives the signal's number, as
+/// Foundation's `terminationStatus` does.
+func exitStatus(of process: Process) async -> Int32 {
+    let pid = process.processIdentifier
+    while true {
+        var status: Int32 = 0
+        let reaped = waitpid(pid, &status, WNOHANG)
+        if reaped == pid {
+            return status & 0x7f == 0 ? (status >> 8) & 0xff : status & 0x7f
+        }
+        if reaped == -1, errno == ECHILD {
+            for _ in 0..<250 where process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
+            return process.isRunning ? -1 : process.terminationStatus
+        }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
 }
 
 /// Waits for `process` to end without holding a thread: the tests run in parallel on the
