@@ -53,7 +53,8 @@ struct WebhookTests {
 
     @Test func failingEveryAttemptIsDeadLettered() async throws {
         let client = try await SharedSystem.get().client
-        let receiver = try await WebhookReceiver.start(secret: testWebhookSecret) { _ in .status(500) }
+        // Every attempt fails (the first and three retries); the fifth delivery, the replay's, works.
+        let receiver = try await WebhookReceiver.start(secret: testWebhookSecret) { n in n <= 4 ? .status(500) : .ok }
         defer { Task { await receiver.stop() } }
         let submit = try await client.post("/v1/jobs/echo", "never", headers: ["Prefer": "respond-async", "Callback-Url": receiver.url])
         let id = try #require(submit.header("Baton-Job-Id"))
@@ -67,6 +68,24 @@ struct WebhookTests {
         let page = try await client.get("/v1/dead-letters?limit=1000").json()
         let entry = (page["deadLetters"] as? [[String: Any]])?.first { $0["job"] as? String == id && $0["kind"] as? String == "webhook" }
         #expect(entry != nil)
+
+        // Replayed: the same job's webhook goes out again, once however often it is asked.
+        let sequence = try #require(entry?["sequence"] as? Int)
+        let replay = try await client.post("/v1/dead-letters/\(sequence)/replay", "")
+        #expect(replay.status == 202)
+        #expect(replay.header("Baton-Job-Id") == id)
+        let again = try await client.post("/v1/dead-letters/\(sequence)/replay", "")
+        #expect(again.status == 202)
+        #expect(again.header("Idempotent-Replayed") == "true")
+        try await waitUntil(timeout: .seconds(15), every: .milliseconds(100)) {
+            let webhook = try await client.get("/v1/jobs/\(id)").json()["webhook"] as? [String: Any]
+            return webhook?["state"] as? String == "delivered"
+        }
+        let delivered = await receiver.waitForDeliveries(5, timeout: .seconds(5))
+        #expect(delivered.count == 5, "four failed attempts, then the replay's")
+        #expect(delivered.allSatisfy { $0.id == id && $0.signatureValid })
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(receiver.deliveries().count == 5, "the second replay sent nothing more")
     }
 
     @Test func noWebhookWhenTheSyncCallGotTheAnswer() async throws {
