@@ -12,11 +12,3 @@
         return try await group.next()!
     }
 }
-
-/// `inChildTask` for work that does not throw.
-@inline(never) func inChildTask<T: Sendable>(_ body: @escaping @Sendable () async -> T) async -> T {
-    await withTaskGroup(of: T.self) { group in
-        group.addTask(operation: body)
-        return await group.next()!
-    }
-}

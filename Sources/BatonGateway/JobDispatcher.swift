@@ -87,20 +87,9 @@ struct JobDispatcher: Sendable {
     /// waits for them.
     let background: BackgroundWork
 
-    /// Submits a job and waits for its answer as long as the client asked.
-    func submit(
-        service: ServiceRegistration, input: ByteBuffer, contentType: String?, options: SubmitOptions
-    ) async throws -> Submission {
-        switch try await start(service: service, input: input, contentType: contentType, options: options) {
-        case .ended(let submission): return submission
-        case .waiting(let pending): return try await answer(pending)
-        }
-    }
-
-    /// The first half of `submit`: queues (or sends) the job. What follows, the client's wait,
-    /// is `answer(_:)`. The halves are apart so that a caller can run this one in a child task:
-    /// a task keeps the memory of the deepest call chain it ran until it ends, and a held call
-    /// lives for its whole wait.
+    /// Queues (or sends) the job; the client's wait is `answer(_:)`. Two calls, so that a caller
+    /// can run this one in a child task: a task keeps the memory of the deepest call chain it
+    /// ran until it ends, and a held call lives for its whole wait.
     func start(
         service: ServiceRegistration, input: ByteBuffer, contentType: String?, options: SubmitOptions
     ) async throws -> SubmitStart {
@@ -116,7 +105,7 @@ struct JobDispatcher: Sendable {
         return started
     }
 
-    /// The second half of `submit`: waits for the answer of a job `start` sent.
+    /// Waits for the answer of a job `start` sent (the client's wait).
     func answer(_ pending: PendingAnswer) async throws -> Submission {
         GatewayMetrics.waiting.increment()
         defer { GatewayMetrics.waiting.decrement() }
