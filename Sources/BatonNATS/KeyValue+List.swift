@@ -8,21 +8,13 @@ extension KeyValueBucket {
     /// per key and no thread parked: meant for small buckets such as the service catalogue,
     /// not for the job records.
     public func entries(limit: Int = 10_000) async throws -> [KeyValueEntry] {
-        let stream = "KV_\(name)"
-        let prefix = "$KV.\(name)."
         var entries: [KeyValueEntry] = []
         var sequence: UInt64 = 1
         while entries.count < limit,
-            let message = try await jetStream.firstMessage(in: stream, matching: prefix + ">", from: sequence)
+            let message = try await jetStream.firstMessage(in: streamName, matching: subjectPrefix + ">", from: sequence)
         {
             sequence = message.sequence + 1
-            if let operation = message.headers["KV-Operation"], operation == "DEL" || operation == "PURGE" { continue }
-            guard message.subject.hasPrefix(prefix) else { continue }
-            var headers = message.headers
-            for name in ["Nats-Expected-Last-Subject-Sequence", "Nats-Msg-Id"] { headers[name] = nil }
-            entries.append(KeyValueEntry(
-                key: String(message.subject.dropFirst(prefix.count)), value: message.payload,
-                headers: headers, revision: message.sequence))
+            if let entry = entry(from: message) { entries.append(entry) }
         }
         return entries
     }
@@ -37,7 +29,7 @@ extension KeyValueBucket {
     /// The first and last sequence of the bucket's stream (`last` 0: never written); nil when
     /// the bucket does not exist.
     public func sequences() async throws -> (first: UInt64, last: UInt64)? {
-        try await jetStream.streamSequences("KV_\(name)")
+        try await jetStream.streamSequences(streamName)
     }
 
     /// The entries stored at sequences `from`, `from − 1`, … down to `through` (inclusive),
@@ -46,8 +38,7 @@ extension KeyValueBucket {
     /// For reading a large bucket backwards a window at a time (the job list).
     public func entries(descendingFrom from: UInt64, through: UInt64) async throws -> [KeyValueEntry] {
         guard from >= through else { return [] }
-        let stream = "KV_\(name)"
-        let prefix = "$KV.\(name)."
+        let stream = streamName
         let jetStream = self.jetStream
         let found = try await withThrowingTaskGroup(of: (UInt64, StoredMessage?).self) { group in
             for sequence in through...from {
@@ -57,13 +48,14 @@ extension KeyValueBucket {
             for try await (sequence, message) in group { found[sequence] = message }
             return found
         }
-        return found.sorted { $0.key > $1.key }.compactMap { _, message in
-            guard message.subject.hasPrefix(prefix) else { return nil }
-            if let operation = message.headers["KV-Operation"], operation == "DEL" || operation == "PURGE" { return nil }
-            var headers = message.headers
-            for name in ["Nats-Expected-Last-Subject-Sequence", "Nats-Msg-Id"] { headers[name] = nil }
-            return KeyValueEntry(
-                key: String(message.subject.dropFirst(prefix.count)), value: message.payload, headers: headers, revision: message.sequence)
-        }
+        return found.sorted { $0.key > $1.key }.compactMap { entry(from: $0.value) }
+    }
+
+    /// The entry a message of the bucket's stream holds; nil for a delete or purge marker or a
+    /// subject outside the bucket.
+    func entry(from message: StoredMessage) -> KeyValueEntry? {
+        guard message.subject.hasPrefix(subjectPrefix) else { return nil }
+        return Self.entry(
+            String(message.subject.dropFirst(subjectPrefix.count)), value: message.payload, stored: message.headers, revision: message.sequence)
     }
 }

@@ -10,8 +10,8 @@ import NIOCore
 public struct KeyValueBucket: Sendable {
     public let name: String
     public let jetStream: JetStream
-    private let streamName: String
-    private let subjectPrefix: String
+    let streamName: String
+    let subjectPrefix: String
 
     /// Opens a bucket without checking that it exists.
     public init(_ name: String, jetStream: JetStream) {
@@ -58,7 +58,7 @@ public struct KeyValueBucket: Sendable {
 
     /// An entry as stored (nil when it is a delete or purge marker), without the headers the
     /// server and the writes added (`Nats-*`).
-    private static func entry(_ key: String, value: ByteBuffer, stored headers: NATSHeaders, revision: UInt64) -> KeyValueEntry? {
+    static func entry(_ key: String, value: ByteBuffer, stored headers: NATSHeaders, revision: UInt64) -> KeyValueEntry? {
         if let operation = headers["KV-Operation"], operation == "DEL" || operation == "PURGE" { return nil }
         var headers = headers
         for name in ["Nats-Stream", "Nats-Subject", "Nats-Sequence", "Nats-Time-Stamp", "Nats-Expected-Last-Subject-Sequence", "Nats-Msg-Id"] {
