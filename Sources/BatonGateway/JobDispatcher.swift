@@ -134,23 +134,14 @@ struct JobDispatcher: Sendable {
         switch submission {
         case .accepted(let record):
             do {
-                try await store.update(record.id, by: .gateway) { record in
-                    guard record.webhook?.state == .held else { return false }
-                    record.webhook?.state = .pending
-                    return true
-                }
+                _ = try await store.settleHeldWebhook(record.id, to: .pending)
             } catch {
                 logger.warning("webhook state not settled; the dispatcher sends it at its hold time", metadata: ["job": "\(record.id)", "error": "\(error)"])
             }
             return submission
         case .answered(let id, _):
             do {
-                let skipped = try await store.update(id, by: .gateway) { record in
-                    guard record.webhook?.state == .held else { return false }
-                    record.webhook?.state = .skipped
-                    return true
-                }
-                if skipped != nil { return submission }
+                if try await store.settleHeldWebhook(id, to: .skipped) { return submission }
                 // Not held: skipped already, not recorded (a fast-lane job answered in time),
                 // or taken by the dispatcher.
                 guard let current = try await store.record(id, fromLeaders: true)?.record, let webhook = current.webhook,

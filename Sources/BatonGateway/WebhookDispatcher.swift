@@ -80,12 +80,8 @@ struct WebhookDispatcher: Sendable {
                 // The hold has ended: take the webhook from the gateway that held it, by
                 // compare-and-set, before sending it. A gateway that settles it at the same
                 // moment then finds it taken and answers its client 202 instead of the answer.
-                let taken = try await store.update(event.job, by: .gateway) { record in
-                    guard record.webhook?.state == .held else { return false }
-                    record.webhook?.state = .pending
-                    return true
-                }
-                guard taken != nil, let claimed = try await store.record(event.job, fromLeaders: true), let pending = claimed.record.webhook else {
+                let taken = try await store.settleHeldWebhook(event.job, to: .pending)
+                guard taken, let claimed = try await store.record(event.job, fromLeaders: true), let pending = claimed.record.webhook else {
                     try message.nak()  // settled meanwhile: look again
                     return
                 }
