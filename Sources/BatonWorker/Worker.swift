@@ -26,19 +26,32 @@ public struct Worker: Service {
         self.logger = logger
     }
 
-    public func run() async throws {
-        let jetStream = try JetStream(connection)
-        let capabilities = await connection.logServerVersion()
+    /// Creates the streams, buckets and consumers that are missing and registers each service in
+    /// `baton-services`: what `run` does first, callable before it. `baton dev` does, so its
+    /// gateway, which starts beside the worker, never answers `404 unknown service` for an
+    /// example service in its first instant. Idempotent.
+    public func prepare() async throws {
+        try await prepare(try JetStream(connection))
+    }
+
+    private func prepare(_ jetStream: JetStream) async throws {
         try await configuration.layout.ensure(jetStream)
-        let registry = ServiceRegistry(jetStream: jetStream)
-        let store = JobStore(jetStream: jetStream)
         for service in services where service.lane == .durable {
             try await configuration.layout.ensureConsumers(jetStream, service: service.name, ackWait: configuration.ackWait)
         }
+        let registry = ServiceRegistry(jetStream: jetStream)
         for service in services {
             try await registry.register(ServiceRegistration(
                 name: service.name, lane: service.lane, version: service.version, description: service.description))
         }
+        logger.debug("services registered", metadata: ["services": "\(services.map(\.name).joined(separator: ","))"])
+    }
+
+    public func run() async throws {
+        let jetStream = try JetStream(connection)
+        let capabilities = await connection.logServerVersion()
+        try await prepare(jetStream)
+        let store = JobStore(jetStream: jetStream)
         logger.info("worker serving", metadata: [
             "services": "\(services.map { "\($0.name) (\($0.lane.rawValue))" }.joined(separator: ", "))",
             "concurrency": "\(configuration.concurrency)",

@@ -79,6 +79,7 @@ enum Role {
                     configuration: command.worker.configuration(
                         layout: command.common.layout(for: workerConnection), shutdownGrace: command.common.shutdownGrace.duration),
                     logger: logger)
+                try await worker.prepare()  // the example services are registered before the gateway listens
                 built.add(worker)
                 built.add(Gateway.services(connection: gatewayConnection, configuration: configuration, logger: logger) { port in
                     DevCommand.printWelcome(port: port, natsURL: natsURL, natsServer: natsDescription, webhookSecret: secret, apiKeys: keys)

@@ -63,9 +63,10 @@ struct ShutdownTests {
             let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
             return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         }
-        try await waitUntil(timeout: .seconds(30)) {
+        // The first call after the gateway is ready finds the example services: dev registers
+        // them before its gateway listens (before, a call in the first instant got 404).
+        try await waitUntil(timeout: .seconds(30), every: .milliseconds(5)) {
             guard process.isRunning else { return true }
-            guard lines().contains(where: { $0["message"] as? String == "worker serving" }) else { return false }
             return (try? await client.get("/readyz").status) == 200
         }
         #expect(process.isRunning)
@@ -86,6 +87,8 @@ struct ShutdownTests {
         let work = URL(fileURLWithPath: store).deletingLastPathComponent().path
         #expect(!FileManager.default.fileExists(atPath: work), "its temporary files are left in \(work)")
         func position(_ message: String) -> Int { messages.firstIndex(of: message) ?? -1 }
+        let registered = position("services registered")
+        #expect(registered >= 0 && registered < position("gateway listening"), "the gateway listened before the examples were registered: \(messages)")
         let draining = position("draining: clients waiting for an answer get their 202 now")
         let stopping = position("stopping: finishing the jobs in flight")
         let stopped = position("worker stopped")
