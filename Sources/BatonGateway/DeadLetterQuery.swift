@@ -40,14 +40,12 @@ struct DeadLetterQuery: Sendable, Equatable {
         let after = parameters["after"].map(String.init)
         let before = parameters["before"].map(String.init)
         if let after {
-            guard order == .oldest, before == nil else { throw Problem.badRequest("'after' pages the oldest-first order; 'before' the newest-first.") }
+            guard order == .oldest, before == nil else { throw Self.mixedOrders }
             guard let sequence = UInt64(after), sequence < UInt64(Int64.max) else { throw Problem.badRequest("'after' must be a sequence number.") }
             position = sequence
         }
         if let before {
-            guard parameters["order"] == nil || order == .newest else {
-                throw Problem.badRequest("'after' pages the oldest-first order; 'before' the newest-first.")
-            }
+            guard parameters["order"] == nil || order == .newest else { throw Self.mixedOrders }
             guard let sequence = UInt64(before), (1..<UInt64(Int64.max)).contains(sequence) else {
                 throw Problem.badRequest("'before' must be a sequence number.")
             }
@@ -65,6 +63,8 @@ struct DeadLetterQuery: Sendable, Equatable {
             self.limit = value
         }
     }
+
+    static let mixedOrders = Problem.badRequest("'after' pages the oldest-first order; 'before' the newest-first.")
 
     /// The `next` link of a page that stopped at `position`.
     func link(from position: UInt64) -> String {

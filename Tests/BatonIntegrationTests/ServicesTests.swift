@@ -110,7 +110,8 @@ struct ServicesTests {
         let client = system.client
         for (priority, count) in [("high", 2), ("normal", 3), ("low", 1)] {
             for _ in 0..<count {
-                let response = try await client.post("/v1/jobs/\(first.name)", "queued", headers: ["Prefer": "respond-async", "Baton-Priority": priority])
+                let response = try await client.post(
+                    "/v1/jobs/\(first.name)", "queued", headers: ["Prefer": "respond-async", "Baton-Priority": priority])
                 #expect(response.status == 202)
             }
         }
@@ -178,7 +179,9 @@ final class CountingService: Sendable {
 
     /// Starts the worker and waits until the gateway runs a job on it (one job, counted)
     /// unless `waitForFirstJob` is false.
-    static func start(natsURL: String, name: String = "counted-\(UInt32.random(in: 0...UInt32.max))", waitForFirstJob: Bool = true) async throws -> CountingService {
+    static func start(
+        natsURL: String, name: String = "counted-\(UInt32.random(in: 0...UInt32.max))", waitForFirstJob: Bool = true
+    ) async throws -> CountingService {
         let connection = try await NATSConnection.connect(NATSConfiguration(servers: [natsURL], name: name), logger: quietLogger("test.counted"))
         let service = CountingService(name: name, connection: connection)
         let definition = ServiceDefinition(name: name) { [service] job, _ in
