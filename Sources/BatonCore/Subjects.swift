@@ -40,6 +40,8 @@ public enum Subjects {
     /// `baton.dlq.webhooks.<service>.<job>` (webhooks that failed every attempt).
     public static func deadJob(service: String, job: String) -> String { "baton.dlq.jobs.\(service).\(job)" }
     public static func deadWebhook(service: String, job: String) -> String { "baton.dlq.webhooks.\(service).\(job)" }
+    /// Every dead letter of one job, whatever its kind and service.
+    public static func deadLetters(job: String) -> String { "baton.dlq.*.*.\(job)" }
 
     public static let allCancels = "baton.cancel.*"
     public static let allDeadLetters = "baton.dlq.>"

@@ -4,9 +4,15 @@ import BatonStore
 import Hummingbird
 import NIOCore
 
-/// `GET /v1/dead-letters[?after=SEQ&limit=N]`: what is in `BATON_DLQ`, oldest first — jobs that
-/// failed every attempt and webhooks that could not be delivered — with their attempts and last
-/// error. `next` pages on.
+/// `GET /v1/dead-letters[?order=oldest|newest&after=SEQ|before=SEQ&job=ID&limit=N]`: what is in
+/// `BATON_DLQ` — jobs that failed every attempt and webhooks that could not be delivered — with
+/// their attempts and last error; with API keys, only the caller's. Oldest first (`after` pages
+/// on), or newest first with `order=newest` (`before` pages on: the console's "older"). `next`
+/// carries the page after this one, when there may be one.
+///
+/// The positions are stream sequences, not opaque cursors like the job list's: a dead letter's
+/// sequence is its name (replay takes it) and `after` was public before `before`. The reading
+/// (`DeadLetterQuery`) looks at no more than `DeadLetterQuery.scanLimit` stored entries per call.
 struct DeadLettersController: Sendable {
     let jetStream: JetStream
     /// Where replays are claimed (`DeadLetterReplayController`): an entry shows its replay.
@@ -36,22 +42,15 @@ struct DeadLettersController: Sendable {
     }
 
     @Sendable func list(_ request: Request, context _: BasicRequestContext) async throws -> Response {
-        let query = request.uri.queryParameters
-        guard let after = query["after"].map({ UInt64(String($0)) }) ?? .some(0), after < UInt64(Int64.max) else {
-            throw Problem.badRequest("'after' must be a sequence number.")
-        }
-        guard let limit = query["limit"].map({ Int(String($0)) }) ?? .some(100), (1...1000).contains(limit) else {
-            throw Problem.badRequest("'limit' must be 1...1000.")
-        }
-        var entries: [Entry] = []
-        var sequence = after + 1
+        var query = try DeadLetterQuery(request.uri.queryParameters)
+        query.owner = Caller.isAuthenticated ? Caller.name : nil
+        var entries: [Entry]
+        let next: UInt64?
         do {
-            while entries.count < limit,
-                let message = try await jetStream.firstMessage(in: Streams.deadLetters, matching: Subjects.allDeadLetters, from: sequence)
-            {
-                sequence = message.sequence + 1
-                if Caller.isAuthenticated, message.headers[Headers.owner] != Caller.name { continue }
-                entries.append(Entry(
+            let found = try await query.read(jetStream)
+            next = found.next
+            entries = found.messages.map { message in
+                Entry(
                     sequence: message.sequence,
                     kind: message.headers[Headers.deadLetterKind] ?? "job",
                     job: message.headers[Headers.jobID] ?? "",
@@ -60,7 +59,7 @@ struct DeadLettersController: Sendable {
                     error: message.headers[Headers.error],
                     contentType: message.headers[Headers.contentType],
                     size: message.payload.readableBytes,
-                    at: message.storedAt))
+                    at: message.storedAt)
             }
             // Replays, one claim read per entry, all at once.
             let replays = try await withThrowingTaskGroup(of: (UInt64, String?).self) { group in
@@ -78,7 +77,6 @@ struct DeadLettersController: Sendable {
         } catch {
             throw Problem.unavailable("The dead-letter stream is unavailable (NATS): \(error)")
         }
-        let next = entries.count == limit ? "/v1/dead-letters?after=\(sequence - 1)&limit=\(limit)" : nil
-        return .json(.ok, try JSON.encode(Page(deadLetters: entries, next: next)))
+        return .json(.ok, try JSON.encode(Page(deadLetters: entries, next: next.map(query.link(from:)))))
     }
 }

@@ -11,6 +11,12 @@ import NIOCore
 /// and `$SRV.STATS` replies gathered for `gatherTimeout` (each worker process is one instance
 /// per service, metadata `baton: "1"`), and, for durable services, the state of the shared
 /// consumers `baton-<service>-<priority>` on `BATON_JOBS`. The answer is cached for `cacheTTL` per gateway.
+///
+/// Throughput and error rates are left to the client: the answer carries cumulative counters
+/// (per instance, and summed per service) and `readAt`, the time they were gathered, so a
+/// client computes a rate between two answers. The gateway keeps no window of its own: it
+/// stays stateless (any gateway answers, each with its own cache), and every client gets
+/// rates over its own interval.
 struct ServicesController: Sendable {
     let catalogue: ServiceCatalogue
 
@@ -71,6 +77,9 @@ actor ServiceCatalogue {
 
     /// Reads the registry, gathers the instances and the queues, and encodes the answer.
     nonisolated func build() async throws -> ByteBuffer {
+        // Taken as the requests go out: the replies come within milliseconds (the gather waits
+        // for stragglers), and a constant offset cancels out between two answers anyway.
+        let readAt = Timestamp.now
         async let registered = registry.all()
         async let infos = connection.requestMany(ByteBuffer(), to: "$SRV.INFO", timeout: gatherTimeout)
         async let stats = connection.requestMany(ByteBuffer(), to: "$SRV.STATS", timeout: gatherTimeout)
@@ -86,21 +95,22 @@ actor ServiceCatalogue {
             return queues
         }
         for index in services.indices { services[index].queue = queues[services[index].name] }
-        return try JSON.encode(CatalogueBody(services: services))
+        return try JSON.encode(CatalogueBody(services: services, readAt: readAt))
     }
 
-    /// The jobs of a durable service in JetStream: its per-priority consumers
-    /// (`baton-<service>-high|normal|low`) added up, and the single pre-priority consumer
-    /// `baton-<service>` should it still exist; nil when none exists.
+    /// The jobs of a durable service in JetStream: each per-priority consumer
+    /// (`baton-<service>-high|normal|low`) and their sum, which also counts the single
+    /// pre-priority consumer `baton-<service>` should it still exist; nil when none exists.
     static func queue(of service: String, jetStream: JetStream) async -> CatalogueQueue? {
-        let names = Priority.allCases.map { Streams.consumer(service: service, priority: $0) } + [Streams.consumer(service: service)]
+        let consumers: [(Priority?, String)] =
+            Priority.allCases.map { ($0, Streams.consumer(service: service, priority: $0)) } + [(nil, Streams.consumer(service: service))]
         var total: CatalogueQueue? = nil
-        for name in names {
+        for (priority, name) in consumers {
             guard let state = try? await jetStream.consumerInfo(stream: Streams.jobs, consumer: name) else { continue }
-            var queue = total ?? CatalogueQueue(pending: 0, ackPending: 0, redelivered: 0)
-            queue.pending &+= state.numPending
-            queue.ackPending &+= state.numAckPending
-            queue.redelivered &+= state.numRedelivered
+            let depth = CatalogueQueue.Depth(pending: state.numPending, ackPending: state.numAckPending, redelivered: state.numRedelivered)
+            var queue = total ?? CatalogueQueue()
+            queue.add(depth)
+            if let priority { queue.priorities[priority.rawValue] = depth }
             total = queue
         }
         return total
@@ -133,13 +143,15 @@ actor ServiceCatalogue {
                     description: reply.description ?? "", instances: [], registeredAt: nil)
             }
             let endpoints = instance.counters?.endpoints ?? []
-            let requests = endpoints.reduce(Int64(0)) { $0 &+ ($1.numRequests ?? 0) }
-            let processing = endpoints.reduce(Int64(0)) { $0 &+ ($1.processingTime ?? 0) }
+            let counters = CatalogueCounters(
+                numRequests: endpoints.reduce(Int64(0)) { $0 &+ ($1.numRequests ?? 0) },
+                numErrors: endpoints.reduce(Int64(0)) { $0 &+ ($1.numErrors ?? 0) },
+                processingTimeNanoseconds: endpoints.reduce(Int64(0)) { $0 &+ ($1.processingTime ?? 0) })
             services[reply.name]?.instances.append(CatalogueInstance(
                 id: id, worker: reply.metadata?["worker"] ?? "", version: reply.version ?? "",
-                started: instance.counters?.started, numRequests: requests,
-                numErrors: endpoints.reduce(Int64(0)) { $0 &+ ($1.numErrors ?? 0) },
-                averageProcessingTimeNanoseconds: requests > 0 ? processing / requests : 0))
+                started: instance.counters?.started, numRequests: counters.numRequests, numErrors: counters.numErrors,
+                averageProcessingTimeNanoseconds: counters.numRequests > 0 ? counters.processingTimeNanoseconds / counters.numRequests : 0))
+            services[reply.name]?.stats.add(counters)
         }
         return services.values
             .map { service in
@@ -151,9 +163,12 @@ actor ServiceCatalogue {
     }
 }
 
-/// `{"services": [...]}`.
+/// `{"services": [...], "readAt": "…"}`.
 struct CatalogueBody: Encodable {
     var services: [CatalogueService]
+    /// When the counters and queues were gathered (not when the cached answer is served): the
+    /// time base for rates between two answers.
+    var readAt: Timestamp
 }
 
 /// One service in the catalogue. `queue` only for durable services whose consumer exists;
@@ -164,8 +179,30 @@ struct CatalogueService: Encodable {
     var version: String
     var description: String
     var instances: [CatalogueInstance]
+    /// The counters of `instances`, added up (zero when none runs).
+    var stats = CatalogueCounters()
     var queue: CatalogueQueue?
     var registeredAt: Timestamp?
+}
+
+/// Handler runs (`$SRV.STATS`: one per attempt, failed ones counted in `numErrors`), cumulative
+/// since each instance started. A sum over instances drops when an instance goes away.
+struct CatalogueCounters: Encodable {
+    var numRequests: Int64 = 0
+    var numErrors: Int64 = 0
+    var processingTimeNanoseconds: Int64 = 0
+
+    mutating func add(_ other: CatalogueCounters) {
+        numRequests &+= other.numRequests
+        numErrors &+= other.numErrors
+        processingTimeNanoseconds &+= other.processingTimeNanoseconds
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case numRequests = "num_requests"
+        case numErrors = "num_errors"
+        case processingTimeNanoseconds = "processing_time_ns"
+    }
 }
 
 /// One worker process offering the service, as its micro-service instance reports it.
@@ -186,22 +223,37 @@ struct CatalogueInstance: Encodable {
     }
 }
 
-/// The shared durable consumers of a service, added up: jobs waiting, in flight, redelivered.
+/// The shared durable consumers of a service, added up — jobs waiting, in flight, redelivered —
+/// and each priority's consumer on its own (keyed by priority name).
 struct CatalogueQueue: Encodable {
-    var pending: UInt64
-    var ackPending: Int64
-    var redelivered: Int64
+    var pending: UInt64 = 0
+    var ackPending: Int64 = 0
+    var redelivered: Int64 = 0
+    var priorities: [String: Depth] = [:]
 
-    init(pending: UInt64, ackPending: Int64, redelivered: Int64) {
-        self.pending = pending
-        self.ackPending = ackPending
-        self.redelivered = redelivered
+    /// One consumer's state.
+    struct Depth: Encodable {
+        var pending: UInt64
+        var ackPending: Int64
+        var redelivered: Int64
+
+        enum CodingKeys: String, CodingKey {
+            case pending
+            case ackPending = "ack_pending"
+            case redelivered
+        }
+    }
+
+    mutating func add(_ depth: Depth) {
+        pending &+= depth.pending
+        ackPending &+= depth.ackPending
+        redelivered &+= depth.redelivered
     }
 
     enum CodingKeys: String, CodingKey {
         case pending
         case ackPending = "ack_pending"
-        case redelivered
+        case redelivered, priorities
     }
 }
 

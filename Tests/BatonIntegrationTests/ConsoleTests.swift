@@ -29,10 +29,11 @@ struct ConsoleTests {
         #expect(page.header("Content-Type") == "text/html; charset=utf-8")
         let html = String(decoding: page.body, as: UTF8.self)
         #expect(html.contains(#"<script src="/ui/app.js"></script>"#))
+        #expect(html.contains(#"<script src="/ui/services.js"></script>"#))
         #expect(html.contains(#"<link rel="stylesheet" href="/ui/app.css">"#))
         #expect(!html.contains("http://") && !html.contains("https://"), "the console loads nothing from elsewhere")
 
-        for (name, type) in [("app.js", "text/javascript; charset=utf-8"), ("app.css", "text/css; charset=utf-8"), ("index.html", "text/html; charset=utf-8")] {
+        for (name, type) in [("app.js", "text/javascript; charset=utf-8"), ("services.js", "text/javascript; charset=utf-8"), ("app.css", "text/css; charset=utf-8"), ("index.html", "text/html; charset=utf-8")] {
             let asset = try await client.get("/ui/\(name)")
             #expect(asset.status == 200, "\(name)")
             #expect(asset.header("Content-Type") == type, "\(name)")
@@ -77,17 +78,19 @@ struct ConsoleTests {
         #expect(run.output.contains("ok   isolation "), "the isolation check did not pass")
     }
 
-    /// The console in a real browser: services, a job's live progress, cancel, dead letter and
-    /// replay (see `console_check.py`). Screenshots go to a temporary folder printed here.
+    /// The console in a real browser: services (queue depth per priority, throughput, error
+    /// rate, rows updated in place), a job's live progress, cancel, dead letter and replay, dead
+    /// letters paged newest first (see `console_check.py`). Screenshots go to a temporary folder
+    /// printed here.
     @Test func consoleWorksInABrowser() async throws {
         let system = try await SharedSystem.get()
         let run = try await Self.runConsoleCheck(gateway: system.gateway)
         let artifacts = run.artifacts
         #expect(run.status == 0, "console_check.py exited \(run.status) (screenshots in \(artifacts.path)):\n\(run.output)")
-        for check in ["services", "progress", "jobs", "cancel", "replay"] {
+        for check in ["services", "progress", "jobs", "cancel", "replay", "paging"] {
             #expect(run.output.contains("ok   \(check) "), "\(check) did not pass")
         }
-        for screenshot in ["services", "progress", "jobs", "jobs-click", "cancel", "dead-letters", "replayed-job", "replayed-as"] {
+        for screenshot in ["services", "progress", "jobs", "jobs-click", "cancel", "dead-letters", "replayed-job", "replayed-as", "dead-letters-paging"] {
             #expect(FileManager.default.fileExists(atPath: artifacts.appendingPathComponent("\(screenshot).png").path), "no \(screenshot).png")
         }
     }

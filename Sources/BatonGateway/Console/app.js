@@ -1,5 +1,6 @@
 // Baton console: a hash-routed single page over the gateway's /v1/ API. Plain JavaScript, no
-// build step, no dependencies (served from the gateway binary, see UIController.swift).
+// build step, no dependencies (served from the gateway binary, see UIController.swift). The
+// Services view is in services.js.
 "use strict";
 
 const TERMINAL = ["succeeded", "failed", "cancelled", "expired"];
@@ -156,36 +157,6 @@ document.getElementById("key-forget").addEventListener("click", () => {
 });
 document.getElementById("key-button").addEventListener("click", showKeyForm);
 if (apiKey()) document.getElementById("key-button").hidden = false;
-
-// MARK: - Services
-
-async function servicesView() {
-  const body = el("tbody", { id: "services-body" });
-  const updated = el("span", { class: "muted", id: "services-updated", "data-test": "services-updated" });
-  view.replaceChildren(
-    el("div", { class: "toolbar" }, el("h1", {}, "Services"), updated),
-    el("table", { id: "services-table", "data-test": "services-table" },
-      el("thead", {}, el("tr", {}, ["name", "lane", "version", "instances", "queued", "running", "description", ""].map((h) => el("th", {}, h)))),
-      body));
-  const load = async () => {
-    try {
-      const catalogue = await apiJSON("GET", "/v1/services");
-      body.replaceChildren(...catalogue.services.map((service) => el("tr", { "data-service": service.name, "data-test": "service-row" },
-        el("td", { "data-test": "name" }, el("a", { href: `#/jobs?service=${encodeURIComponent(service.name)}` }, service.name)),
-        el("td", { "data-test": "lane" }, service.lane),
-        el("td", { "data-test": "version" }, service.version),
-        el("td", { "data-test": "instances", title: service.instances.map((i) => i.worker).join(", ") }, String(service.instances.length)),
-        el("td", { "data-test": "queued" }, service.queue ? String(service.queue.pending) : "–"),
-        el("td", { "data-test": "running" }, service.queue ? String(service.queue.ack_pending) : "–"),
-        el("td", { class: "muted" }, service.description),
-        el("td", {}, el("a", { href: `#/try?service=${encodeURIComponent(service.name)}` }, "try")))));
-      updated.textContent = "updated " + new Date().toLocaleTimeString();
-      showError(null);
-    } catch (error) { showError(error); }
-  };
-  await load();
-  every(3000, load);
-}
 
 // MARK: - Jobs
 
@@ -361,52 +332,59 @@ async function jobView(id) {
 async function deadLettersView(query) {
   const job = query.get("job") || "";
   const body = el("tbody", { id: "dead-letters-body" });
+  const older = el("button", { id: "dead-letters-older", "data-test": "dead-letters-older", hidden: true }, "Older");
   view.replaceChildren(
     el("div", { class: "toolbar" }, el("h1", {}, "Dead letters"),
       job ? el("span", {}, "of job ", jobLink(job), " · ", el("a", { href: "#/dead-letters" }, "all")) : el("span", { class: "muted" }, "newest first"),
       el("button", { onclick: () => route() }, "Refresh")),
     el("table", { id: "dead-letters-table", "data-test": "dead-letters-table" },
       el("thead", {}, el("tr", {}, ["seq", "kind", "service", "job", "attempts", "error", "at", "replayed as", ""].map((h) => el("th", {}, h)))),
-      body));
-  try {
-    // Oldest first, by pages: read them all (capped), show the newest first.
-    const letters = [];
-    let next = "/v1/dead-letters?limit=500";
-    for (let pages = 0; next && pages < 20; pages++) {
+      body),
+    el("p", {}, older));
+  const row = (letter) => {
+    const replay = el("button", { "data-test": "replay", class: "primary" }, "Replay");
+    replay.addEventListener("click", async () => {
+      replay.disabled = true;
+      try {
+        const response = await api("POST", `/v1/dead-letters/${letter.sequence}/replay`);
+        if (!response.ok) throw new APIError(response.status, await response.json().catch(() => null));
+        const replayed = jobIDFromLocation(response.headers.get("Location"));
+        if (replayed) location.hash = `#/jobs/${replayed}`;
+        else route();
+      } catch (error) {
+        showError(error);
+        replay.disabled = false;
+      }
+    });
+    return el("tr", { "data-sequence": letter.sequence, "data-job": letter.job, "data-test": "dead-letter-row" },
+      el("td", { class: "mono" }, String(letter.sequence)),
+      el("td", {}, letter.kind),
+      el("td", {}, letter.service),
+      el("td", {}, jobLink(letter.job)),
+      el("td", { "data-test": "attempts" }, String(letter.attempts ?? "")),
+      el("td", { "data-test": "error" }, letter.error || ""),
+      el("td", {}, letter.at ? `${age(letter.at)} ago` : ""),
+      el("td", { "data-test": "replayed-as" }, letter.replayedAs ? jobLink(letter.replayedAs) : ""),
+      el("td", {}, replay));
+  };
+  // Newest first, a page at a time; "Older" follows the page's `next`.
+  const limit = Math.min(1000, Math.max(1, parseInt(query.get("limit"), 10) || 50));
+  let next = "/v1/dead-letters?" + new URLSearchParams([["order", "newest"], ...(job ? [["job", job]] : []), ["limit", String(limit)]]);
+  const load = async () => {
+    try {
+      older.disabled = true;
       const page = await apiJSON("GET", next);
-      letters.push(...page.deadLetters);
-      next = page.deadLetters.length ? page.next : null;
-    }
-    const shown = letters.filter((letter) => !job || letter.job === job).reverse();
-    body.replaceChildren(...shown.map((letter) => {
-      const replay = el("button", { "data-test": "replay", class: "primary" }, "Replay");
-      replay.addEventListener("click", async () => {
-        replay.disabled = true;
-        try {
-          const response = await api("POST", `/v1/dead-letters/${letter.sequence}/replay`);
-          if (!response.ok) throw new APIError(response.status, await response.json().catch(() => null));
-          const replayed = jobIDFromLocation(response.headers.get("Location"));
-          if (replayed) location.hash = `#/jobs/${replayed}`;
-          else route();
-        } catch (error) {
-          showError(error);
-          replay.disabled = false;
-        }
-      });
-      return el("tr", { "data-sequence": letter.sequence, "data-job": letter.job, "data-test": "dead-letter-row" },
-        el("td", { class: "mono" }, String(letter.sequence)),
-        el("td", {}, letter.kind),
-        el("td", {}, letter.service),
-        el("td", {}, jobLink(letter.job)),
-        el("td", { "data-test": "attempts" }, String(letter.attempts ?? "")),
-        el("td", { "data-test": "error" }, letter.error || ""),
-        el("td", {}, letter.at ? `${age(letter.at)} ago` : ""),
-        el("td", { "data-test": "replayed-as" }, letter.replayedAs ? jobLink(letter.replayedAs) : ""),
-        el("td", {}, replay));
-    }));
-    if (!shown.length) body.append(el("tr", {}, el("td", { colspan: 9, class: "muted" }, "No dead letters.")));
-    showError(null);
-  } catch (error) { showError(error); }
+      body.querySelector('[data-test="no-dead-letters"]')?.remove();
+      body.append(...page.deadLetters.map(row));
+      next = page.next;
+      older.hidden = !next;
+      older.disabled = false;
+      if (!body.children.length) body.append(el("tr", { "data-test": "no-dead-letters" }, el("td", { colspan: 9, class: "muted" }, next ? "None on this page: older ones may follow." : "No dead letters.")));
+      showError(null);
+    } catch (error) { showError(error); older.disabled = false; }
+  };
+  older.addEventListener("click", load);
+  await load();
 }
 
 // MARK: - Try it

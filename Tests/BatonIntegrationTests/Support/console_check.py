@@ -6,13 +6,19 @@ Usage: console_check.py BASE_URL ARTIFACTS_DIR [--chromium PATH] [--chromedriver
 
 Checks, each in a fresh page, each saving a screenshot (and the page's HTML on failure) into
 ARTIFACTS_DIR:
-  services  the services view lists `echo` with at least one live instance (and refreshes);
+  services  the services view lists `echo` with at least one live instance, queue depth per
+            priority and running jobs; it refreshes itself, updating its rows in place; with
+            jobs going through, `echo` shows a throughput above 0/s and `fail` an error rate of
+            100 %; the rate arithmetic (instances that go away or miss a gather, an answer read
+            twice) never gives a negative or inflated rate;
   progress  Try it on `slow` with wait=1 gets a 202, follows the job: its progress bar reaches
             100% and its state `succeeded`, its answer is shown;
   jobs      the jobs view (service and state filters) lists that job; clicking it opens its page;
   cancel    a running `slow` job cancelled from its page shows `cancelled`;
   replay    a `flaky` job that fails every attempt (respond-async) shows `failed`, its dead
             letter is listed, Replay from the console opens the new job, whose page links back;
+  paging    the dead letters view, newest first a page at a time (`limit=1`): Older appends
+            the next older dead letter;
   key       (only with --only key --api-key KEY, against a gateway with API keys) the console
             asks for the key, then lists services and follows a job's progress with it.
 Every wait is an explicit WebDriverWait (no fixed sleeps). Prints one line per check; exits 0
@@ -27,6 +33,7 @@ import re
 import sys
 import time
 import traceback
+import urllib.request
 
 try:
     from selenium import webdriver
@@ -78,6 +85,25 @@ class Console:
     def state_is(self, *states):
         return lambda d: self.attribute("#job-state", "data-state") in states
 
+    def post(self, path, body, headers=None):
+        """A call to the API beside the browser (to make traffic); returns the status and headers."""
+        request = urllib.request.Request(f"{self.base}{path}", data=body.encode(), method="POST",
+                                         headers={"Content-Type": "application/json", **(headers or {})})
+        if self.key:
+            request.add_header("Authorization", f"Bearer {self.key}")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, response.headers
+        except urllib.error.HTTPError as error:
+            return error.code, error.headers
+
+    def get_json(self, path):
+        request = urllib.request.Request(f"{self.base}{path}")
+        if self.key:
+            request.add_header("Authorization", f"Bearer {self.key}")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
+
     def screenshot(self, name):
         path = os.path.join(self.artifacts, f"{name}.png")
         self.driver.save_screenshot(path)
@@ -114,10 +140,61 @@ def check_services(console):
     console.wait(live_echo, "the services view does not list echo with a live instance")
     lane = console.text(f'{row} [data-test="lane"]')
     assert lane == "durable", f"echo's lane is {lane!r}"
-    assert console.text(f'{row} [data-test="queued"]').isdigit(), "echo shows no queue depth"
+    for column in ("queued-high", "queued-normal", "queued-low", "running"):
+        value = console.text(f'{row} [data-test="{column}"]')
+        assert value is not None and value.isdigit(), f"echo shows no {column} count ({value!r})"
+    for column in ("throughput", "errors"):
+        assert console.text(f'{row} [data-test="{column}"]'), f"echo has no {column} cell"
+    # Refreshes update the rows in place: the row element stays the same one.
+    console.driver.execute_script("window.echoRow = document.querySelector(arguments[0])", row)
     first = console.text("#services-updated")
     console.wait(lambda d: console.text("#services-updated") not in ("", first), "the services view does not refresh itself")
-    return console.screenshot("services")
+    assert console.driver.execute_script("return window.echoRow === document.querySelector(arguments[0]) && window.echoRow.isConnected", row), \
+        "a refresh replaced echo's row instead of updating it"
+
+    # Traffic: a job each to echo (succeeds) and fail (fails) per poll, until the rates show it.
+    def rates_show_traffic(driver):
+        console.post("/v1/jobs/echo", "{}")
+        console.post("/v1/jobs/fail", json.dumps({"status": 422, "message": "counted"}))
+        rate = console.text(f'{row} [data-test="throughput"]') or ""
+        errors = console.text('tr[data-service="fail"] [data-test="errors"]') or ""
+        echo_errors = console.text(f'{row} [data-test="errors"]') or ""
+        return rate.endswith("/s") and float(rate[:-2].replace(",", "")) > 0 and errors == "100 %" and echo_errors == "0 %"
+
+    console.wait(rates_show_traffic, "the services view shows no throughput for echo, or not 100 % errors for fail")
+    rate = console.text(f'{row} [data-test="throughput"]')
+    rates = check_rate_arithmetic(console)
+    return f"echo {rate}, fail {console.text('tr[data-service=fail] [data-test=errors]')} errors; {rates}; {console.screenshot('services')}"
+
+
+def check_rate_arithmetic(console):
+    """The console's ServiceRates on made-up answers: two instances, one goes away, one misses a
+    gather, one starts within the interval, an answer read twice."""
+    results = console.driver.execute_script("""
+        const rates = new ServiceRates();
+        const t = Date.parse("2026-01-01T00:00:00Z");
+        const answer = (seconds, instances) => ({ readAt: new Date(t + seconds * 1000).toISOString(),
+            services: [{ name: "s", instances: instances.map(([id, requests, errors, started]) =>
+                ({ id, num_requests: requests, num_errors: errors, started: new Date(t + (started ?? -100) * 1000).toISOString() })) }] });
+        const rate = (result) => result === null ? null : (result.get("s") ?? "none");
+        return [
+            rate(rates.update(answer(0, [["a", 100, 0], ["b", 100, 0]]))),
+            rate(rates.update(answer(2, [["a", 110, 1], ["b", 110, 0]]))),
+            rate(rates.update(answer(2, [["a", 110, 1], ["b", 110, 0]]))),
+            rate(rates.update(answer(4, [["a", 120, 1]]))),
+            rate(rates.update(answer(6, [["a", 0, 0]]))),
+            rate(rates.update(answer(8, [["a", 140, 1], ["c", 30, 3, 7]]))),
+        ];""")
+    expected = [
+        "none",                                    # a first reading: nothing to compare
+        {"perSecond": 10, "errorPercent": 5},      # 20 runs in 2 s, 1 failed
+        None,                                      # the same answer again: nothing new
+        {"perSecond": 5, "errorPercent": 0},       # b went away: a's 10 in 2 s, not negative
+        "none",                                    # a missed the gather (zeros): no rate, not negative
+        {"perSecond": 35, "errorPercent": 6},      # a: 20 in 4 s since its last reading; c started at 7 s: 30 in 1 s, 3 failed
+    ]
+    assert results == expected, f"ServiceRates gave {results}, expected {expected}"
+    return "rate arithmetic ok"
 
 
 def check_progress(console):
@@ -189,6 +266,28 @@ def check_replay(console):
     return f"job {job} (attempts {attempts}, error {error!r}) → {replayed}"
 
 
+def check_paging(console):
+    """Dead letters newest first, a page at a time: with `limit=1`, Older brings the next older one."""
+    # At least two dead letters: the replay check made one; make another.
+    status, headers = console.post("/v1/jobs/flaky", json.dumps({"failures": 9}), {"Prefer": "respond-async"})
+    assert status == 202, f"submit flaky: {status}"
+    job = headers.get("Baton-Job-Id")
+    console.wait(lambda d: console.get_json(f"/v1/dead-letters?job={job}")["deadLetters"], f"job {job} was not dead-lettered")
+    console.open("/dead-letters?limit=1")
+    rows = '#dead-letters-body tr[data-test="dead-letter-row"]'
+    sequences = lambda: [int(s) for s in console.driver.execute_script(
+        "return [...document.querySelectorAll(arguments[0])].map((r) => r.dataset.sequence)", rows)]
+    console.wait(lambda d: len(sequences()) == 1, "the dead letters view does not show one dead letter")
+    newest = sequences()[0]
+    assert newest >= int(console.get_json(f"/v1/dead-letters?job={job}")["deadLetters"][0]["sequence"]), "the first row is not the newest"
+    console.wait(EC.element_to_be_clickable((By.CSS_SELECTOR, "#dead-letters-older")), "no Older button").click()
+    console.wait(lambda d: len(sequences()) == 2, "Older did not add the next dead letter")
+    shown = sequences()
+    assert shown[1] < shown[0], f"Older did not bring an older dead letter: {shown}"
+    path = console.screenshot("dead-letters-paging")
+    return f"sequences {shown}, {path}"
+
+
 def enter_key(console):
     """Opens the console, which asks for a key (the API answers 401), and gives it --api-key."""
     assert console.key, "--api-key is needed for this check"
@@ -229,7 +328,8 @@ def check_isolation(console):
     return console.screenshot("isolation-job")
 
 
-CHECKS = {"services": check_services, "progress": check_progress, "jobs": check_jobs, "cancel": check_cancel, "replay": check_replay}
+CHECKS = {"services": check_services, "progress": check_progress, "jobs": check_jobs, "cancel": check_cancel, "replay": check_replay,
+          "paging": check_paging}
 # Only when asked for (--only key --api-key KEY), against a gateway with API keys.
 OPTIONAL = {"key": check_key, "isolation": check_isolation}
 
