@@ -143,6 +143,13 @@ let package = Package(
             name: "EmbeddedNATS",
             dependencies: ["BatonNATS", .product(name: "Logging", package: "swift-log")]
         ),
+        // What the test targets share and production never links: the nats-server a test
+        // process shares, waits on events with a deadline, a log capture.
+        .target(
+            name: "BatonTestSupport",
+            dependencies: ["EmbeddedNATS", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/Support"
+        ),
         .executableTarget(
             name: "baton",
             dependencies: [
@@ -175,7 +182,7 @@ let package = Package(
         .testTarget(
             name: "BatonHTTPClientTests",
             dependencies: [
-                "BatonHTTPClient",
+                "BatonHTTPClient", "BatonTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -184,7 +191,7 @@ let package = Package(
         .testTarget(
             name: "BatonWebhooksTests",
             dependencies: [
-                "BatonWebhooks",
+                "BatonWebhooks", "BatonTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -192,7 +199,7 @@ let package = Package(
         .testTarget(
             name: "BatonNATSTests",
             dependencies: [
-                "BatonNATS", "EmbeddedNATS",
+                "BatonNATS", "EmbeddedNATS", "BatonTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
@@ -201,7 +208,7 @@ let package = Package(
             name: "BatonIntegrationTests",
             dependencies: [
                 "baton", "BatonCore", "BatonNATS", "BatonStore", "BatonWorker", "BatonGateway", "BatonExamples", "EmbeddedNATS",
-                "BatonWebhooks", "BatonObservability",
+                "BatonWebhooks", "BatonObservability", "BatonTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,6 +1,7 @@
 import BatonCore
 import BatonNATS
 import BatonStore
+import BatonTestSupport
 import Foundation
 import NIOCore
 import Testing
