@@ -1,7 +1,7 @@
-/// Waiting for the event a test is about, not for a fixed time: a fixed sleep is either longer
-/// than needed (the suite pays it every run) or, on a loaded machine, too short (the test flakes).
-/// These poll a condition with a deadline, for state that has no notification of its own (a
-/// consumer's counts, a status document, a log file, a counter).
+// Waiting for the event a test is about, not for a fixed time: a fixed sleep is either longer
+// than needed (the suite pays it every run) or, on a loaded machine, too short (the test flakes).
+// These poll a condition with a deadline, for state that has no notification of its own (a
+// consumer's counts, a status document, a log file, a counter).
 
 /// The condition of `waitUntil` did not hold within its timeout.
 public struct WaitTimedOut: Error, CustomStringConvertible {
