@@ -44,15 +44,24 @@ extension Gateway {
             .addRoutes(to: router)
         OpenAPIController().addRoutes(to: router)
         UIController().addRoutes(to: router)
-        if let metrics = configuration.metrics {
+        ServicesController(connection: connection, jetStream: jetStream).addRoutes(to: router)
+        // With an admin port they are served there instead (AdminServer), and 404 here.
+        if configuration.admin == nil {
+            Self.addOperatorRoutes(to: router, connection: connection, jetStream: jetStream, metrics: configuration.metrics)
+        }
+        return router
+    }
+
+    /// `/metrics` (when the process has a registry), `/healthz` and `/readyz`: on the public
+    /// port, or on the admin port when there is one.
+    static func addOperatorRoutes(to router: Router<BasicRequestContext>, connection: NATSConnection, jetStream: JetStream, metrics: MetricsEndpoint?) {
+        if let metrics {
             let reconnects = GatewayMetrics.ReconnectCount(connection: connection)
             MetricsEndpoint(registry: metrics.registry) {
                 reconnects.report()
                 await metrics.beforeScrape()
             }.addRoutes(to: router)
         }
-        ServicesController(connection: connection, jetStream: jetStream).addRoutes(to: router)
         HealthController(connection: connection, jetStream: jetStream).addRoutes(to: router)
-        return router
     }
 }
