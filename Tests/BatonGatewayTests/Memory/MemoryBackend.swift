@@ -242,7 +242,7 @@ extension MemoryBackend: ServiceDirectory {
             CatalogueService(
                 name: $0.name, lane: $0.lane, version: $0.version, description: $0.description, instances: [], registeredAt: $0.updatedAt)
         }
-        return try JSON.encode(CatalogueBody(services: services))
+        return try JSON.encode(CatalogueBody(services: services, readAt: .now))
     }
 }
 
@@ -261,8 +261,19 @@ extension MemoryBackend: IdempotencyClaims {
 }
 
 extension MemoryBackend: DeadLetterReading {
-    func first(from sequence: UInt64) async throws -> DeadLetter? {
-        state.withLock { $0.letters.first { $0.sequence >= sequence } }
+    /// The query's order and filters over every dead letter (no scan limit: there are few).
+    func page(_ query: DeadLetterQuery) async throws -> (letters: [DeadLetter], next: UInt64?) {
+        let letters = state.withLock { $0.letters }
+        let matching = letters.filter { letter in
+            (query.owner.map { letter.owner == $0 } ?? true) && (query.job.map { letter.job == $0 } ?? true)
+        }
+        let page: [DeadLetter]
+        switch query.order {
+        case .oldest: page = Array(matching.filter { $0.sequence > (query.position ?? 0) }.prefix(query.limit))
+        case .newest: page = Array(matching.reversed().filter { $0.sequence < (query.position ?? .max) }.prefix(query.limit))
+        }
+        guard page.count == query.limit, let last = page.last else { return (page, nil) }
+        return (page, query.order == .oldest || last.sequence > 1 ? last.sequence : nil)
     }
 
     func letter(at sequence: UInt64) async throws -> DeadLetter? {
