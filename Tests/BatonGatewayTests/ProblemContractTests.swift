@@ -51,7 +51,7 @@ struct ProblemContractTests {
             for bad in ["state=finished", "limit=0", "limit=201", "limit=x", "cursor=12", "cursor=c!", "cursor=czzzzzzzzzzzzzzz", "service=no%20such"] {
                 try await client.get("/v1/jobs?\(bad)").expectProblem(400, type: "/problems/bad-request")
             }
-            for bad in ["after=x", "after=-1", "limit=0", "limit=1001"] {
+            for bad in ["after=x", "after=-1", "limit=0", "limit=1001", "order=sideways", "after=1&before=5", "before=0", "job=nope"] {
                 try await client.get("/v1/dead-letters?\(bad)").expectProblem(400, type: "/problems/bad-request")
             }
             for bad in ["0", "x", "-1", "99999999999999999999"] {
