@@ -209,6 +209,18 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
+        // The gateway's HTTP contract through HummingbirdTesting's `.router` framework, over an
+        // in-memory backend (Memory/): no nats-server, no sockets.
+        .testTarget(
+            name: "BatonGatewayTests",
+            dependencies: [
+                "BatonGateway", "BatonCore", "BatonStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "BatonIntegrationTests",
             dependencies: [

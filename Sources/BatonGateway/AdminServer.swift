@@ -22,7 +22,9 @@ struct AdminServer: Service, CustomStringConvertible {
     func run() async throws {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: ProblemMiddleware())
-        Gateway.addOperatorRoutes(to: router, connection: connection, jetStream: try JetStream(connection), metrics: metrics)
+        let readiness = NATSReadiness(connection: connection, jetStream: try JetStream(connection))
+        let reconnects = GatewayMetrics.ReconnectCount(connection: connection)
+        Gateway.addOperatorRoutes(to: router, readiness: readiness, metrics: metrics) { reconnects.report() }
         let logger = self.logger
         let application = Application(
             router: router,
