@@ -8,32 +8,37 @@ NATS_PORT ?= 4222
 # scripts/install-deps.sh puts in .tools/nats. OLDEST_NATS_SERVER is the oldest one Baton
 # supports and tests, Debian's 2.9.10 (`make test-oldest`, `make test-matrix`).
 OLDEST_NATS_SERVER ?= /usr/sbin/nats-server
+# Package traits of the builds of run, build and release: `make run TRAITS="--traits OTel"`
+# builds in the OpenTelemetry exporter (--otel-endpoint; a few minutes more to build). The tests
+# always build with it: TracingTests export to a local OTLP receiver.
+TRAITS ?=
+TEST_TRAITS ?= --traits OTel
 
 .PHONY: run test test-oldest test-matrix build release deps clean bench bench-webhooks bench-scale
 
 ## Install missing system packages, build, and run everything locally (baton dev).
 run: deps
-	$(SWIFT) build -c $(CONFIG) --product baton
+	$(SWIFT) build -c $(CONFIG) --product baton $(TRAITS)
 	$$($(SWIFT) build -c $(CONFIG) --show-bin-path)/baton dev --port $(PORT) --nats-port $(NATS_PORT) --nats-server "$$(scripts/nats-server.sh)"
 
 ## Install missing system packages, then run the whole test suite.
 test: deps
-	$(SWIFT) build --build-tests
-	BATON_NATS_SERVER=$$(scripts/nats-server.sh) $(SWIFT) test --skip-build
+	$(SWIFT) build --build-tests $(TEST_TRAITS)
+	BATON_NATS_SERVER=$$(scripts/nats-server.sh) $(SWIFT) test --skip-build $(TEST_TRAITS)
 
 ## The whole suite again on the oldest supported nats-server (reuses the build of `make test`).
 test-oldest: deps
-	$(SWIFT) build --build-tests
-	BATON_NATS_SERVER=$(OLDEST_NATS_SERVER) $(SWIFT) test --skip-build
+	$(SWIFT) build --build-tests $(TEST_TRAITS)
+	BATON_NATS_SERVER=$(OLDEST_NATS_SERVER) $(SWIFT) test --skip-build $(TEST_TRAITS)
 
 ## The whole suite on the current and on the oldest supported nats-server (what CI runs).
 test-matrix: test test-oldest
 
 build: deps
-	$(SWIFT) build -c $(CONFIG)
+	$(SWIFT) build -c $(CONFIG) $(TRAITS)
 
 release: deps
-	$(SWIFT) build -c release --product baton
+	$(SWIFT) build -c release --product baton $(TRAITS)
 
 deps:
 	@./scripts/install-deps.sh

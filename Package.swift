@@ -10,6 +10,11 @@ let package = Package(
         .library(name: "BatonWorker", targets: ["BatonWorker"]),
         .library(name: "BatonNATS", targets: ["BatonNATS"]),
     ],
+    traits: [
+        // Off by default: swift-otel and what it brings (async-http-client, swift-nio-ssl,
+        // swift-protobuf) add minutes to a clean build. `make test` and CI turn it on.
+        .trait(name: "OTel", description: "Export traces over OTLP/HTTP (--otel-endpoint) with swift-otel."),
+    ],
     dependencies: [
         // Traits off: Baton needs neither swift-configuration nor full Foundation in Hummingbird.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
@@ -25,6 +30,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
+        // OTLP/HTTP only: the gRPC exporter would build grpc-swift too.
+        .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
     ],
     targets: [
         // Compiles BatonGateway's OpenAPI/openapi.json into it (scripts/embed-openapi.sh).
@@ -94,11 +102,15 @@ let package = Package(
             ]
         ),
         // Metrics (swift-metrics → Prometheus), the /metrics endpoint, log formats, W3C trace
-        // context: what operators look at.
+        // context and the spans of a job (exported over OTLP with the OTel trait): what
+        // operators look at.
         .target(
             name: "BatonObservability",
             dependencies: [
                 "BatonCore",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "OTel", package: "swift-otel", condition: .when(traits: ["OTel"])),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -29,6 +29,9 @@ public struct GatewayConfiguration: Sendable {
     /// When set, `/v1/` requests need `Authorization: Bearer <key>`, jobs belong to their key,
     /// and each key has its rate limit.
     public var apiKeys: APIKeys?
+    /// Records the spans of jobs (`gateway request`, `webhook attempt`) when set: tracing is
+    /// on (`--otel-endpoint`). Off, requests only pass the trace context on.
+    public var tracer: JobTracer?
     /// Serves `GET /metrics` when set (the process bootstraps swift-metrics with its registry).
     public var metrics: MetricsEndpoint?
     /// Webhook delivery (every gateway takes part unless `enabled` is false).

@@ -58,7 +58,7 @@ struct WebhookDelivery: Service {
         let webhooks = configuration.webhooks
         let client = WebhookClient(
             maxConcurrent: webhooks.concurrency, connectTimeout: webhooks.connectTimeout, totalTimeout: webhooks.timeout)
-        let connection = self.connection, layout = configuration.layout, logger = self.logger
+        let connection = self.connection, layout = configuration.layout, tracer = configuration.tracer, logger = self.logger
         let started = self.started
         do {
             try await cancelWhenGracefulShutdown {
@@ -67,7 +67,7 @@ struct WebhookDelivery: Service {
                 let jetStream = try JetStream(connection)
                 let dispatcher = WebhookDispatcher(
                     jetStream: jetStream, store: JobStore(jetStream: jetStream), client: client,
-                    configuration: webhooks, layout: layout, logger: logger)
+                    configuration: webhooks, layout: layout, tracer: tracer, logger: logger)
                 try await dispatcher.run()
             }
         } catch {

@@ -49,14 +49,23 @@ final class JobsController<Backend: GatewayBackend>: Sendable {
     @Sendable func submit(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let start = ContinuousClock.now
         let name = try context.parameters.require(Self.segment)
+        let span = configuration.tracer.map { $0.start(.gatewayRequest, parent: Self.incomingTrace(request)) }
+        span?.set(JobSpan.Attribute.service, name)
         do {
-            let response = try await submit(request, service: name)
+            let response = try await submit(request, service: name, span: span)
             GatewayMetrics.recordRequest(service: name, outcome: response.status == .accepted ? .accepted : .sync, since: start)
+            span?.set(JobSpan.Attribute.httpStatus, response.status.code)
+            span?.end(failure: response.status.code >= 500 ? "HTTP \(response.status.code)" : nil)
             return response
         } catch {
             // Only registered services get their own label: clients cannot grow the label set.
             let known = (error as? Problem).map { $0.type != Problem.unknownService(name).type && $0.type != Problem.invalidServiceName(name).type } ?? true
             GatewayMetrics.recordRequest(service: known ? name : "unknown", outcome: .error, since: start)
+            if let span {
+                let status = (error as? Problem)?.statusCode ?? 500
+                span.set(JobSpan.Attribute.httpStatus, status)
+                span.end(failure: status >= 500 ? "\(error)" : nil)
+            }
             throw error
         }
     }
@@ -70,8 +79,8 @@ final class JobsController<Backend: GatewayBackend>: Sendable {
 
     /// Everything up to the client's wait runs in a child task (`inChildTask`): a held call
     /// then holds only the memory of the wait itself.
-    private func submit(_ request: Request, service name: String) async throws -> Response {
-        switch try await inChildTask({ try await self.start(request, service: name) }) {
+    private func submit(_ request: Request, service name: String, span: JobSpan?) async throws -> Response {
+        switch try await inChildTask({ try await self.start(request, service: name, span: span) }) {
         case .done(let response):
             return response
         case .waiting(let pending, let headers):
@@ -79,7 +88,12 @@ final class JobsController<Backend: GatewayBackend>: Sendable {
         }
     }
 
-    private func start(_ request: Request, service name: String) async throws -> SubmitProgress {
+    /// The caller's trace context, if it sent a valid one.
+    static func incomingTrace(_ request: Request) -> TraceContext? {
+        request.headers[.traceparent].flatMap { TraceContext(traceparent: $0, tracestate: request.headers[.tracestate]) }
+    }
+
+    private func start(_ request: Request, service name: String, span: JobSpan?) async throws -> SubmitProgress {
         guard ServiceName.isValid(name) else { throw Problem.invalidServiceName(name) }
         if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBody {
             throw Problem.bodyTooLarge(limit: maxBody)
@@ -95,10 +109,9 @@ final class JobsController<Backend: GatewayBackend>: Sendable {
         }
 
         let contentType = request.headers[.contentType]
-        // The caller's trace continues with the gateway's own span; without one, a new trace
-        // starts here (whose span is already the gateway's: no second id to draw).
-        let trace = request.headers[.traceparent]
-            .flatMap { TraceContext(traceparent: $0, tracestate: request.headers[.tracestate])?.child() } ?? .random()
+        // The caller's trace continues with the gateway's span: the tracer's when tracing is on,
+        // else a span id drawn here (a new trace's id is already the gateway's: no second draw).
+        let trace = span?.trace ?? Self.incomingTrace(request)?.child() ?? .random()
         var options = SubmitOptions(wait: submit.wait, deadline: submit.deadline, callbackURL: submit.callbackURL, trace: trace)
         options.owner = Caller.isAuthenticated ? Caller.name : nil
         options.priority = submit.priority
@@ -126,6 +139,8 @@ final class JobsController<Backend: GatewayBackend>: Sendable {
             }
             options.recordUpFront = true
         }
+        span?.set(JobSpan.Attribute.job, options.id)
+        span?.set(JobSpan.Attribute.priority, options.priority.rawValue)
 
         switch try await backend.dispatcher.start(service: service, input: input, contentType: contentType, options: options) {
         case .ended(let submission): return .done(try response(to: submission, headers: headers))

@@ -1,5 +1,6 @@
 import BatonCore
 import BatonNATS
+import BatonObservability
 import BatonStore
 import BatonWebhooks
 import Foundation
@@ -22,6 +23,8 @@ struct WebhookDispatcher: Sendable {
     let client: WebhookClient
     let configuration: WebhookConfiguration
     let layout: Layout
+    /// Records a `webhook attempt` span per POST, in the job's trace, when tracing is on.
+    let tracer: JobTracer?
     let logger: Logger
 
     func run() async throws {
@@ -105,7 +108,15 @@ struct WebhookDispatcher: Sendable {
         let body = try WebhookPayload.encode(record: record, answer: answer)
         var headers = signer.headers(id: record.id, timestamp: Int(Timestamp.now.milliseconds / 1000), body: body)
         headers.append((name: "Content-Type", value: "application/json"))
-        if let traceparent = record.traceparent { headers.append((name: "traceparent", value: traceparent)) }
+        // The receiver continues the job's trace: from this attempt's span when tracing is on.
+        let span = tracer.map { $0.start(.webhookAttempt, parent: record.traceparent.flatMap { TraceContext(traceparent: $0) }) }
+        if let span {
+            span.set(JobSpan.Attribute.job, record.id)
+            span.set(JobSpan.Attribute.service, record.service)
+            span.set(JobSpan.Attribute.priority, record.priority?.rawValue)
+            span.set(JobSpan.Attribute.attempt, attempt)
+        }
+        if let traceparent = span?.trace.traceparent ?? record.traceparent { headers.append((name: "traceparent", value: traceparent)) }
         let response: WebhookResponse
         do {
             // Resolved (and checked) at each attempt; the client pins the checked addresses.
@@ -119,6 +130,10 @@ struct WebhookDispatcher: Sendable {
             response = WebhookResponse(status: nil, error: "\(error)", duration: .zero)
         }
 
+        if let span {
+            span.set(JobSpan.Attribute.httpStatus, response.status)
+            span.end(failure: response.isSuccess ? nil : response.error ?? "HTTP \(response.status ?? 0)")
+        }
         GatewayMetrics.webhookAttempt(
             response.isSuccess ? "delivered" : (configuration.schedule.delay(afterAttempt: attempt) == nil ? "failed" : "retry"),
             duration: response.duration)

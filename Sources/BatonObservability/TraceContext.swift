@@ -2,6 +2,12 @@ import BatonCore
 
 /// A W3C Trace Context (`traceparent`, `tracestate`), carried from the HTTP request through the
 /// NATS job headers to the worker's handler and into webhook deliveries.
+///
+/// Parsed here rather than with swift-w3c-trace-context (which swift-otel's propagator uses):
+/// that one refuses a `traceparent` of a later version, which the spec says to read by its
+/// first four fields, and drops the whole context when the `tracestate` does not parse, where
+/// Baton passes the caller's `tracestate` on as it came. Its random ids also cost a
+/// `getrandom` call per 8 bytes (see `RandomBytes`).
 public struct TraceContext: Sendable, Equatable {
     public static let traceparentHeader = "traceparent"
     public static let tracestateHeader = "tracestate"

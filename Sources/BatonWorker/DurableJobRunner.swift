@@ -118,13 +118,17 @@ struct DurableJobRunner: Sendable {
             return
         }
 
+        let span = configuration.tracer?.take(
+            id, service: service.name, priority: Self.priority(of: message), delivery: attempt.number, trace: trace,
+            headers: message.headers)
         let job = Job(
             id: id, service: service.name, lane: .durable, input: message.payload,
             contentType: message.headers[Headers.contentType], attempt: attempt.number, deadline: deadline,
-            trace: trace
+            trace: span?.trace ?? trace
         )
         let context = JobContext(job: job, connection: connection, store: store, cursor: attempt.cursor, logger: logger)
         let outcome = await runWithHeartbeat(message, token: token, { try await stats.measure { try await service.handler(job, context) } })
+        span?.end(outcome, reason: token.isCancelled ? "cancelled" : "worker stopping")
         guard let outcome else {
             _ = attempt.cursor.abandon()
             if token.isCancelled {
@@ -327,9 +331,14 @@ struct DurableJobRunner: Sendable {
         var record = try JobRecord(.accept, by: .gateway, id: id, service: service.name, lane: .durable, createdAt: created)
         record.deadline = message.headers[Headers.deadline].flatMap { Timestamp(rfc3339: $0) }
         record.owner = message.headers[Headers.owner]
-        record.priority = message.subject.split(separator: ".").last.flatMap { Priority(rawValue: String($0)) }
+        record.priority = Self.priority(of: message)
         record.traceparent = message.headers[Headers.traceparent]
         return record
+    }
+
+    /// The job's priority, the last token of its subject (`baton.jobs.<service>.<priority>`).
+    private static func priority(of message: JetStreamMessage) -> Priority? {
+        message.subject.split(separator: ".").last.flatMap { Priority(rawValue: String($0)) }
     }
 
     /// Runs the handler while heartbeating the message; a cancel request cancels it. Returns

@@ -45,10 +45,11 @@ struct FastLaneServer: Sendable {
     private func handle(_ request: NATSMessage) async {
         guard let replyTo = request.replyTo else { return }
         let id = request.headers[Headers.jobID].flatMap { JobID.isValid($0) ? $0 : nil } ?? JobID.make()
+        let trace = request.headers[Headers.traceparent].flatMap { TraceContext(traceparent: $0, tracestate: request.headers[Headers.tracestate]) }
+        let span = configuration.tracer?.take(id, service: service.name, priority: nil, delivery: 1, trace: trace, headers: request.headers)
         let job = Job(
             id: id, service: service.name, lane: .fast, input: request.payload,
-            contentType: request.headers[Headers.contentType],
-            trace: request.headers[Headers.traceparent].flatMap { TraceContext(traceparent: $0, tracestate: request.headers[Headers.tracestate]) }
+            contentType: request.headers[Headers.contentType], trace: span?.trace ?? trace
         )
         let context = JobContext(job: job, connection: connection, store: nil, logger: logger)
         let token = cancellations.register(id)
@@ -64,6 +65,7 @@ struct FastLaneServer: Sendable {
             ?? (token.isCancelled
                 ? JobOutcome.failure(status: 409, message: "The job was cancelled.", jobID: id)
                 : JobOutcome.failure(status: 503, message: "The worker is shutting down.", jobID: id))
+        span?.end(outcome, reason: "")
         WorkerMetrics.finished(
             service: service.name, state: (token.isCancelled ? JobState.cancelled : outcome.state).rawValue,
             duration: ContinuousClock.now - taken)

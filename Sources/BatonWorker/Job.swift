@@ -17,7 +17,8 @@ public struct Job: Sendable {
     /// taken after it is `expired` and never reaches a handler; handlers may use it as a
     /// budget.
     public var deadline: Timestamp?
-    /// The W3C trace the job belongs to (`traceparent`/`tracestate` of the HTTP request).
+    /// The W3C trace the job belongs to (`traceparent`/`tracestate` of the HTTP request, the
+    /// gateway's span as parent; with tracing on, this job's `handler run` span).
     public var trace: TraceContext?
 
     public init(

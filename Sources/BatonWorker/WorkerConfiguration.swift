@@ -1,3 +1,4 @@
+import BatonObservability
 import BatonStore
 import Foundation
 
@@ -25,6 +26,9 @@ public struct WorkerConfiguration: Sendable {
     /// (sooner when it reports progress). A job that ends before is never marked: its end
     /// records when it started, so short jobs cost no write for it.
     public var runningMarkDelay: Duration = .milliseconds(200)
+    /// Records each job's `queue wait` and `handler run` spans when set: tracing is on
+    /// (`--otel-endpoint`). Off, handlers still get the trace context the job carries.
+    public var tracer: JobTracer?
     /// Streams and buckets this worker creates if missing.
     public var layout = Layout()
     /// This process's name in records and logs.

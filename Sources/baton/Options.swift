@@ -49,6 +49,19 @@ struct CommonOptions: ParsableArguments {
     @Option(help: "Durable jobs a service may have queued per priority (running ones included) before new ones are refused (0: unbounded). Every gateway and worker sets it on stream BATON_JOBS: give them all the same value.")
     var maxQueued = 100_000
 
+    @Option(help: ArgumentHelp(
+        "OTLP/HTTP collector to export traces to, e.g. http://localhost:4318 (default: $OTEL_EXPORTER_OTLP_ENDPOINT; none: tracing off). Spans go to /v1/traces under it; the other OTEL_* variables apply too.",
+        valueName: "url"))
+    var otelEndpoint: String?
+
+    /// The collector spans go to, if any: the option, else the standard OpenTelemetry variable
+    /// (`explicit` false: a build without the OTel trait then warns instead of refusing to run).
+    var tracingEndpoint: (url: String, explicit: Bool)? {
+        if let otelEndpoint, !otelEndpoint.isEmpty { return (otelEndpoint, true) }
+        guard let url = ProcessInfo.processInfo.environment["OTEL_EXPORTER_OTLP_ENDPOINT"], !url.isEmpty else { return nil }
+        return (url, false)
+    }
+
     /// The layout for the NATS deployment `connection` reaches.
     func layout(for connection: NATSConnection) -> Layout {
         var layout = Layout()

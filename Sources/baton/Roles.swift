@@ -24,21 +24,26 @@ enum Role {
 
     /// A role's services in start order (a service group shuts them down in reverse):
     ///
-    /// - gateway: NATS connection, webhook delivery, admin listener (`--admin-port`), gateway
-    /// - worker: NATS connection, worker, metrics listener
-    /// - dev: nats-server, gateway's and worker's NATS connections, worker, webhook delivery,
-    ///   admin listener, gateway
+    /// - gateway: span exporter, NATS connection, webhook delivery, admin listener
+    ///   (`--admin-port`), gateway
+    /// - worker: span exporter, NATS connection, worker, metrics listener
+    /// - dev: span exporter, nats-server, gateway's and worker's NATS connections, worker,
+    ///   webhook delivery, admin listener, gateway
     ///
     /// So what a service uses is closed after it: a NATS connection after the services on it,
-    /// `baton dev`'s nats-server last. What was opened before a step fails is closed again.
+    /// `baton dev`'s nats-server last, and the span exporter (only with `--otel-endpoint`) after
+    /// everything that records spans, flushing them. What was opened before a step fails is
+    /// closed again.
     static func buildServices(_ role: Role, metrics: MetricsEndpoint, logger: Logger) async throws -> [ServiceGroupConfiguration.ServiceConfiguration] {
         var built = RoleServices()
+        let tracer = try built.startTracing(endpoint: role.common.tracingEndpoint, serviceName: role.label.replacingOccurrences(of: ".", with: "-"), logger: logger)
         do {
             switch role {
             case .gateway(let command):
                 var configuration = try command.gateway.configuration(port: command.port)
                 let connection = try await built.connect(NATSConfiguration(urls: command.natsURL, name: "baton-gateway"), logger: logger)
                 configuration.layout = command.common.layout(for: connection)
+                configuration.tracer = tracer
                 configuration.metrics = metrics
                 configuration.shutdownGrace = command.common.shutdownGrace.duration
                 if configuration.apiKeys == nil {
@@ -49,8 +54,9 @@ enum Role {
             case .worker(let command):
                 let definitions = try command.worker.definitions()
                 let connection = try await built.connect(NATSConfiguration(urls: command.natsURL, name: "baton-worker"), logger: logger)
-                let configuration = command.worker.configuration(
+                var configuration = command.worker.configuration(
                     layout: command.common.layout(for: connection), shutdownGrace: command.common.shutdownGrace.duration)
+                configuration.tracer = tracer
                 built.add(Worker(connection: connection, services: definitions, configuration: configuration, logger: logger))
                 if command.metricsPort > 0 {
                     let host = command.metricsHost, port = command.metricsPort
@@ -72,15 +78,17 @@ enum Role {
                 let natsURL = server.url
                 let natsDescription = "nats-server \(server.version?.description ?? "?") (\(server.executable))"
                 configuration.layout = command.common.layout(for: gatewayConnection)
+                configuration.tracer = tracer
                 configuration.metrics = metrics
                 configuration.shutdownGrace = command.common.shutdownGrace.duration
                 let keys = configuration.apiKeys.map { "on (\($0.count) keys)" } ?? "off: any client may call (--api-keys FILE to require keys)"
                 let secret = configuration.webhooks.secret?.description ?? "(none)"
                 let tls = configuration.tls != nil, adminPort = configuration.admin?.port
+                var workerConfiguration = command.worker.configuration(
+                    layout: command.common.layout(for: workerConnection), shutdownGrace: command.common.shutdownGrace.duration)
+                workerConfiguration.tracer = tracer
                 let worker = Worker(
-                    connection: workerConnection, services: try command.worker.definitions(),
-                    configuration: command.worker.configuration(
-                        layout: command.common.layout(for: workerConnection), shutdownGrace: command.common.shutdownGrace.duration),
+                    connection: workerConnection, services: try command.worker.definitions(), configuration: workerConfiguration,
                     logger: logger)
                 try await worker.prepare()  // the example services are registered before the gateway listens
                 built.add(worker)
@@ -138,6 +146,27 @@ struct RoleServices {
         return connection
     }
 
+    /// Exports spans to `endpoint`, if one is configured: returns the tracer, and adds the
+    /// exporter as the first service (stopped last, it flushes the spans of the others).
+    /// Without the OTel trait, an endpoint named by `--otel-endpoint` is refused; one that only
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` names (perhaps set for every process of a host) is warned
+    /// about.
+    mutating func startTracing(endpoint: (url: String, explicit: Bool)?, serviceName: String, logger: Logger) throws -> JobTracer? {
+        guard let endpoint else { return nil }
+        do {
+            let (tracer, exporter) = try OTLPTracing.make(endpoint: endpoint.url, serviceName: serviceName, logger: logger)
+            add(TracingExporter(exporter: exporter))
+            logger.info("exporting traces", metadata: ["endpoint": "\(endpoint.url)", "service": "\(serviceName)"])
+            return tracer
+        } catch let error as OTLPTracing.Unavailable {
+            guard endpoint.explicit else {
+                logger.warning("OTEL_EXPORTER_OTLP_ENDPOINT is set, but \(error.description)")
+                return nil
+            }
+            throw ValidationError(error.description)
+        }
+    }
+
     /// Starts the embedded nats-server; it is stopped when graceful shutdown reaches it.
     mutating func startNATSServer(port: Int?, storeDirectory: String?, executable: String?, logger: Logger) async throws -> NATSServerProcess {
         let server = try await NATSServerProcess.start(port: port, storeDirectory: storeDirectory, executable: executable, logger: logger)
@@ -176,4 +205,11 @@ struct HeldResource: Service, CustomStringConvertible {
 struct MetricsService: Service {
     let body: @Sendable () async throws -> Void
     func run() async throws { try await body() }
+}
+
+/// swift-otel's span batching and export as a service of the role's group (named in its logs).
+struct TracingExporter: Service, CustomStringConvertible {
+    let exporter: any Service
+    var description: String { "OTLP span exporter" }
+    func run() async throws { try await exporter.run() }
 }

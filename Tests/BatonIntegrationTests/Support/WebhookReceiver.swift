@@ -30,6 +30,8 @@ final class WebhookReceiver: Sendable {
         var signatureValid: Bool
         var body: [UInt8]
         var receivedAt: ContinuousClock.Instant
+        /// The W3C `traceparent` header, if sent.
+        var traceparent: String? = nil
         /// The body as UTF-8 text (parse it with JSONSerialization in the test if needed).
         var bodyText: String { String(decoding: body, as: UTF8.self) }
     }
@@ -135,7 +137,8 @@ final class WebhookReceiver: Sendable {
             let valid = header("webhook-signature").map {
                 signer.verify(id: id, timestamp: timestamp, body: body, signatureHeader: $0)
             } ?? false
-            let delivery = Delivery(id: id, timestamp: timestamp, signatureValid: valid, body: body, receivedAt: .now)
+            let delivery = Delivery(
+                id: id, timestamp: timestamp, signatureValid: valid, body: body, receivedAt: .now, traceparent: header("traceparent"))
             return log.withLock { log in
                 log.deliveries.append(delivery)
                 return log.deliveries.count
