@@ -89,8 +89,8 @@ struct JobsCommand: AsyncParsableCommand {
     }
 
     private static func date(_ text: String) -> Date? {
-        try? Date(text, strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true))
-            ?? Date(text, strategy: .iso8601)
+        (try? Date(text, strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true)))
+            ?? (try? Date(text, strategy: .iso8601))
     }
 
     /// 850ms, 12.3s, 4m05s, 3h20m, 2d4h.
