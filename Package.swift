@@ -39,6 +39,8 @@ let package = Package(
             name: "BatonNATS",
             dependencies: [
                 "CNats",
+                // Ed25519, to derive an NKey seed's public key (NKeySeed).
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -143,6 +145,13 @@ let package = Package(
             name: "EmbeddedNATS",
             dependencies: ["BatonNATS", .product(name: "Logging", package: "swift-log")]
         ),
+        // Test fixtures: certificates, NKeys, credentials and nats-servers that require them
+        // (for BatonNATSTests and BatonIntegrationTests; never linked into baton).
+        .target(
+            name: "NATSSecurityFixtures",
+            dependencies: ["EmbeddedNATS"],
+            exclude: ["nats_security.py"]
+        ),
         .executableTarget(
             name: "baton",
             dependencies: [
@@ -192,7 +201,7 @@ let package = Package(
         .testTarget(
             name: "BatonNATSTests",
             dependencies: [
-                "BatonNATS", "EmbeddedNATS",
+                "BatonNATS", "EmbeddedNATS", "NATSSecurityFixtures",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
@@ -201,7 +210,7 @@ let package = Package(
             name: "BatonIntegrationTests",
             dependencies: [
                 "baton", "BatonCore", "BatonNATS", "BatonStore", "BatonWorker", "BatonGateway", "BatonExamples", "EmbeddedNATS",
-                "BatonWebhooks", "BatonObservability",
+                "BatonWebhooks", "BatonObservability", "NATSSecurityFixtures",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

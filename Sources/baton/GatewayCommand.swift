@@ -12,6 +12,8 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(name: .customLong("nats-url"), help: "NATS server URLs, comma-separated (env BATON_NATS_URL).")
     var natsURL = "nats://127.0.0.1:4222"
 
+    @OptionGroup(title: "NATS security") var nats: NATSSecurityOptions
+
     @Option(help: "HTTP port.")
     var port = 8080
 

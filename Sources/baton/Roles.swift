@@ -35,7 +35,7 @@ enum Role {
         do {
             switch role {
             case .gateway(let command):
-                let connection = try await built.connect(NATSConfiguration(urls: command.natsURL, name: "baton-gateway"), logger: logger)
+                let connection = try await built.connect(command.nats.configuration(urls: command.natsURL, name: "baton-gateway"), logger: logger)
                 var configuration = try command.gateway.configuration(port: command.port, layout: command.common.layout(for: connection))
                 configuration.metrics = metrics
                 configuration.shutdownGrace = command.common.shutdownGrace.duration
@@ -46,7 +46,7 @@ enum Role {
 
             case .worker(let command):
                 let definitions = try command.worker.definitions()
-                let connection = try await built.connect(NATSConfiguration(urls: command.natsURL, name: "baton-worker"), logger: logger)
+                let connection = try await built.connect(command.nats.configuration(urls: command.natsURL, name: "baton-worker"), logger: logger)
                 let configuration = command.worker.configuration(
                     layout: command.common.layout(for: connection), shutdownGrace: command.common.shutdownGrace.duration)
                 built.add(Worker(connection: connection, services: definitions, configuration: configuration, logger: logger))
@@ -56,18 +56,9 @@ enum Role {
                 }
 
             case .dev(let command):
-                let server: NATSServerProcess
-                do {
-                    server = try await built.startNATSServer(
-                        port: command.natsPort == 0 ? nil : command.natsPort, storeDirectory: command.store,
-                        executable: command.natsServer, logger: logger)
-                } catch let error as NATSServerProcess.StartError {
-                    throw ValidationError(error.description)
-                }
-                let gatewayConnection = try await built.connect(NATSConfiguration(servers: [server.url], name: "baton-dev-gateway"), logger: logger)
-                let workerConnection = try await built.connect(NATSConfiguration(servers: [server.url], name: "baton-dev-worker"), logger: logger)
-                let natsURL = server.url
-                let natsDescription = "nats-server \(server.version?.description ?? "?") (\(server.executable))"
+                let (natsURL, natsDescription) = try await built.devNATS(command, logger: logger)
+                let gatewayConnection = try await built.connect(command.nats.configuration(urls: natsURL, name: "baton-dev-gateway"), logger: logger)
+                let workerConnection = try await built.connect(command.nats.configuration(urls: natsURL, name: "baton-dev-worker"), logger: logger)
                 var configuration = try command.gateway.configuration(
                     port: command.port, layout: command.common.layout(for: gatewayConnection), dev: true)
                 configuration.metrics = metrics
@@ -82,7 +73,8 @@ enum Role {
                 try await worker.prepare()  // the example services are registered before the gateway listens
                 built.add(worker)
                 built.add(Gateway.services(connection: gatewayConnection, configuration: configuration, logger: logger) { port in
-                    DevCommand.printWelcome(port: port, natsURL: natsURL, natsServer: natsDescription, webhookSecret: secret, apiKeys: keys)
+                    DevCommand.printWelcome(
+                        port: port, natsURL: NATSSecurity.redacting(url: natsURL), natsServer: natsDescription, webhookSecret: secret, apiKeys: keys)
                 })
             }
         } catch {
@@ -132,6 +124,25 @@ struct RoleServices {
         let connection = try await NATSConnection.connect(configuration, logger: logger)
         hold(HeldResource(name: "NATS connection \(configuration.name)") { await connection.drainAndClose() })
         return connection
+    }
+
+    /// `baton dev`'s NATS: the server `--nats-url` names, else an embedded nats-server; its
+    /// URLs and what to call it in the welcome text.
+    mutating func devNATS(_ command: DevCommand, logger: Logger) async throws -> (urls: String, description: String) {
+        if let urls = command.natsURL {
+            return (urls, "external (\(try command.nats.security()))")
+        }
+        guard try command.nats.security() == NATSSecurity() else {
+            throw ValidationError("the NATS security options apply to an external server: give --nats-url too (the embedded nats-server has no TLS or credentials)")
+        }
+        do {
+            let server = try await startNATSServer(
+                port: command.natsPort == 0 ? nil : command.natsPort, storeDirectory: command.store,
+                executable: command.natsServer, logger: logger)
+            return (server.url, "nats-server \(server.version?.description ?? "?") (\(server.executable))")
+        } catch let error as NATSServerProcess.StartError {
+            throw ValidationError(error.description)
+        }
     }
 
     /// Starts the embedded nats-server; it is stopped when graceful shutdown reaches it.

@@ -92,13 +92,14 @@ final class GatewayProcess: Sendable {
     let logPath: String
     let port: Int
 
-    init(natsURL: String, arguments: [String]) throws {
+    init(natsURL: String, arguments: [String], environment: [String: String] = [:]) throws {
         port = try freePort()
         logPath = FileManager.default.temporaryDirectory.appendingPathComponent("baton-gateway-\(UUID().uuidString).log").path
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         process = Process()
         process.executableURL = URL(fileURLWithPath: try batonExecutable())
         process.arguments = ["gateway", "--nats-url", natsURL, "--host", "127.0.0.1", "--port", String(port), "--log-level", "debug"] + arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let log = FileHandle(forWritingAtPath: logPath)!
         process.standardOutput = log
         process.standardError = log
@@ -143,12 +144,13 @@ final class WorkerProcess: Sendable {
     let process: Process
     let logPath: String
 
-    init(natsURL: String, arguments: [String]) throws {
+    init(natsURL: String, arguments: [String], environment: [String: String] = [:]) throws {
         logPath = FileManager.default.temporaryDirectory.appendingPathComponent("baton-worker-\(UUID().uuidString).log").path
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         process = Process()
         process.executableURL = URL(fileURLWithPath: try batonExecutable())
         process.arguments = ["worker", "--nats-url", natsURL, "--log-level", "debug", "--metrics-port", "0"] + arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let log = FileHandle(forWritingAtPath: logPath)!
         process.standardOutput = log
         process.standardError = log
