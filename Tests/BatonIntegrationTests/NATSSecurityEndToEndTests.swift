@@ -94,6 +94,12 @@ struct NATSSecurityEndToEndTests {
         #expect(worker.status != 0)
         #expect(worker.stderr.contains("TLS failed"), "\(worker.stderr)")
         #expect(worker.stderr.contains("certificate"), "\(worker.stderr)")
+
+        // baton dev's own nats-server has no credentials: asking for some without --nats-url is
+        // a usage error, not a silently insecure start.
+        let dev = try await runBaton(["dev", "--port", "0", "--nats-creds", material.credentialsFile])
+        #expect(dev.status != 0)
+        #expect(dev.stderr.contains("give --nats-url too"), "\(dev.stderr)")
     }
 
     /// `baton config` lists every NATS security option and where it comes from, the token as
