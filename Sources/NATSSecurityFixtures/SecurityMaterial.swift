@@ -1,5 +1,6 @@
 import EmbeddedNATS
 import Foundation
+import Synchronization
 
 /// Certificates, keys and credentials made for one test run (by `nats_security.py`, next to
 /// this file: openssl for the certificates, PyPI's nkeys for NKeys and JWTs), and nats-server
@@ -21,8 +22,22 @@ public struct SecurityMaterial: Sendable {
     private let operatorJWTFile, systemAccount: String
     private let accounts: [String: String]
 
+    /// One set for the whole test process, made on first use and removed when the process exits.
+    public static func shared() async throws -> SecurityMaterial {
+        try await sharedSet.value
+    }
+
+    private static let sharedSet = Task<SecurityMaterial, Error> {
+        let material = try make()
+        atexit { try? FileManager.default.removeItem(atPath: sharedDirectory.withLock { $0 } ?? "") }
+        sharedDirectory.withLock { $0 = material.directory }
+        return material
+    }
+
+    private static let sharedDirectory = Mutex<String?>(nil)
+
     /// Makes a fresh set in a new temporary directory.
-    public static func make() throws -> SecurityMaterial {
+    private static func make() throws -> SecurityMaterial {
         let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("baton-nats-security-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
         let process = Process()
@@ -32,13 +47,13 @@ public struct SecurityMaterial: Sendable {
         process.standardOutput = output
         process.standardError = errors
         try process.run()
+        // The script prints its index last, and only when all went well: no need to wait for
+        // its exit status (Foundation's wait was seen to hang under load; see runProcess).
         let data = output.fileHandleForReading.readDataToEndOfFile()
         let problems = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw FixtureError("nats_security.py exited \(process.terminationStatus) (scripts/install-deps.sh installs its nkeys):\n\(problems)")
+        guard let index = try? JSONDecoder().decode(Index.self, from: data) else {
+            throw FixtureError("nats_security.py failed (scripts/install-deps.sh installs its nkeys):\n\(problems)")
         }
-        let index = try JSONDecoder().decode(Index.self, from: data)
         return SecurityMaterial(directory: directory, index: index)
     }
 
@@ -100,9 +115,6 @@ public struct SecurityMaterial: Sendable {
     public func startServer(_ configuration: String, name: String) async throws -> NATSServerProcess {
         try await NATSServerProcess.start(serverName: "baton-security-\(name)", extraConfiguration: configuration)
     }
-
-    /// Removes the directory.
-    public func remove() { try? FileManager.default.removeItem(atPath: directory) }
 
     private static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("nats_security.py").path

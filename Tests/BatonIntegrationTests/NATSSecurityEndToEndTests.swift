@@ -7,13 +7,11 @@ import Testing
 /// nats-servers that require them (certificates and credentials from `SecurityMaterial`).
 @Suite("NATS security end to end", .serialized, .timeLimit(.minutes(3)))
 struct NATSSecurityEndToEndTests {
-    static let material = Task { try SecurityMaterial.make() }
-
     /// A server that wants TLS with client certificates and a `.creds` login (operator mode):
     /// the gateway gets its settings as flags, the worker as BATON_NATS_* variables, and a
     /// call goes through both.
     @Test func gatewayAndWorkerOverTLSWithACredentialsFile() async throws {
-        let material = try await Self.material.value
+        let material = try await SecurityMaterial.shared()
         let server = try await material.startServer(
             material.tlsConfiguration(verifyClients: true) + "\n" + material.operatorConfiguration, name: "e2e-tls-creds")
         defer { server.stop() }
@@ -43,7 +41,7 @@ struct NATSSecurityEndToEndTests {
     /// `baton dev --nats-url` uses a server of its own choosing, here one that wants a token
     /// (from a file), instead of starting one.
     @Test func devAgainstAServerThatWantsAToken() async throws {
-        let material = try await Self.material.value
+        let material = try await SecurityMaterial.shared()
         let server = try await material.startServer(material.tokenConfiguration, name: "e2e-dev-token")
         defer { server.stop() }
         let port = try freePort()
@@ -75,7 +73,7 @@ struct NATSSecurityEndToEndTests {
     /// A wrong token or an untrusted server certificate: the process exits non-zero within a
     /// few seconds (not after the 10 s connect timeout) and says what is wrong.
     @Test func wrongCredentialsStopStartUpQuicklyAndSayWhy() async throws {
-        let material = try await Self.material.value
+        let material = try await SecurityMaterial.shared()
         let tokenServer = try await material.startServer(material.tokenConfiguration, name: "e2e-bad-token")
         defer { tokenServer.stop() }
         let clock = ContinuousClock()

@@ -171,8 +171,7 @@ extension PythonWorkerTests {
     /// takes the same BATON_NATS_* variables as `baton worker`, the gateway flags.
     @Test func overTLSWithAnNKeyUser() async throws {
         try await ensurePythonPackage("nkeys", module: "nkeys")
-        let material = try SecurityMaterial.make()
-        defer { material.remove() }
+        let material = try await SecurityMaterial.shared()
         let server = try await material.startServer(material.tlsConfiguration(verifyClients: true) + "\n" + material.nkeyConfiguration, name: "py-tls-nkey")
         defer { server.stop() }
         let tls = ["--nats-tls-ca", material.caFile, "--nats-tls-cert", material.clientCertificateFile, "--nats-tls-key", material.clientKeyFile]

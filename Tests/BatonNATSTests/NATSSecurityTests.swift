@@ -13,11 +13,8 @@ import Testing
 /// which, instead of retrying until the connect timeout; no secret reaches a log line.
 @Suite("NATS security: TLS, token, NKey, credentials", .serialized, .timeLimit(.minutes(2)))
 struct NATSSecurityTests {
-    /// Made once for the suite.
-    static let material = Task { try SecurityMaterial.make() }
-
     @Test func tlsWithAClientCertificate() async throws {
-        let material = try await Self.material.value
+        let material = try await SecurityMaterial.shared()
         let server = try await material.startServer(material.tlsConfiguration(verifyClients: true), name: "tls")
         defer { server.stop() }
         let tls = NATSSecurity.TLS(caFile: material.caFile, certificateFile: material.clientCertificateFile, keyFile: material.clientKeyFile)
@@ -31,7 +28,7 @@ struct NATSSecurityTests {
     }
 
     @Test func tlsFailuresAreQuickAndSayWhy() async throws {
-        let material = try await Self.material.value
+        let material = try await SecurityMaterial.shared()
         let server = try await material.startServer(material.tlsConfiguration(verifyClients: true), name: "tls-bad")
         defer { server.stop() }
         let client = (cert: material.clientCertificateFile, key: material.clientKeyFile)
@@ -62,7 +59,7 @@ struct NATSSecurityTests {
     }
 
     @Test func token() async throws {
-        let material = try await Self.material.value
+        let material = try await SecurityMaterial.shared()
         let server = try await material.startServer(material.tokenConfiguration, name: "token")
         defer { server.stop() }
         try await expectRoundTrip(servers: [server.url], NATSSecurity(token: material.token))
@@ -75,7 +72,7 @@ struct NATSSecurityTests {
     }
 
     @Test func nkeyUser() async throws {
-        let material = try await Self.material.value
+        let material = try await SecurityMaterial.shared()
         let server = try await material.startServer(material.nkeyConfiguration, name: "nkey")
         defer { server.stop() }
         try await expectRoundTrip(servers: [server.url], NATSSecurity(nkeySeedFile: material.nkeySeedFile))
@@ -90,7 +87,7 @@ struct NATSSecurityTests {
     }
 
     @Test func credentialsFileInOperatorMode() async throws {
-        let material = try await Self.material.value
+        let material = try await SecurityMaterial.shared()
         let server = try await material.startServer(material.operatorConfiguration, name: "operator")
         defer { server.stop() }
         let connection = try await expectRoundTrip(servers: [server.url], NATSSecurity(credentialsFile: material.credentialsFile), keepOpen: true)
@@ -105,7 +102,7 @@ struct NATSSecurityTests {
     }
 
     @Test func unreadableFilesAndConflictsAreConfigurationErrors() async throws {
-        let material = try await Self.material.value
+        let material = try await SecurityMaterial.shared()
         let server = try await NATSServerProcess.shared()
         let missing = material.directory + "/missing.pem"
         let ca = try await expectConnectFailure(servers: [server.url], NATSSecurity(tls: .init(caFile: missing)))
@@ -124,7 +121,7 @@ struct NATSSecurityTests {
 
     /// The token, and a URL's user information, appear in no log line or error, connected or not.
     @Test func secretsStayOutOfLogs() async throws {
-        let material = try await Self.material.value
+        let material = try await SecurityMaterial.shared()
         let server = try await material.startServer(material.tokenConfiguration, name: "token-logs")
         defer { server.stop() }
         let lines = LogLines()

@@ -10,7 +10,7 @@ struct ConfigCommand: ParsableCommand {
         discussion: """
             Give the command and, optionally, the options you would run it with: \
             `baton config gateway --port 9000 --config baton.conf`. Nothing is started. \
-            Secret values are shortened.
+            Secret values are shortened (a NATS token shows as <set>, URL passwords as <redacted>).
 
             \(ConfigurationHelp.rule)
             """)
