@@ -145,11 +145,13 @@ let package = Package(
             name: "EmbeddedNATS",
             dependencies: ["BatonNATS", .product(name: "Logging", package: "swift-log")]
         ),
-        // Test fixtures: certificates, NKeys, credentials and nats-servers that require them
-        // (for BatonNATSTests and BatonIntegrationTests; never linked into baton).
+        // What the test targets share and production never links: the nats-server a test
+        // process shares, waits on events with a deadline, a log capture.
         .target(
-            name: "NATSSecurityFixtures",
-            dependencies: ["EmbeddedNATS"],
+            name: "BatonTestSupport",
+            dependencies: ["EmbeddedNATS", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/Support",
+            // Run by SecurityMaterial: certificates, NKeys and JWTs for the NATS security tests.
             exclude: ["nats_security.py"]
         ),
         .executableTarget(
@@ -184,7 +186,7 @@ let package = Package(
         .testTarget(
             name: "BatonHTTPClientTests",
             dependencies: [
-                "BatonHTTPClient",
+                "BatonHTTPClient", "BatonTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -193,7 +195,7 @@ let package = Package(
         .testTarget(
             name: "BatonWebhooksTests",
             dependencies: [
-                "BatonWebhooks",
+                "BatonWebhooks", "BatonTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -201,7 +203,7 @@ let package = Package(
         .testTarget(
             name: "BatonNATSTests",
             dependencies: [
-                "BatonNATS", "EmbeddedNATS", "NATSSecurityFixtures",
+                "BatonNATS", "EmbeddedNATS", "BatonTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
@@ -210,7 +212,7 @@ let package = Package(
             name: "BatonIntegrationTests",
             dependencies: [
                 "baton", "BatonCore", "BatonNATS", "BatonStore", "BatonWorker", "BatonGateway", "BatonExamples", "EmbeddedNATS",
-                "BatonWebhooks", "BatonObservability", "NATSSecurityFixtures",
+                "BatonWebhooks", "BatonObservability", "BatonTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

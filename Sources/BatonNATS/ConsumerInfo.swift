@@ -10,12 +10,16 @@ public struct ConsumerState: Sendable, Equatable {
     public var numRedelivered: Int64
     /// Pull requests waiting for messages.
     public var numWaiting: Int64
+    /// The stream sequence of the last message delivered (0: none yet): a message at or below
+    /// it has been delivered at least once.
+    public var deliveredStreamSequence: UInt64
 
-    public init(numPending: UInt64, numAckPending: Int64, numRedelivered: Int64, numWaiting: Int64) {
+    public init(numPending: UInt64, numAckPending: Int64, numRedelivered: Int64, numWaiting: Int64, deliveredStreamSequence: UInt64 = 0) {
         self.numPending = numPending
         self.numAckPending = numAckPending
         self.numRedelivered = numRedelivered
         self.numWaiting = numWaiting
+        self.deliveredStreamSequence = deliveredStreamSequence
     }
 }
 
@@ -44,7 +48,7 @@ extension JetStream {
             guard let state = info?.pointee else { return nil }
             return ConsumerState(
                 numPending: state.NumPending, numAckPending: state.NumAckPending,
-                numRedelivered: state.NumRedelivered, numWaiting: state.NumWaiting)
+                numRedelivered: state.NumRedelivered, numWaiting: state.NumWaiting, deliveredStreamSequence: state.Delivered.Stream)
         }
     }
 }

@@ -1,3 +1,4 @@
+import BatonTestSupport
 import Synchronization
 import Testing
 @testable import BatonHTTPClient
@@ -84,13 +85,13 @@ import Glibc
             let clock = ContinuousClock()
             let start = clock.now
             let task = Task { await client.perform(request) }
-            try await Task.sleep(for: .milliseconds(200))
+            try await waitUntil(timeout: .seconds(5)) { server.requests == 1 }  // the transfer is under way
             task.cancel()
             await #expect(throws: HTTPClientError(.cancelled, "cancelled")) { try await task.value.result.get() }
 
             let (ends, input) = AsyncStream.makeStream(of: HTTPClient.Outcome.self)
             let transfer = client.start(request, sink: .discard) { input.yield($0) }
-            try await Task.sleep(for: .milliseconds(200))
+            try await waitUntil(timeout: .seconds(5)) { server.requests == 2 }
             transfer.cancel()
             var iterator = ends.makeAsyncIterator()
             let outcome = try #require(await iterator.next())

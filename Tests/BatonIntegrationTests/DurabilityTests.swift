@@ -2,6 +2,7 @@ import BatonCore
 import BatonNATS
 import BatonExamples
 import BatonStore
+import BatonTestSupport
 import BatonWorker
 import EmbeddedNATS
 import Foundation
@@ -64,7 +65,8 @@ struct DurabilityTests {
             #expect(submit.status == 202)
             locations.append((try #require(submit.header("Location")), body))
         }
-        try await Task.sleep(for: .milliseconds(500))
+        // No worker is alive (the one that registered has exited), so nothing can take them: no
+        // time needs to pass for "still queued" to mean something.
         for (location, _) in locations {
             #expect(try await client.get(location).json()["state"] as? String == "queued")
         }
@@ -107,9 +109,11 @@ struct DurabilityTests {
         let id = try #require(submit.header("Baton-Job-Id"))
         let first = await receiver.waitForDeliveries(1, timeout: .seconds(15))
         #expect(first.map(\.id) == [id])
-        // A heartbeats its delivery: while it lives, nobody else takes the event.
-        try await Task.sleep(for: .seconds(3))
-        #expect(receiver.deliveries().count == 1)
+        // A heartbeats its delivery: while it lives, nobody takes the event again (A itself would
+        // POST it again) for longer than its ack wait (2 s from the delivery, which the receiver
+        // saw a little later). The time is the point here.
+        let held = try await holdsThroughout(.milliseconds(2500)) { receiver.deliveries().count == 1 }
+        #expect(held, "the event was delivered again while A held it")
         a.kill(SIGKILL)
 
         let b = try await TestGateway.start(natsURL: server.url) { configuration in
@@ -184,10 +188,14 @@ struct DurabilityTests {
         try await waitUntil(timeout: .seconds(10)) { try await client.get(location).json()["state"] as? String == "running" }
         // No stream takes answers now: ending the job fails with "no responders".
         try await js.deleteStream("KV_\(Streams.resultsBucket)")
-        // The job ends, then longer than the ack wait passes: the worker keeps it in progress.
-        try await Task.sleep(for: .seconds(4))
-        #expect(try await js.consumerInfo(stream: Streams.jobs, consumer: consumer)?.numAckPending == 1)
-        #expect(try await js.consumerInfo(stream: Streams.jobs, consumer: consumer)?.numRedelivered == 0)
+        // The job ends (the worker says it cannot record the end yet), then longer than the ack
+        // wait (2 s) passes: the worker keeps it in progress, so it is never redelivered.
+        try await waitUntil(timeout: .seconds(10)) { worker.log.contains("cannot record the end of the job yet; retrying") }
+        let kept = try await holdsThroughout(.milliseconds(2500)) {
+            let state = try await js.consumerInfo(stream: Streams.jobs, consumer: consumer)
+            return state?.numAckPending == 1 && state?.numRedelivered == 0
+        }
+        #expect(kept, "the job was handed back or redelivered while its end was retried")
 
         try await Layout().ensure(js)
         try await waitUntil(timeout: .seconds(15), every: .milliseconds(200)) {
@@ -224,8 +232,11 @@ struct DurabilityTests {
         // Records can be read but not written now: no value fits the bucket's size limit.
         let records = try await KeyValueBucket.ensure(Streams.recordsBucket, jetStream: js, ttl: Layout().retention, maxValueSize: 16)
         await #expect(throws: NATSError.self) { try await records.put("probe-\(id)", ByteBuffer(repeating: 0x61, count: 64)) }
-        try await Task.sleep(for: .seconds(4))  // the answer came, and twice the ack wait passed
-        #expect(receiver.deliveries().count == 1)
+        // The answer comes 1.5 s after the delivery and its record write fails from then on; for
+        // longer than the ack wait (2 s) after that, the event is not delivered again (the record
+        // still says pending: a redelivery would POST again). The time is the point here.
+        let notResent = try await holdsThroughout(.seconds(4)) { receiver.deliveries().count == 1 }
+        #expect(notResent, "the webhook was sent again while its outcome could not be recorded")
 
         try await Layout().ensure(js)
         try await waitUntil(timeout: .seconds(10)) {
@@ -241,7 +252,9 @@ struct DurabilityTests {
     @Test func aRedeliveredEndedJobIsAckedOnlyOnceItsEventIsStored() async throws {
         let (server, gateway) = try await Self.system.value
         let client = gateway.client
-        // An in-process worker that gives up on recording an end after 0.5 s (default 30 s).
+        // An in-process worker that gives up on recording an end after 0.5 s (default 30 s); what
+        // it decides on a redelivery is known from its log.
+        let log = LogCapture()
         let connection = try await NATSConnection.connect(NATSConfiguration(servers: [server.url], name: "test-worker"), logger: quietLogger("worker"))
         defer { Task { await connection.close() } }
         var configuration = WorkerConfiguration(workerID: "impatient")
@@ -249,7 +262,7 @@ struct DurabilityTests {
         configuration.ackWait = .seconds(2)
         let worker = Worker(
             connection: connection, services: [try #require(ExampleServices.definition("slow"))], configuration: configuration,
-            logger: quietLogger("worker"))
+            logger: log.logger("worker", level: .warning))
         let running = Task { try await worker.run() }
         defer { running.cancel() }
         let js = try JetStream(connection)
@@ -262,8 +275,9 @@ struct DurabilityTests {
         let location = try #require(submit.header("Location"))
         try await waitUntil(timeout: .seconds(10)) { try await client.get(location).json()["state"] as? String == "succeeded" }
         // The worker gave up on the event and handed the job back; the redelivery finds the
-        // record ended and cannot publish the event either: the job must still be held.
-        try await Task.sleep(for: .seconds(3))
+        // record ended and cannot publish the event either: it hands the job back again, and the
+        // job must still be held.
+        try await waitUntil(timeout: .seconds(10)) { log.contains("cannot publish the end of the job; handing it back") }
         let held = try await js.consumerInfo(stream: Streams.jobs, consumer: consumer)
         #expect(held?.numAckPending == 1)
         #expect((held?.numRedelivered ?? 0) >= 1)

@@ -1,5 +1,6 @@
 import BatonCore
 import BatonNATS
+import BatonTestSupport
 import Foundation
 import NIOCore
 import Testing

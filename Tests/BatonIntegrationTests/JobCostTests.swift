@@ -1,6 +1,7 @@
 import BatonCore
 import BatonExamples
 import BatonNATS
+import BatonTestSupport
 import BatonWorker
 import EmbeddedNATS
 import Foundation

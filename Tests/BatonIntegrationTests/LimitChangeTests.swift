@@ -1,5 +1,6 @@
 import BatonCore
 import BatonNATS
+import BatonTestSupport
 import EmbeddedNATS
 import Foundation
 import Testing

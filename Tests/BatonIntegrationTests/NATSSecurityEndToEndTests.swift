@@ -1,6 +1,6 @@
+import BatonTestSupport
 import EmbeddedNATS
 import Foundation
-import NATSSecurityFixtures
 import Testing
 
 /// `baton gateway`, `worker`, `dev` and `config` with NATS security options, against real

@@ -1,6 +1,7 @@
 @testable import BatonGateway
 import BatonNATS
 import BatonObservability
+import BatonTestSupport
 import Foundation
 import Hummingbird
 import Prometheus

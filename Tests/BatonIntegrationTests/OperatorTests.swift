@@ -2,6 +2,7 @@ import BatonCore
 import BatonGateway
 import BatonNATS
 import BatonObservability
+import BatonTestSupport
 import BatonWorker
 import Foundation
 import Testing

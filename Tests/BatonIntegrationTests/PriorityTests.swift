@@ -1,6 +1,7 @@
 import BatonCore
 import BatonGateway
 import BatonNATS
+import BatonTestSupport
 import BatonWorker
 import EmbeddedNATS
 import Foundation

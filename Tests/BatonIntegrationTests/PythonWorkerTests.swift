@@ -1,8 +1,8 @@
 import BatonCore
 import BatonNATS
 import BatonStore
+import BatonTestSupport
 import Foundation
-import NATSSecurityFixtures
 import NIOCore
 import Testing
 

@@ -1,5 +1,6 @@
 import BatonCore
 import BatonNATS
+import BatonTestSupport
 import BatonWorker
 import Foundation
 import Synchronization

@@ -1,3 +1,4 @@
+import BatonTestSupport
 import Foundation
 import Testing
 
@@ -15,8 +16,12 @@ struct ShutdownTests {
         let calls = (0..<50).map { i in
             Task { try await client.post("/v1/jobs/slow", #"{"ms": 2500, "steps": 1}"#, headers: ["Prefer": "wait=30", "X-Call": "\(i)"]) }
         }
-        // Let every call reach its wait, then stop the gateway.
-        try await Task.sleep(for: .milliseconds(800))
+        // Once every call waits for its answer (the gateway's gauge of waiting clients), stop
+        // the gateway.
+        try await waitUntil(timeout: .seconds(10)) {
+            let lines = try await client.get("/metrics").text.split(separator: "\n")
+            return lines.contains { $0.hasPrefix("baton_waiting_requests ") && Double($0.split(separator: " ")[1]) == 50 }
+        }
         let stoppedAt = ContinuousClock.now
         kill(gateway.process.processIdentifier, SIGTERM)
 

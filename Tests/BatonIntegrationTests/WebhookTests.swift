@@ -1,6 +1,7 @@
 import BatonCore
 import BatonNATS
 import BatonStore
+import BatonTestSupport
 import BatonWebhooks
 import Foundation
 import NIOCore
@@ -84,8 +85,11 @@ struct WebhookTests {
         let delivered = await receiver.waitForDeliveries(5, timeout: .seconds(5))
         #expect(delivered.count == 5, "four failed attempts, then the replay's")
         #expect(delivered.allSatisfy { $0.id == id && $0.signatureValid })
-        try await Task.sleep(for: .milliseconds(500))
-        #expect(receiver.deliveries().count == 5, "the second replay sent nothing more")
+        // A replay publishes the job's terminal event again before it answers: two events (the
+        // job's and the first replay's) mean the second sent nothing, and both have been
+        // delivered already.
+        #expect(try await storedEvents(of: id) == 2, "the second replay sent nothing more")
+        #expect(receiver.deliveries().count == 5)
     }
 
     @Test func noWebhookWhenTheSyncCallGotTheAnswer() async throws {
@@ -135,8 +139,7 @@ struct WebhookTests {
         #expect(response.header("Baton-Job-Id") == job)
         let deliveries = await receiver.waitForDeliveries(1, timeout: .seconds(10))
         #expect(deliveries.map(\.id) == [job])
-        try await Task.sleep(for: .milliseconds(500))
-        #expect(receiver.deliveries().count == 1)
+        try await expectDeliveredOnce(job, client: client, receiver: receiver)
     }
 
     @Test(arguments: ["ftp://example.com/hook", "not a url", "http://", "http://10.1.2.3/hook", "http://169.254.169.254/latest", "http://[fe80::1]/x"])
@@ -176,9 +179,14 @@ struct WebhookTests {
         record.webhook = WebhookStatus(url: receiver.url, state: .pending)
         try await store.create(record, by: .gateway)
         let event = DoneEvent(job: id, service: "echo", state: .succeeded, status: 200, webhook: true)
-        try await js.publish(try JSON.encode(event), to: Subjects.done(service: "echo", job: id))
-        try await Task.sleep(for: .milliseconds(2500))
-        #expect(receiver.deliveries().isEmpty)
+        let published = try await js.publish(try JSON.encode(event), to: Subjects.done(service: "echo", job: id))
+        // Once a dispatcher has the event, it finds the job running and hands the event back
+        // for a second: a window past that second sees it looked at twice, and not delivered.
+        try await waitUntil(timeout: .seconds(10)) {
+            let state = try await js.consumerInfo(stream: Streams.events, consumer: Streams.webhooksConsumer)
+            return state?.deliveredStreamSequence ?? 0 >= published.sequence
+        }
+        #expect(try await holdsThroughout(.milliseconds(1500)) { receiver.deliveries().isEmpty })
 
         // Now the job ends (its answer entry, without another event): the waiting event delivers it.
         let ending = JobEnding(answer: JobAnswer(status: 200, contentType: "text/plain", body: ByteBuffer(string: "late")), state: .succeeded, service: "echo")
@@ -188,7 +196,25 @@ struct WebhookTests {
         let payload = try #require(try JSONSerialization.jsonObject(with: Data(delivery.body)) as? [String: Any])
         #expect(payload["type"] as? String == "job.succeeded")
         #expect((payload["data"] as? [String: Any])?["answer"].flatMap { ($0 as? [String: Any])?["body"] as? String } == "late")
-        try await Task.sleep(for: .milliseconds(500))
+        try await expectDeliveredOnce(id, client: system.client, receiver: receiver)
+    }
+
+    /// The terminal events stored for job `id`: each is one a dispatcher delivers (or finds
+    /// delivered already), so the count bounds the webhooks the job can ever cause.
+    private func storedEvents(of id: String) async throws -> UInt64 {
+        let js = try JetStream(try await SharedSystem.get().gateway.connection)
+        return try await js.subjectCounts(in: Streams.events, matching: Subjects.done(job: id)).values.reduce(0, +)
+    }
+
+    /// Expects job `id`'s one webhook to stay the receiver's only one, without a window: once the
+    /// record says `delivered`, a dispatcher that gets the event again acks it without a POST,
+    /// and with one event stored there is nothing else to deliver.
+    private func expectDeliveredOnce(_ id: String, client: HTTPClient, receiver: WebhookReceiver) async throws {
+        try await waitUntil(timeout: .seconds(10)) {
+            let webhook = try await client.get("/v1/jobs/\(id)").json()["webhook"] as? [String: Any]
+            return webhook?["state"] as? String == "delivered"
+        }
+        #expect(try await storedEvents(of: id) == 1)
         #expect(receiver.deliveries().count == 1)
     }
 }

@@ -119,9 +119,12 @@ struct BackpressureTests {
         var stream = StreamSpec(name: name, subjects: ["\(name).>"])
         stream.maxAge = .seconds(3600)
         try await js.ensureStream(stream)
+        let published = ContinuousClock.now
         try await js.publish(ByteBuffer("kept"), to: "\(name).a")
-        try await Task.sleep(for: .milliseconds(1200))
-        stream.maxAge = .seconds(1)
+        // Were the shorter age applied, the message (older than it by then) would go. Its age is
+        // the point, so this is a time window; the shortest a server takes (100 ms) keeps it short.
+        stream.maxAge = .milliseconds(100)
+        try await Task.sleep(until: published.advanced(by: .milliseconds(150)))
         #expect(try await js.ensureStream(stream).refused.map(\.field) == ["max_age"])
         #expect(try await js.streamMessageCount(name) == 1)
         #expect(try await js.streamSpec(named: name)?.maxAge == .seconds(3600))

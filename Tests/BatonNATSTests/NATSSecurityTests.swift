@@ -1,10 +1,9 @@
 import BatonNATS
+import BatonTestSupport
 import EmbeddedNATS
 import Foundation
 import Logging
-import NATSSecurityFixtures
 import NIOCore
-import Synchronization
 import Testing
 
 /// Connections to real nats-servers that require TLS, a token, an NKey user or (operator mode)
@@ -124,8 +123,8 @@ struct NATSSecurityTests {
         let material = try await SecurityMaterial.shared()
         let server = try await material.startServer(material.tokenConfiguration, name: "token-logs")
         defer { server.stop() }
-        let lines = LogLines()
-        let logger = Logger(label: "security-test") { _ in lines.handler }
+        let capture = LogCapture()
+        let logger = capture.logger("security-test", level: .trace)
         var configuration = NATSConfiguration(servers: [server.url], name: "security-logs")
         configuration.security = NATSSecurity(token: material.token)
         let connection = try await NATSConnection.connect(configuration, logger: logger)
@@ -137,8 +136,8 @@ struct NATSSecurityTests {
         var failing = NATSConfiguration(servers: ["nats://wrong-\(material.token)@127.0.0.1:\(server.port)"], name: "security-logs-bad")
         failing.connectTimeout = .seconds(3)
         let error = await #expect(throws: NATSError.self) { try await NATSConnection.connect(failing, logger: logger) }
-        let text = lines.all.joined(separator: "\n") + "\n" + (error?.description ?? "")
-        #expect(lines.all.contains { $0.contains("connected to NATS") && $0.contains("token <set>") }, "\(lines.all)")
+        let text = capture.lines.joined(separator: "\n") + "\n" + (error?.description ?? "")
+        #expect(capture.lines.contains { $0.contains("connected to NATS") && $0.contains("token <set>") }, "\(capture.lines)")
         #expect(text.contains("<redacted>@127.0.0.1"), "\(text)")
         #expect(!text.contains(material.token), "\(text)")
     }
@@ -177,29 +176,5 @@ struct NATSSecurityTests {
         var logger = Logger(label: "security-test")
         logger.logLevel = .warning
         return logger
-    }
-}
-
-/// Every log line (message and metadata) a logger writes, for checks on what it says.
-final class LogLines: Sendable {
-    private let lines = Mutex<[String]>([])
-    var all: [String] { lines.withLock { $0 } }
-
-    var handler: Handler { Handler(sink: self) }
-
-    struct Handler: LogHandler {
-        let sink: LogLines
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .trace
-
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-
-        func log(event: LogEvent) {
-            let fields = metadata.merging(event.metadata ?? [:]) { $1 }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
-            sink.lines.withLock { $0.append(([event.message.description] + fields).joined(separator: " ")) }
-        }
     }
 }

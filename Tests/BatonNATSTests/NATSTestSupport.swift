@@ -1,4 +1,5 @@
 import BatonNATS
+import BatonTestSupport
 import EmbeddedNATS
 import Logging
 import NIOCore
@@ -41,16 +42,4 @@ func collect(_ subscription: NATSSubscription, count: Int, timeout: Duration = .
         let second = await group.next() ?? []
         return first.count >= second.count ? first : second
     }
-}
-
-/// Waits until `condition` holds, checking every 20 ms; throws after `timeout`.
-func waitUntilTrue(timeout: Duration, _ condition: @Sendable () async throws -> Bool) async throws {
-    let clock = ContinuousClock()
-    let deadline = clock.now.advanced(by: timeout)
-    while clock.now < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(20))
-    }
-    struct TimedOut: Error {}
-    throw TimedOut()
 }

@@ -1,4 +1,5 @@
 @testable import BatonNATS
+import BatonTestSupport
 import Logging
 import NIOCore
 import Synchronization
@@ -18,6 +19,17 @@ struct PriorityPullerTests {
             try await js.ensureConsumer(ConsumerSpec(stream: name, durable: "\(name)-\(level)", filterSubject: "\(name).\(level)"))
         }
         return (name, PriorityPuller(jetStream: js, stream: name, consumers: levels.map { "\(name)-\($0)" }))
+    }
+
+    /// Waits until an idle puller has a long poll open on each priority of `makeStream`'s stream
+    /// (the server counts them as waiting pull requests).
+    private func waitForLongPolls(_ js: JetStream, _ name: String) async throws {
+        try await waitUntil(timeout: .seconds(10), every: .milliseconds(20)) {
+            for level in ["high", "normal", "low"] {
+                guard try await js.consumerInfo(stream: name, consumer: "\(name)-\(level)")?.numWaiting ?? 0 > 0 else { return false }
+            }
+            return true
+        }
     }
 
     private struct Log {
@@ -69,7 +81,7 @@ struct PriorityPullerTests {
                 try? message.ack()  // not reached: it drains before any job comes
             }
         }
-        try await Task.sleep(for: .milliseconds(300))  // its long polls are open
+        try await waitForLongPolls(js, name)
         draining.store(true, ordering: .relaxed)
         for i in 0..<20 { try await js.publish(ByteBuffer("job \(i)"), to: "\(name).normal") }
 
@@ -148,16 +160,15 @@ struct PriorityPullerTests {
         let (name, puller) = try await makeStream(js)
         let log = TakeLog()
         let run = start(puller, maxInFlight: 4, work: .milliseconds(1), log: log)
-        try await Task.sleep(for: .milliseconds(300))  // scans done, long polls waiting
         let clock = ContinuousClock()
         for (i, level) in ["low", "high", "normal", "low"].enumerated() {
+            try await waitForLongPolls(js, name)  // scans done, idle again
             let sent = clock.now
             try await js.publish(ByteBuffer(level), to: "\(name).\(level)")
             try await waitFor(log) { $0.takes.count > i }
             // Without a long poll on its priority a job would wait for an expiry (5 s); 2 s leaves
             // room for a loaded CI box.
             #expect(clock.now - sent < .seconds(2), "\(level) waited \(clock.now - sent)")
-            try await Task.sleep(for: .milliseconds(50))
         }
         run.cancel()
         _ = await run.result

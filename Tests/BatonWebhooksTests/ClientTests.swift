@@ -1,3 +1,4 @@
+import BatonTestSupport
 import Testing
 @testable import BatonWebhooks
 
@@ -82,7 +83,7 @@ import Glibc
             let clock = ContinuousClock()
             let start = clock.now
             let task = Task { await client.post(to: target, headers: [], body: []) }
-            try await Task.sleep(for: .milliseconds(200))
+            try await waitUntil(timeout: .seconds(5)) { server.received.count == 1 }  // the transfer is under way
             task.cancel()
             let response = await task.value
             // Cut off by the 1 s total timeout, before /slow answers (3 s); no tighter bound, so a

@@ -3,6 +3,7 @@ import BatonExamples
 import BatonGateway
 import BatonNATS
 import BatonObservability
+import BatonTestSupport
 import BatonWebhooks
 import BatonWorker
 import EmbeddedNATS
@@ -203,16 +204,6 @@ func batonExecutable() throws -> String {
 struct TestError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
-}
-
-func waitUntil(timeout: Duration, every interval: Duration = .milliseconds(50), _ condition: @Sendable () async throws -> Bool) async throws {
-    let clock = ContinuousClock()
-    let deadline = clock.now.advanced(by: timeout)
-    while clock.now < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: interval)
-    }
-    throw TestError("condition not met within \(timeout)")
 }
 
 func quietLogger(_ label: String) -> Logger {

@@ -1,3 +1,4 @@
+import EmbeddedNATS
 import Foundation
 import Synchronization
 
