@@ -41,7 +41,7 @@ fi
     || python3 -m pip install -q --break-system-packages schemathesis
 
 # nkeys (nats-io's NKey library, with PyNaCl), for the NATS security tests' NKey users and JWTs
-# (Sources/NATSSecurityFixtures/nats_security.py), only when missing.
+# (Tests/Support/nats_security.py), only when missing.
 (cd / && python3 -c 'import nkeys' 2>/dev/null) \
     || python3 -m pip install -q nkeys \
     || python3 -m pip install -q --break-system-packages nkeys
