@@ -1,5 +1,4 @@
 import BatonCore
-import BatonNATS
 import BatonObservability
 import BatonStore
 import HTTPTypes
@@ -19,30 +18,23 @@ import Logging
 /// `replay-<sequence>`) for the job it runs; a second replay finds the claim and answers with
 /// the same job (`Idempotent-Replayed: true`), and the dead-letter list shows it as
 /// `replayedAs`.
-struct DeadLetterReplayController: Sendable {
-    let jetStream: JetStream
-    let store: JobStore
-    let dispatcher: JobDispatcher
-    let registry: ServiceRegistry
-    let idempotency: IdempotencyKeys
+struct DeadLetterReplayController<Backend: GatewayBackend>: Sendable {
+    let backend: Backend
 
-    static let segment = "sequence"
+    static var segment: String { "sequence" }
 
     func addRoutes(to router: Router<BasicRequestContext>) {
         router.post("/v1/dead-letters/:\(Self.segment)/replay", use: replay)
     }
-
-    /// The claim key of a dead letter's replay.
-    static func claimKey(_ sequence: UInt64) -> String { "replay-\(sequence)" }
 
     @Sendable func replay(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let text = try context.parameters.require(Self.segment)
         guard let sequence = UInt64(text), sequence > 0, sequence < UInt64(Int64.max) else {
             throw Problem.badRequest("'\(text.prefix(64))' is not a dead letter's sequence number.")
         }
-        let letter: StoredMessage
+        let letter: DeadLetter
         do {
-            guard let found = try await jetStream.message(in: Streams.deadLetters, at: sequence) else { throw Problem.unknownDeadLetter(text) }
+            guard let found = try await backend.deadLetters.letter(at: sequence) else { throw Problem.unknownDeadLetter(text) }
             letter = found
         } catch let problem as Problem {
             throw problem
@@ -50,22 +42,22 @@ struct DeadLetterReplayController: Sendable {
             throw Problem.unavailable("The dead-letter stream is unavailable (NATS): \(error)")
         }
         // With API keys on, another key's dead letter does not exist.
-        if Caller.isAuthenticated, letter.headers[Headers.owner] != Caller.name { throw Problem.unknownDeadLetter(text) }
-        guard let job = letter.headers[Headers.jobID], let service = letter.headers[Headers.service] else {
+        if Caller.isAuthenticated, letter.owner != Caller.name { throw Problem.unknownDeadLetter(text) }
+        guard let job = letter.job, let service = letter.service else {
             throw Problem.unknownDeadLetter(text)
         }
-        let kind = letter.headers[Headers.deadLetterKind] ?? JobStore.DeadLetterKind.job.rawValue
+        let kind = letter.kind
         let newID = kind == JobStore.DeadLetterKind.webhook.rawValue ? job : JobID.make()
         let existing: IdempotencyKeys.Claim?
         do {
-            existing = try await idempotency.claim(Self.claimKey(sequence), .init(job: newID, fingerprint: "replay"))
+            existing = try await backend.claims.claim(DeadLetter.replayClaimKey(sequence), .init(job: newID, fingerprint: "replay"))
         } catch {
             throw Problem.unavailable("Replays cannot be claimed (NATS): \(error)")
         }
         var headers: HTTPFields = [:]
         if let existing {
             headers[.idempotentReplayed] = "true"
-            if let record = try await store.record(existing.job)?.record { return try accepted(record, headers: headers) }
+            if let record = try await backend.jobs.record(existing.job)?.record { return try accepted(record, headers: headers) }
             // Claimed, but the first replay died before its job was recorded: submit it now
             // under the claimed id (deduplicated by it).
             if kind == JobStore.DeadLetterKind.webhook.rawValue { throw Problem.unknownJob(existing.job) }
@@ -77,54 +69,50 @@ struct DeadLetterReplayController: Sendable {
         return try await resubmit(letter, of: job, service: service, as: newID, headers: headers)
     }
 
-    private func resubmit(_ letter: StoredMessage, of job: String, service name: String, as id: String, headers: HTTPFields) async throws -> Response {
+    private func resubmit(_ letter: DeadLetter, of job: String, service name: String, as id: String, headers: HTTPFields) async throws -> Response {
         let registration: ServiceRegistration?
         do {
-            registration = try await registry.lookup(name)
+            registration = try await backend.services.lookup(name)
         } catch {
             throw Problem.unavailable("The service catalogue is unavailable (NATS): \(error)")
         }
         guard let registration else { throw Problem.unknownService(name) }
         var options = SubmitOptions(wait: .zero, trace: .random())
         options.id = id
-        options.owner = letter.headers[Headers.owner]
+        options.owner = letter.owner
         options.replayOf = job
         options.recordUpFront = true
-        switch try await dispatcher.start(service: registration, input: letter.payload, contentType: letter.headers[Headers.contentType], options: options) {
+        switch try await backend.dispatcher.start(service: registration, input: letter.payload, contentType: letter.contentType, options: options) {
         case .ended(.accepted(let record)): return try accepted(record, headers: headers)
         case .ended(.answered), .waiting:
             // Not with `wait: .zero`: the job is recorded and the answer comes later.
-            guard let record = try await store.record(id)?.record else { throw Problem.unknownJob(id) }
+            guard let record = try await backend.jobs.record(id)?.record else { throw Problem.unknownJob(id) }
             return try accepted(record, headers: headers)
         }
     }
 
     /// Sends a webhook again: back to `pending` with no attempts, and the job's terminal event
-    /// published again (under a message id of its own: the first is in the duplicate window).
+    /// published again.
     private func resend(_ job: String, service: String, headers: HTTPFields) async throws -> Response {
+        let record: JobRecord?
         do {
-            guard let stored = try await store.record(job), let ending = stored.ending else { throw Problem.unknownJob(job) }
-            let updated = try await store.update(job, by: .gateway) { record in
-                guard record.webhook != nil else { return false }
-                record.webhook?.state = .pending
-                record.webhook?.attempts = 0
-                record.webhook?.lastError = nil
-                return true
-            }
-            guard let record = updated?.record else { throw Problem.unknownJob(job) }
-            try await store.publishEnd(of: job, service: service, ending: ending, messageID: "done-\(job)-replay-\(record.updatedAt.milliseconds)")
-            return try accepted(record.ended(with: ending), headers: headers)
-        } catch let problem as Problem {
-            throw problem
+            record = try await backend.jobs.resendWebhook(of: job, service: service)
         } catch {
             throw Problem.unavailable("The webhook could not be queued again (NATS): \(error)")
         }
+        guard let record else { throw Problem.unknownJob(job) }
+        return try accepted(record, headers: headers)
     }
 
     private func accepted(_ record: JobRecord, headers: HTTPFields) throws -> Response {
         var headers = headers
-        headers[.location] = JobsController.location(of: record.id)
+        headers[.location] = JobStatus.location(of: record.id)
         headers[.batonJobID] = record.id
         return .json(.accepted, try JSON.encode(JobStatus(record: record)), headers: headers)
     }
+}
+
+extension DeadLetter {
+    /// The claim key of a dead letter's replay.
+    static func replayClaimKey(_ sequence: UInt64) -> String { "replay-\(sequence)" }
 }

@@ -1,5 +1,4 @@
 import BatonCore
-import BatonNATS
 import BatonStore
 import Hummingbird
 import NIOCore
@@ -13,10 +12,10 @@ import NIOCore
 /// The positions are stream sequences, not opaque cursors like the job list's: a dead letter's
 /// sequence is its name (replay takes it) and `after` was public before `before`. The reading
 /// (`DeadLetterQuery`) looks at no more than `DeadLetterQuery.scanLimit` stored entries per call.
-struct DeadLettersController: Sendable {
-    let jetStream: JetStream
+struct DeadLettersController<Letters: DeadLetterReading, Claims: IdempotencyClaims>: Sendable {
+    let deadLetters: Letters
     /// Where replays are claimed (`DeadLetterReplayController`): an entry shows its replay.
-    let idempotency: IdempotencyKeys
+    let claims: Claims
 
     struct Entry: Encodable {
         var sequence: UInt64
@@ -47,26 +46,19 @@ struct DeadLettersController: Sendable {
         var entries: [Entry]
         let next: UInt64?
         do {
-            let found = try await query.read(jetStream)
+            let found = try await deadLetters.page(query)
             next = found.next
-            entries = found.messages.map { message in
+            entries = found.letters.map { letter in
                 Entry(
-                    sequence: message.sequence,
-                    kind: message.headers[Headers.deadLetterKind] ?? "job",
-                    job: message.headers[Headers.jobID] ?? "",
-                    service: message.headers[Headers.service] ?? "",
-                    attempts: message.headers[Headers.attempts].flatMap(Int.init),
-                    error: message.headers[Headers.error],
-                    contentType: message.headers[Headers.contentType],
-                    size: message.payload.readableBytes,
-                    at: message.storedAt)
+                    sequence: letter.sequence, kind: letter.kind, job: letter.job ?? "", service: letter.service ?? "",
+                    attempts: letter.attempts, error: letter.error, contentType: letter.contentType,
+                    size: letter.payload.readableBytes, at: letter.storedAt)
             }
             // Replays, one claim read per entry, all at once.
             let replays = try await withThrowingTaskGroup(of: (UInt64, String?).self) { group in
                 for entry in entries {
                     group.addTask {
-                        let claim = try await idempotency.bucket.get(DeadLetterReplayController.claimKey(entry.sequence))
-                        return (entry.sequence, claim.flatMap { try? JSON.decode(IdempotencyKeys.Claim.self, from: $0.value) }?.job)
+                        (entry.sequence, try await claims.claimed(DeadLetter.replayClaimKey(entry.sequence))?.job)
                     }
                 }
                 var replays: [UInt64: String] = [:]

@@ -2,13 +2,16 @@ import BatonNATS
 import BatonStore
 import BatonWebhooks
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOCore
 import ServiceLifecycle
 
 /// A gateway node: the HTTP API in front of NATS. Stateless: every job's state lives in NATS,
 /// so any node can answer for any job. Its webhooks are delivered by a service next to it
-/// (`Gateway.services`).
+/// (`Gateway.services`), and so are its operator endpoints when they have a port of their own
+/// (`AdminServer`).
 public struct Gateway: Service {
     public let connection: NATSConnection
     public let configuration: GatewayConfiguration
@@ -63,18 +66,21 @@ public struct Gateway: Service {
     /// ~1,500 of 10,000 held calls were not answered within 12 s (bench phase W); with 4096, all were.
     static let acceptBacklog = 4096
 
-    func buildApplication(jetStream: JetStream, admission: QueueAdmission) -> some ApplicationProtocol {
+    /// The public HTTP(S) server.
+    func buildApplication(jetStream: JetStream, admission: QueueAdmission) throws -> some ApplicationProtocol {
         let router = buildRouter(jetStream: jetStream, admission: admission)
         let onServerRunning = self.onServerRunning
         let logger = self.logger
+        let scheme = configuration.tls == nil ? "http" : "https"
         return Application(
             router: router,
-            server: HeldCallHTTP1Channel.builder(),
+            server: try configuration.tls.map { try HTTPServerBuilder.tls(HeldCallHTTP1Channel.builder(), tlsConfiguration: $0.configuration) }
+                ?? HeldCallHTTP1Channel.builder(),
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "baton", backlog: Self.acceptBacklog),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
-                logger.info("gateway listening", metadata: ["port": "\(port)"])
+                logger.info("gateway listening", metadata: ["port": "\(port)", "scheme": "\(scheme)"])
                 await onServerRunning(port)
             },
             logger: logger

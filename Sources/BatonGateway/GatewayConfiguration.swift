@@ -6,6 +6,12 @@ import BatonWebhooks
 public struct GatewayConfiguration: Sendable {
     public var host: String = "0.0.0.0"
     public var port: Int = 8080
+    /// HTTPS on `port` when set; plain HTTP otherwise.
+    public var tls: GatewayTLS?
+    /// When set, `/metrics`, `/healthz` and `/readyz` are served here (plain HTTP) and only
+    /// here: the public port answers them `404`, so it can be opened to clients and closed to
+    /// scrapers and probes.
+    public var admin: AdminListener?
     /// How long a `POST` waits for the answer when the client did not say (`Prefer: wait`).
     public var defaultWait: Duration = .seconds(10)
     /// The longest wait a client may ask for.
@@ -35,6 +41,18 @@ public struct GatewayConfiguration: Sendable {
     public var layout = Layout()
 
     public init() {}
+}
+
+/// Where a gateway serves its operator endpoints (`--admin-host`, `--admin-port`).
+public struct AdminListener: Sendable {
+    public var host: String
+    /// 0: any free port (the tests).
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
 }
 
 /// How a gateway delivers webhooks.

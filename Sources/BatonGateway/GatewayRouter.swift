@@ -3,7 +3,7 @@ import BatonObservability
 import BatonStore
 import Hummingbird
 
-/// The HTTP API a gateway serves: its middleware and routes, over the gateway's connection.
+/// The HTTP API a gateway serves: its middleware and routes, over a backend.
 extension Gateway {
     /// The largest body that fits in one NATS message next to Baton's headers.
     var effectiveMaxBody: Int {
@@ -15,44 +15,50 @@ extension Gateway {
         return configuration.maxBody
     }
 
-    /// The HTTP API: the middleware and every route (OpenAPITests checks `routes` against
+    /// The HTTP API over this gateway's connection (OpenAPITests checks `routes` against
     /// `OpenAPI/openapi.json`).
     func buildRouter(jetStream: JetStream, admission: QueueAdmission = .streamEnforced) -> Router<BasicRequestContext> {
-        let store = JobStore(jetStream: jetStream)
+        let backend = NATSBackend(
+            connection: connection, jetStream: jetStream, admission: admission, configuration: configuration, logger: logger,
+            background: background)
+        return Self.buildRouter(backend, configuration: configuration, maxBody: effectiveMaxBody)
+    }
+
+    /// The HTTP API over `backend`: the middleware and every route.
+    ///
+    /// - Parameter maxBody: the body limit in force (`effectiveMaxBody` for NATS).
+    static func buildRouter(_ backend: some GatewayBackend, configuration: GatewayConfiguration, maxBody: Int) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: ProblemMiddleware())
         if let keys = configuration.apiKeys { router.add(middleware: AuthMiddleware(keys: keys)) }
-        let dispatcher = JobDispatcher(
-            connection: connection, jetStream: jetStream, store: store, admission: admission, configuration: configuration,
-            logger: logger, background: background)
-        let idempotency = IdempotencyKeys(jetStream: jetStream)
-        let registry = ServiceRegistry(jetStream: jetStream)
-        let jobs = JobsController(
-            dispatcher: dispatcher,
-            store: store,
-            watcher: JobWatcher(connection: connection, store: store),
-            events: JobEvents(connection: connection, store: store, heartbeat: configuration.sseHeartbeat),
-            idempotency: idempotency,
-            registry: registry,
-            configuration: configuration,
-            maxBody: effectiveMaxBody
-        )
-        jobs.addRoutes(to: router)
-        JobListController(store: store).addRoutes(to: router)
-        DeadLettersController(jetStream: jetStream, idempotency: idempotency).addRoutes(to: router)
-        DeadLetterReplayController(jetStream: jetStream, store: store, dispatcher: dispatcher, registry: registry, idempotency: idempotency)
-            .addRoutes(to: router)
+        JobsController(backend: backend, configuration: configuration, maxBody: maxBody).addRoutes(to: router)
+        JobListController(jobs: backend.jobs).addRoutes(to: router)
+        DeadLettersController(deadLetters: backend.deadLetters, claims: backend.claims).addRoutes(to: router)
+        DeadLetterReplayController(backend: backend).addRoutes(to: router)
         OpenAPIController().addRoutes(to: router)
         UIController().addRoutes(to: router)
-        if let metrics = configuration.metrics {
-            let reconnects = GatewayMetrics.ReconnectCount(connection: connection)
+        ServicesController(services: backend.services).addRoutes(to: router)
+        // With an admin port they are served there instead (AdminServer), and 404 here.
+        if configuration.admin == nil {
+            addOperatorRoutes(to: router, readiness: backend.readiness, metrics: configuration.metrics) { backend.beforeScrape() }
+        }
+        return router
+    }
+
+    /// `/metrics` (when the process has a registry), `/healthz` and `/readyz`: on the public
+    /// port, or on the admin port when there is one.
+    ///
+    /// - Parameter beforeScrape: brings the backend's own metrics up to date.
+    static func addOperatorRoutes(
+        to router: Router<BasicRequestContext>, readiness: some Readiness, metrics: MetricsEndpoint?,
+        beforeScrape: @escaping @Sendable () -> Void
+    ) {
+        if let metrics {
             MetricsEndpoint(registry: metrics.registry) {
-                reconnects.report()
+                beforeScrape()
                 await metrics.beforeScrape()
             }.addRoutes(to: router)
         }
-        ServicesController(connection: connection, jetStream: jetStream).addRoutes(to: router)
-        HealthController(connection: connection, jetStream: jetStream).addRoutes(to: router)
-        return router
+        HealthController(readiness: readiness).addRoutes(to: router)
     }
 }

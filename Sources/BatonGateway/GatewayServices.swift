@@ -6,23 +6,28 @@ import ServiceLifecycle
 
 extension Gateway {
     /// A gateway node's services in start order: its webhook delivery (when webhooks are on and
-    /// have a secret) and the gateway. A service group shuts them down in reverse: the gateway
-    /// drains first (waiting clients get their `202`, requests in flight end, fast-lane answers
-    /// are recorded), then the delivery stops.
+    /// have a secret), its admin listener (with `--admin-port`) and the gateway. A service group
+    /// shuts them down in reverse: the gateway drains first (waiting clients get their `202`,
+    /// requests in flight end, fast-lane answers are recorded) while the admin port still
+    /// answers `/readyz` with `503`, then the admin listener and the delivery stop.
     ///
     /// - Parameter onServerRunning: called with the bound port once the server listens.
     public static func services(
         connection: NATSConnection, configuration: GatewayConfiguration, logger: Logger,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> [any Service] {
-        guard let delivery = WebhookDelivery(connection: connection, configuration: configuration, logger: logger) else {
-            return [Gateway(connection: connection, configuration: configuration, logger: logger, onServerRunning: onServerRunning)]
+        var services: [any Service] = []
+        let delivery = WebhookDelivery(connection: connection, configuration: configuration, logger: logger)
+        if let delivery { services.append(delivery) }
+        if let listener = configuration.admin {
+            services.append(AdminServer(connection: connection, listener: listener, metrics: configuration.metrics, logger: logger))
         }
-        let gateway = Gateway(connection: connection, configuration: configuration, logger: logger) { port in
-            delivery.gatewayStarted()
-            await onServerRunning(port)
-        }
-        return [delivery, gateway]
+        services.append(
+            Gateway(connection: connection, configuration: configuration, logger: logger) { port in
+                delivery?.gatewayStarted()
+                await onServerRunning(port)
+            })
+        return services
     }
 }
 

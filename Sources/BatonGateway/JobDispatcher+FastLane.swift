@@ -7,7 +7,7 @@ import NIOCore
 /// client's wait elapses (or up front, for `respond-async` and idempotent requests), and then
 /// the gateway keeps listening for the answer to record it.
 extension JobDispatcher {
-    func startFast(service: String, input: ByteBuffer, contentType: String?, options: SubmitOptions) async throws -> SubmitStart {
+    func startFast(service: String, input: ByteBuffer, contentType: String?, options: SubmitOptions) async throws -> SubmitStart<PendingAnswer> {
         let id = options.id
         let wait = options.wait
         let created = Timestamp.now

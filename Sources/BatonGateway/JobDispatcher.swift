@@ -63,10 +63,11 @@ struct PendingAnswer: Sendable {
     var sent = ContinuousClock.now
 }
 
-/// What `JobDispatcher.start` did: the job's fate is known, or its client waits.
-enum SubmitStart: Sendable {
+/// What a dispatcher's `start` did: the job's fate is known, or its client waits (holding what
+/// the dispatcher's `answer` needs: `PendingAnswer` for `JobDispatcher`).
+enum SubmitStart<Pending: Sendable>: Sendable {
     case ended(Submission)
-    case waiting(PendingAnswer)
+    case waiting(Pending)
 }
 
 /// Sends jobs to workers and waits for their answers on this gateway's inbox.
@@ -92,9 +93,9 @@ struct JobDispatcher: Sendable {
     /// ran until it ends, and a held call lives for its whole wait.
     func start(
         service: ServiceRegistration, input: ByteBuffer, contentType: String?, options: SubmitOptions
-    ) async throws -> SubmitStart {
+    ) async throws -> SubmitStart<PendingAnswer> {
         GatewayMetrics.submitted(service: service.name, lane: service.lane.rawValue)
-        let started: SubmitStart
+        let started: SubmitStart<PendingAnswer>
         switch service.lane {
         case .durable: started = try await startDurable(service: service.name, input: input, contentType: contentType, options: options)
         case .fast: started = try await startFast(service: service.name, input: input, contentType: contentType, options: options)
@@ -159,7 +160,7 @@ struct JobDispatcher: Sendable {
 
     // MARK: - Durable lane
 
-    private func startDurable(service: String, input: ByteBuffer, contentType: String?, options: SubmitOptions) async throws -> SubmitStart {
+    private func startDurable(service: String, input: ByteBuffer, contentType: String?, options: SubmitOptions) async throws -> SubmitStart<PendingAnswer> {
         let (record, replyTo) = try await queueDurable(service: service, input: input, contentType: contentType, options: options)
         guard let replyTo else { return .ended(.accepted(record)) }
         return .waiting(PendingAnswer(id: record.id, service: service, replyTo: replyTo, options: options, lane: .durable(record)))

@@ -1,16 +1,15 @@
 import BatonCore
-import BatonNATS
 import BatonStore
 import Hummingbird
 
 /// `GET /v1/jobs[?service=S&state=STATE&limit=N&cursor=C]`: recent jobs, newest first, as
 /// status documents; with API keys, only the caller's. `next` pages on. The list is the records
 /// bucket read backwards (`JobStore.list`: no index to keep, a bounded scan per call).
-struct JobListController: Sendable {
-    let store: JobStore
+struct JobListController<Jobs: JobRepository>: Sendable {
+    let jobs: Jobs
 
-    static let defaultLimit = 20
-    static let maxLimit = 200
+    static var defaultLimit: Int { 20 }
+    static var maxLimit: Int { 200 }
 
     struct Page: Encodable {
         var jobs: [JobStatus]
@@ -48,7 +47,7 @@ struct JobListController: Sendable {
         query.owner = Caller.isAuthenticated ? Caller.name : nil
         let listing: JobListing
         do {
-            listing = try await store.list(query)
+            listing = try await jobs.list(query)
         } catch {
             throw Problem.unavailable("The job records are unavailable (NATS): \(error)")
         }

@@ -4,6 +4,9 @@ import BatonCore
 struct JobStatus: Encodable {
     var record: JobRecord
 
+    /// Where a job's status is (`Location`).
+    static func location(of id: String) -> String { "/v1/jobs/\(id)" }
+
     struct Links: Encodable {
         var `self`: String
         var result: String
@@ -14,7 +17,7 @@ struct JobStatus: Encodable {
     func encode(to encoder: any Encoder) throws {
         try record.encode(to: encoder)
         var container = encoder.container(keyedBy: CodingKeys.self)
-        let path = JobsController.location(of: record.id)
+        let path = Self.location(of: record.id)
         try container.encode(Links(self: path, result: path + "/result"), forKey: .links)
     }
 }

@@ -1,5 +1,4 @@
 import BatonCore
-import BatonNATS
 import BatonObservability
 import BatonStore
 import HTTPTypes
@@ -7,40 +6,26 @@ import Hummingbird
 import Logging
 import NIOCore
 
-/// The `/v1/jobs` API: submit, status, result, events, cancel.
+/// The `/v1/jobs` API: submit, status, result, events, cancel, over a backend (NATS, or an
+/// in-memory one in the contract tests).
 ///
-/// A class: each route's async frames hold one reference to it, not a copy of its nine stored
+/// A class: each route's async frames hold one reference to it, not a copy of its stored
 /// properties (with 10,000 calls held, every byte of a frame counts 10,000 times).
-final class JobsController: Sendable {
-    let dispatcher: JobDispatcher
-    let store: JobStore
-    let watcher: JobWatcher
-    let events: JobEvents
-    let idempotency: IdempotencyKeys
-    let registry: ServiceRegistry
+final class JobsController<Backend: GatewayBackend>: Sendable {
+    let backend: Backend
     let configuration: GatewayConfiguration
     /// The body limit in force (the configured one, lowered to fit NATS's max payload).
     let maxBody: Int
 
-    init(
-        dispatcher: JobDispatcher, store: JobStore, watcher: JobWatcher, events: JobEvents, idempotency: IdempotencyKeys,
-        registry: ServiceRegistry, configuration: GatewayConfiguration, maxBody: Int
-    ) {
-        self.dispatcher = dispatcher
-        self.store = store
-        self.watcher = watcher
-        self.events = events
-        self.idempotency = idempotency
-        self.registry = registry
+    init(backend: Backend, configuration: GatewayConfiguration, maxBody: Int) {
+        self.backend = backend
         self.configuration = configuration
         self.maxBody = maxBody
     }
 
-    static func location(of id: String) -> String { "/v1/jobs/\(id)" }
-
     /// The router's trie allows one parameter name per path position: after `/v1/jobs/` it is
     /// the service for `POST` and the job id for `GET`.
-    static let segment = "segment"
+    static var segment: String { "segment" }
 
     func addRoutes(to router: Router<BasicRequestContext>) {
         router.post("/v1/jobs/:\(Self.segment)", use: submit)
@@ -80,7 +65,7 @@ final class JobsController: Sendable {
     private enum SubmitProgress: Sendable {
         case done(Response)
         /// The client waits for the answer; the response gets these headers.
-        case waiting(PendingAnswer, HTTPFields)
+        case waiting(Backend.Dispatcher.Pending, HTTPFields)
     }
 
     /// Everything up to the client's wait runs in a child task (`inChildTask`): a held call
@@ -90,7 +75,7 @@ final class JobsController: Sendable {
         case .done(let response):
             return response
         case .waiting(let pending, let headers):
-            return try response(to: try await dispatcher.answer(pending), headers: headers)
+            return try response(to: try await backend.dispatcher.answer(pending), headers: headers)
         }
     }
 
@@ -125,7 +110,7 @@ final class JobsController: Sendable {
             let claim = IdempotencyKeys.Claim(job: options.id, fingerprint: fingerprint)
             let existing: IdempotencyKeys.Claim?
             do {
-                existing = try await idempotency.claim(Idempotency.storageKey(caller: Self.caller(of: request), key: key), claim)
+                existing = try await backend.claims.claim(Idempotency.storageKey(caller: Self.caller(of: request), key: key), claim)
             } catch {
                 throw Problem.unavailable("Idempotency keys are unavailable (NATS): \(error)")
             }
@@ -142,7 +127,7 @@ final class JobsController: Sendable {
             options.recordUpFront = true
         }
 
-        switch try await dispatcher.start(service: service, input: input, contentType: contentType, options: options) {
+        switch try await backend.dispatcher.start(service: service, input: input, contentType: contentType, options: options) {
         case .ended(let submission): return .done(try response(to: submission, headers: headers))
         case .waiting(let pending): return .waiting(pending, headers)
         }
@@ -155,7 +140,7 @@ final class JobsController: Sendable {
             headers[.batonJobID] = id
             return Self.response(for: answer, headers: headers)
         case .accepted(let record):
-            headers[.location] = Self.location(of: record.id)
+            headers[.location] = JobStatus.location(of: record.id)
             return try statusResponse(record, status: .accepted, headers: headers)
         }
     }
@@ -163,7 +148,7 @@ final class JobsController: Sendable {
     /// Answers a repeated idempotent request with the job of the first: its answer when it has
     /// ended (within the wait), else `202` with its status; nil when the job was never recorded.
     private func replay(_ id: String, wait: Duration, headers: HTTPFields) async throws -> Response? {
-        guard let current = try await store.record(id)?.record else { return nil }
+        guard let current = try await backend.jobs.record(id)?.record else { return nil }
         try Self.checkOwner(current)
         // The first request got a 503 (its job was never queued): this one submits it again.
         if current.state == .failed, current.status == nil, current.startedAt == nil { return nil }
@@ -175,10 +160,10 @@ final class JobsController: Sendable {
         {
             return nil
         }
-        guard let stored = try await watcher.waitForEnd(id, timeout: wait) else { return nil }
+        guard let stored = try await backend.watcher.waitForEnd(id, timeout: wait) else { return nil }
         let record = stored.record
         var headers = headers
-        headers[.location] = Self.location(of: id)
+        headers[.location] = JobStatus.location(of: id)
         if record.state.isTerminal, let answer = stored.ending?.answer {
             headers[.batonJobID] = id
             return Self.response(for: answer, headers: headers)
@@ -188,7 +173,7 @@ final class JobsController: Sendable {
 
     private func lookup(_ name: String) async throws -> ServiceRegistration? {
         do {
-            return try await registry.lookup(name)
+            return try await backend.services.lookup(name)
         } catch {
             throw Problem.unavailable("The service catalogue is unavailable (NATS): \(error)")
         }
@@ -208,7 +193,7 @@ final class JobsController: Sendable {
         var (stored, headers) = try await record(context, longPoll: request)
         let record = stored.record
         guard record.state.isTerminal else {
-            headers[.location] = Self.location(of: record.id)
+            headers[.location] = JobStatus.location(of: record.id)
             return try statusResponse(record, status: .accepted, headers: headers)
         }
         guard let answer = stored.ending?.answer else {
@@ -221,7 +206,7 @@ final class JobsController: Sendable {
     // MARK: - GET /v1/jobs/{id}/events
 
     @Sendable func events(_: Request, context: BasicRequestContext) async throws -> Response {
-        try events.response(for: try await record(context).record)
+        try backend.events.response(for: try await record(context).record)
     }
 
     // MARK: - DELETE /v1/jobs/{id}
@@ -231,7 +216,7 @@ final class JobsController: Sendable {
         let current = try await record(context)  // 404 for someone else's job
         let outcome: JobStore.CancelOutcome
         do {
-            outcome = try await store.cancel(id, from: current)
+            outcome = try await backend.jobs.cancel(id, from: current)
         } catch {
             throw Problem.unavailable("The job could not be cancelled (NATS): \(error)")
         }
@@ -262,7 +247,7 @@ final class JobsController: Sendable {
         let wait = min(.seconds(seconds), configuration.maxWait)
         let found: StoredRecord?
         do {
-            found = try await watcher.waitForEnd(id, timeout: wait)
+            found = try await backend.watcher.waitForEnd(id, timeout: wait)
         } catch {
             throw Problem.unavailable("Job records are unavailable (NATS): \(error)")
         }
@@ -276,7 +261,7 @@ final class JobsController: Sendable {
         let id = try jobID(context)
         let found: StoredRecord?
         do {
-            found = try await store.record(id)
+            found = try await backend.jobs.record(id)
         } catch {
             throw Problem.unavailable("Job records are unavailable (NATS): \(error)")
         }

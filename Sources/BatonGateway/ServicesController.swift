@@ -10,21 +10,16 @@ import NIOCore
 /// merged with what the running workers say over the NATS micro-service protocol: `$SRV.INFO`
 /// and `$SRV.STATS` replies gathered for `gatherTimeout` (each worker process is one instance
 /// per service, metadata `baton: "1"`), and, for durable services, the state of the shared
-/// consumers `baton-<service>-<priority>` on `BATON_JOBS`. The answer is cached for `cacheTTL` per gateway.
+/// consumers `baton-<service>-<priority>` on `BATON_JOBS` (`ServiceCatalogue`, through
+/// `NATSServiceDirectory`). The answer is cached for `cacheTTL` per gateway.
 ///
 /// Throughput and error rates are left to the client: the answer carries cumulative counters
 /// (per instance, and summed per service) and `readAt`, the time they were gathered, so a
 /// client computes a rate between two answers. The gateway keeps no window of its own: it
 /// stays stateless (any gateway answers, each with its own cache), and every client gets
 /// rates over its own interval.
-struct ServicesController: Sendable {
-    let catalogue: ServiceCatalogue
-
-    init(connection: NATSConnection, jetStream: JetStream, cacheTTL: Duration = .seconds(2), gatherTimeout: Duration = .milliseconds(250)) {
-        catalogue = ServiceCatalogue(
-            connection: connection, jetStream: jetStream, registry: ServiceRegistry(jetStream: jetStream),
-            cacheTTL: cacheTTL, gatherTimeout: gatherTimeout)
-    }
+struct ServicesController<Services: ServiceDirectory>: Sendable {
+    let services: Services
 
     func addRoutes(to router: Router<BasicRequestContext>) {
         router.get("/v1/services", use: list)
@@ -32,7 +27,7 @@ struct ServicesController: Sendable {
 
     @Sendable func list(_: Request, context _: BasicRequestContext) async throws -> Response {
         do {
-            return .json(.ok, try await catalogue.current())
+            return .json(.ok, try await services.catalogue())
         } catch {
             throw Problem.unavailable("The service catalogue is unavailable (NATS): \(error)")
         }

@@ -32,6 +32,11 @@ public struct JobListing: Sendable {
     /// Where the next page starts (pass it as `JobQuery.before`); nil when nothing older is
     /// stored.
     public var next: UInt64?
+
+    public init(jobs: [JobRecord], next: UInt64?) {
+        self.jobs = jobs
+        self.next = next
+    }
 }
 
 extension JobStore {

@@ -16,7 +16,7 @@ struct Baton: AsyncParsableCommand {
         subcommands: [
             DevCommand.self, GatewayCommand.self, WorkerCommand.self, SubCommand.self,
             SubmitCommand.self, StatusCommand.self, ResultCommand.self, WatchCommand.self, CancelCommand.self,
-            ServicesCommand.self, JobsCommand.self, ReplayCommand.self, ConfigCommand.self,
+            ServicesCommand.self, JobsCommand.self, ReplayCommand.self, KeysCommand.self, ConfigCommand.self,
         ]
     )
 

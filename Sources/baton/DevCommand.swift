@@ -38,17 +38,21 @@ struct DevCommand: AsyncParsableCommand {
         try await Role.dev(self).run()
     }
 
-    static func printWelcome(port: Int, natsURL: String, natsServer: String, webhookSecret: String, apiKeys: String) {
-        let base = "http://127.0.0.1:\(port)"
+    /// - Parameters:
+    ///   - tls: the gateway serves HTTPS (`--tls-cert`); `curl` then needs the CA (`--cacert`).
+    ///   - adminPort: where `/metrics`, `/healthz` and `/readyz` are, when not on `port`.
+    static func printWelcome(port: Int, tls: Bool, adminPort: Int?, natsURL: String, natsServer: String, webhookSecret: String, apiKeys: String) {
+        let base = "\(tls ? "https" : "http")://127.0.0.1:\(port)"
+        let admin = adminPort.map { "http://127.0.0.1:\($0)" } ?? base
         let text = """
 
             Baton is running.
-              gateway   \(base)   (health: \(base)/healthz, ready: \(base)/readyz)
+              gateway   \(base)   (health: \(admin)/healthz, ready: \(admin)/readyz)
               NATS      \(natsURL)   (watch: baton sub 'baton.progress.>' --nats-url \(natsURL))
               server    \(natsServer)
               services  echo, echo-fast (fast lane), slow, fail, flaky
               API keys  \(apiKeys)
-              metrics   \(base)/metrics
+              metrics   \(admin)/metrics
               webhooks  signed with \(webhookSecret)   (loopback targets allowed)
 
             Try:

@@ -6,7 +6,8 @@ struct GatewayCommand: AsyncParsableCommand {
         discussion: ConfigurationHelp.discussion(example: """
             E.g. BATON_NATS_URL=nats://a:4222,nats://b:4222, BATON_WEBHOOK_SECRET=whsec_…, or \
             `port = 8081` in the file. One exception: BATON_API_KEYS holds the keys themselves \
-            (comma-separated name:secret[:rate]) and adds to those of the --api-keys file.
+            (comma-separated name:secret[:rate] or name:sha256:<hex>[:rate]) and adds to those of the \
+            --api-keys file.
             """))
 
     @Option(name: .customLong("nats-url"), help: "NATS server URLs, comma-separated (env BATON_NATS_URL).")
@@ -14,7 +15,7 @@ struct GatewayCommand: AsyncParsableCommand {
 
     @OptionGroup(title: "NATS security") var nats: NATSSecurityOptions
 
-    @Option(help: "HTTP port.")
+    @Option(help: "HTTP port (HTTPS with --tls-cert): the API, the console and, without --admin-port, /metrics, /healthz and /readyz.")
     var port = 8080
 
     @OptionGroup var gateway: GatewayOptions

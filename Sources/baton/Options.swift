@@ -76,6 +76,20 @@ struct GatewayOptions: ParsableArguments {
     @Option(help: "Address to listen on.")
     var host = "0.0.0.0"
 
+    @Option(help: ArgumentHelp(
+        "HTTPS on the HTTP port: the certificate chain, PEM (with --tls-key). Read at start: a renewed certificate takes effect on restart.",
+        valueName: "file"))
+    var tlsCert: String?
+
+    @Option(help: ArgumentHelp("The private key of --tls-cert, PEM (unencrypted).", valueName: "file"))
+    var tlsKey: String?
+
+    @Option(help: "Serve /metrics, /healthz and /readyz on this port (plain HTTP) and nowhere else: the HTTP port then answers them 404. Without it they are on the HTTP port.")
+    var adminPort: Int?
+
+    @Option(help: "Address the admin port listens on (default: --host).")
+    var adminHost: String?
+
     @Option(help: "How long a POST waits for the answer when the client does not say (Prefer: wait).")
     var defaultWait = DurationArgument("10s")
 
@@ -115,15 +129,18 @@ struct GatewayOptions: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: "Deliver webhooks from this gateway (all gateways share the deliveries).")
     var webhooks = true
 
-    @Option(help: "API keys file: one name:secret[:rate] a line (also $BATON_API_KEYS, comma-separated). Without keys, anyone may call.")
+    @Option(help: "API keys file: one name:secret[:rate] or name:sha256:<hex>[:rate] a line (`baton keys hash` makes the second form; two lines of one name are two valid secrets, for rotation). Also $BATON_API_KEYS, comma-separated. Without keys, anyone may call.")
     var apiKeys: String?
 
     @Option(help: "Requests per second per API key (token bucket, burst twice that; 0: unlimited); a key's own :rate wins.")
     var rateLimit: Double = 0
 
+    /// The configuration these options give, checked (files read, keys parsed) before anything
+    /// starts; the caller sets its `layout` once connected.
+    ///
     /// - Parameter dev: `baton dev`: loopback targets are allowed and a secret is generated when
     ///   none is given (returned so it can be printed).
-    func configuration(port: Int, layout: Layout, dev: Bool = false) throws -> GatewayConfiguration {
+    func configuration(port: Int, dev: Bool = false) throws -> GatewayConfiguration {
         var configuration = GatewayConfiguration()
         configuration.jobTTL = jobTtl.duration > .zero ? jobTtl.duration : nil
         configuration.sseHeartbeat = sseHeartbeat.duration
@@ -155,12 +172,41 @@ struct GatewayOptions: ParsableArguments {
         }
         configuration.host = host
         configuration.port = port
+        configuration.tls = try tls()
+        configuration.admin = try admin(port: port)
         configuration.defaultWait = defaultWait.duration
         configuration.maxWait = maxWait.duration
         configuration.maxBody = maxBody
         configuration.fastLaneTimeout = fastLaneTimeout.duration
-        configuration.layout = layout
         return configuration
+    }
+}
+
+extension GatewayOptions {
+    /// `--tls-cert` and `--tls-key`, both or neither.
+    func tls() throws -> GatewayTLS? {
+        switch (tlsCert, tlsKey) {
+        case (nil, nil): return nil
+        case (let cert?, let key?):
+            do {
+                return try GatewayTLS(certificateFile: cert, keyFile: key)
+            } catch {
+                throw ValidationError("\(error)")
+            }
+        case (nil, _?): throw ValidationError("--tls-key needs --tls-cert")
+        case (_?, nil): throw ValidationError("--tls-cert needs --tls-key")
+        }
+    }
+
+    func admin(port: Int) throws -> AdminListener? {
+        guard let adminPort else {
+            if adminHost != nil { throw ValidationError("--admin-host needs --admin-port") }
+            return nil
+        }
+        guard (0...65535).contains(adminPort), adminPort != port || port == 0 else {
+            throw ValidationError("--admin-port must be a port other than the HTTP port (\(port))")
+        }
+        return AdminListener(host: adminHost ?? host, port: adminPort)
     }
 }
 

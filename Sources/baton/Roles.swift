@@ -24,9 +24,10 @@ enum Role {
 
     /// A role's services in start order (a service group shuts them down in reverse):
     ///
-    /// - gateway: NATS connection, webhook delivery, gateway
+    /// - gateway: NATS connection, webhook delivery, admin listener (`--admin-port`), gateway
     /// - worker: NATS connection, worker, metrics listener
-    /// - dev: nats-server, gateway's and worker's NATS connections, worker, webhook delivery, gateway
+    /// - dev: nats-server, gateway's and worker's NATS connections, worker, webhook delivery,
+    ///   admin listener, gateway
     ///
     /// So what a service uses is closed after it: a NATS connection after the services on it,
     /// `baton dev`'s nats-server last. What was opened before a step fails is closed again.
@@ -35,8 +36,9 @@ enum Role {
         do {
             switch role {
             case .gateway(let command):
+                var configuration = try command.gateway.configuration(port: command.port)
                 let connection = try await built.connect(command.nats.configuration(urls: command.natsURL, name: "baton-gateway"), logger: logger)
-                var configuration = try command.gateway.configuration(port: command.port, layout: command.common.layout(for: connection))
+                configuration.layout = command.common.layout(for: connection)
                 configuration.metrics = metrics
                 configuration.shutdownGrace = command.common.shutdownGrace.duration
                 if configuration.apiKeys == nil {
@@ -56,15 +58,16 @@ enum Role {
                 }
 
             case .dev(let command):
+                var configuration = try command.gateway.configuration(port: command.port, dev: true)
                 let (natsURL, natsDescription) = try await built.devNATS(command, logger: logger)
                 let gatewayConnection = try await built.connect(command.nats.configuration(urls: natsURL, name: "baton-dev-gateway"), logger: logger)
                 let workerConnection = try await built.connect(command.nats.configuration(urls: natsURL, name: "baton-dev-worker"), logger: logger)
-                var configuration = try command.gateway.configuration(
-                    port: command.port, layout: command.common.layout(for: gatewayConnection), dev: true)
+                configuration.layout = command.common.layout(for: gatewayConnection)
                 configuration.metrics = metrics
                 configuration.shutdownGrace = command.common.shutdownGrace.duration
                 let keys = configuration.apiKeys.map { "on (\($0.count) keys)" } ?? "off: any client may call (--api-keys FILE to require keys)"
                 let secret = configuration.webhooks.secret?.description ?? "(none)"
+                let tls = configuration.tls != nil, adminPort = configuration.admin?.port
                 let worker = Worker(
                     connection: workerConnection, services: try command.worker.definitions(),
                     configuration: command.worker.configuration(
@@ -74,7 +77,8 @@ enum Role {
                 built.add(worker)
                 built.add(Gateway.services(connection: gatewayConnection, configuration: configuration, logger: logger) { port in
                     DevCommand.printWelcome(
-                        port: port, natsURL: NATSSecurity.redacting(url: natsURL), natsServer: natsDescription, webhookSecret: secret, apiKeys: keys)
+                        port: port, tls: tls, adminPort: adminPort, natsURL: NATSSecurity.redacting(url: natsURL), natsServer: natsDescription,
+                        webhookSecret: secret, apiKeys: keys)
                 })
             }
         } catch {

@@ -27,7 +27,9 @@ struct DurabilityTests {
         defer { first.kill() }
         try await first.waitUntilServing()
 
-        let submit = try await client.post("/v1/jobs/slow", #"{"ms": 2000, "steps": 4}"#, headers: ["Prefer": "respond-async"])
+        // 5 s in 10 steps: the first step shows after 0.5 s, and the kill comes long before the
+        // end even on a loaded box (with 2 s in 4 steps the first worker once finished first).
+        let submit = try await client.post("/v1/jobs/slow", #"{"ms": 5000, "steps": 10}"#, headers: ["Prefer": "respond-async"])
         #expect(submit.status == 202)
         let location = try #require(submit.header("Location"))
         // Wait until the first worker runs it and has made progress, then kill it.
@@ -49,7 +51,7 @@ struct DurabilityTests {
         #expect(status["worker"] as? String == workerName(second.pid))
         let result = try await client.get(location + "/result")
         #expect(result.status == 200)
-        #expect(result.text == #"{"slept_ms":2000}"#)
+        #expect(result.text == #"{"slept_ms":5000}"#)
     }
 
     @Test func jobsSubmittedWithoutWorkersRunWhenOneStarts() async throws {

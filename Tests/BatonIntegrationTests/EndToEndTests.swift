@@ -135,27 +135,6 @@ struct EndToEndTests {
         #expect(result.body == response.body)
     }
 
-    @Test func problemDocuments() async throws {
-        let client = try await SharedSystem.get().client
-        let cases: [(HTTPClient.Response, Int)] = [
-            (try await client.post("/v1/jobs/no-such-service", "x"), 404),
-            (try await client.post("/v1/jobs/bad.name", "x"), 400),
-            (try await client.get("/v1/jobs/" + String(repeating: "0", count: 26)), 404),
-            (try await client.get("/v1/jobs/not-an-id"), 400),
-            (try await client.get("/v1/jobs/not-an-id/result"), 400),
-            (try await client.get("/v2/nothing"), 404),
-            (try await client.send("POST", "/v1/jobs/echo", body: Data(count: (1 << 20) + 1)), 413),
-        ]
-        for (response, status) in cases {
-            #expect(response.status == status)
-            #expect(response.header("Content-Type") == "application/problem+json")
-            let problem = try response.json()
-            #expect(problem["status"] as? Int == status)
-            #expect(problem["title"] is String)
-            #expect(problem["type"] is String)
-        }
-    }
-
     @Test func twoHundredConcurrentSyncCalls() async throws {
         let client = try await SharedSystem.get().client
         let results = try await withThrowingTaskGroup(of: (Int, HTTPClient.Response).self) { group in
