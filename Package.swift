@@ -50,6 +50,8 @@ let package = Package(
             name: "BatonNATS",
             dependencies: [
                 "CNats",
+                // Ed25519, to derive an NKey seed's public key (NKeySeed).
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -165,7 +167,9 @@ let package = Package(
         .target(
             name: "BatonTestSupport",
             dependencies: ["EmbeddedNATS", .product(name: "Logging", package: "swift-log")],
-            path: "Tests/Support"
+            path: "Tests/Support",
+            // Run by SecurityMaterial: certificates, NKeys and JWTs for the NATS security tests.
+            exclude: ["nats_security.py"]
         ),
         .executableTarget(
             name: "baton",

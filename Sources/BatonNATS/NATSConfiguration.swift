@@ -16,6 +16,8 @@ public struct NATSConfiguration: Sendable {
     public var connectTimeout: Duration = .seconds(10)
     /// Messages a subscription buffers for a slow reader before it drops and reports.
     public var subscriptionBufferLimit: Int = 65_536
+    /// TLS and credentials (none by default).
+    public var security = NATSSecurity()
     /// Threads for the few nats.c calls that block (connect, flush, JetStream admin).
     public var blockingThreads: Int = 2
 

@@ -56,9 +56,14 @@ public final class NATSConnection: Sendable {
                         blockingPool: pool, events: events, inboxPrefix: inboxPrefix
                     )
                     try connection.startInbox()
-                    logger.info("connected to NATS", metadata: ["url": "\(connection.connectedURL ?? "?")", "name": "\(configuration.name)"])
+                    logger.info(
+                        "connected to NATS",
+                        metadata: [
+                            "url": "\(connection.connectedURL.map(NATSSecurity.redacting(url:)) ?? "?")",
+                            "name": "\(configuration.name)", "security": "\(configuration.security)",
+                        ])
                     return connection
-                } catch let error as NATSError where clock.now < deadline {
+                } catch let error as NATSError where clock.now < deadline && !error.isPermanent {
                     logger.info("NATS not reachable yet, retrying", metadata: ["error": "\(error.message)", "in": "\(delay)"])
                     try await Task.sleep(for: delay)
                     delay = min(delay * 2, configuration.maxReconnectDelay)
@@ -81,13 +86,14 @@ public final class NATSConnection: Sendable {
                 natsOptions_SetServers(opts, $0, Int32(buffer.count))
             }
         }
-        try check("natsOptions_SetServers(\(configuration.servers))", status)
+        try check("natsOptions_SetServers(\(configuration.redactedServers))", status)
         try check("natsOptions_SetName", natsOptions_SetName(opts, configuration.name))
         try check("natsOptions_SetSendAsap", natsOptions_SetSendAsap(opts, configuration.sendAsap))
         try check("natsOptions_SetMaxReconnect", natsOptions_SetMaxReconnect(opts, -1))
         try check("natsOptions_SetTimeout", natsOptions_SetTimeout(opts, 2_000))
         // Our own buffers bound what a slow reader holds; nats.c should not drop first.
         try check("natsOptions_SetMaxPendingMsgs", natsOptions_SetMaxPendingMsgs(opts, 1 << 20))
+        try applySecurity(configuration, to: opts)
         // Retained until nats.c's closed callback, the last one it makes (see `closedTrampoline`).
         let closure = Unmanaged.passRetained(events).toOpaque()
         var handedOver = false
@@ -98,7 +104,11 @@ public final class NATSConnection: Sendable {
         try check("natsOptions_SetClosedCB", natsOptions_SetClosedCB(opts, closedTrampoline, closure))
         try check("natsOptions_SetErrorHandler", natsOptions_SetErrorHandler(opts, errorTrampoline, closure))
         var nc: OpaquePointer? = nil
-        try check("connect to \(configuration.servers.joined(separator: ","))", natsConnection_Connect(&nc, opts))
+        do {
+            try check("connect to \(configuration.redactedServers.joined(separator: ","))", natsConnection_Connect(&nc, opts))
+        } catch let error as NATSError {
+            throw explained(error, configuration)
+        }
         handedOver = true
         return ConnectionPointer(value: nc!)
     }

@@ -25,6 +25,14 @@ public struct NATSError: Error, Sendable, CustomStringConvertible, Equatable {
         case streamFull
         /// A reply could not be understood.
         case protocolViolation
+        /// The server refused the connection's credentials (`Authorization Violation`), or
+        /// wanted some and got none.
+        case authorizationFailed
+        /// TLS could not be set up: the server's certificate is not trusted or not for its
+        /// name, the server refused the client's, or one side wants TLS and the other does not.
+        case tls
+        /// Settings that cannot work: a file that cannot be read, credentials that conflict.
+        case invalidConfiguration
     }
 
     public var kind: Kind
@@ -36,6 +44,12 @@ public struct NATSError: Error, Sendable, CustomStringConvertible, Equatable {
     }
 
     public var description: String { "NATSError(\(kind)): \(message)" }
+
+    /// An error retrying cannot mend: a connection that fails so at start-up fails at once
+    /// instead of retrying until its connect timeout.
+    public var isPermanent: Bool {
+        [.authorizationFailed, .tls, .invalidConfiguration].contains(kind)
+    }
 
     /// JetStream error code for "wrong last sequence: N" (KV create/update conflict).
     static let jsWrongLastSequence = 10071
@@ -65,8 +79,20 @@ public struct NATSError: Error, Sendable, CustomStringConvertible, Equatable {
         if status == NATS_TIMEOUT {
             return NATSError(.timeout, "\(what): \(text)")
         }
+        if status == NATS_CONNECTION_AUTH_FAILED {
+            return NATSError(.authorizationFailed, "\(what): the server refused the credentials (\(withoutLocation(text)))")
+        }
+        if status == NATS_SSL_ERROR || status == NATS_SECURE_CONNECTION_WANTED || status == NATS_SECURE_CONNECTION_REQUIRED {
+            return NATSError(.tls, "\(what): TLS failed (\(withoutLocation(text)))")
+        }
         return NATSError(.client(status: Int32(status.rawValue)), "\(what): \(text)")
     }
+}
+
+/// nats.c's error text without the source location it starts with (`(conn.c:1905): `).
+private func withoutLocation(_ text: String) -> String {
+    guard text.hasPrefix("("), let end = text.range(of: "): "), text[..<end.lowerBound].contains(".c:") else { return text }
+    return String(text[end.upperBound...])
 }
 
 /// Runs a nats.c call and throws a `NATSError` when it does not return `NATS_OK`.

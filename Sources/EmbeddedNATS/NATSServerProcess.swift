@@ -64,10 +64,12 @@ public final class NATSServerProcess: Sendable {
     ///     `BATON_NATS_SERVER`).
     ///   - syncInterval: `jetstream { sync_interval }` (`always`, or a duration such as `10s`;
     ///     nats-server 2.10+); nil leaves the server's default (fsync every 2 minutes).
+    ///   - extraConfiguration: more of the server's configuration file, e.g. a `tls` or an
+    ///     `authorization` block (the security tests' servers).
     public static func start(
         port: Int? = nil, storeDirectory: String? = nil, maxPayload: Int = 8 << 20,
         serverName: String = "baton-dev", executable: String? = nil, syncInterval: String? = nil,
-        logger: Logger = Logger(label: "nats-server")
+        extraConfiguration: String = "", logger: Logger = Logger(label: "nats-server")
     ) async throws -> NATSServerProcess {
         let executable = try executable.map(checkedExecutable) ?? Self.executable()
         let work = FileManager.default.temporaryDirectory
@@ -84,6 +86,7 @@ public final class NATSServerProcess: Sendable {
               store_dir: "\(store)"
             \(syncInterval.map { "  sync_interval: \($0)" } ?? "")
             }
+            \(extraConfiguration)
             """
         try config.write(toFile: work + "/nats.conf", atomically: true, encoding: .utf8)
 

@@ -22,6 +22,13 @@ struct DevCommand: AsyncParsableCommand {
         valueName: "path"))
     var natsServer: String?
 
+    @Option(name: .customLong("nats-url"), help: ArgumentHelp(
+        "Use this NATS server (URLs, comma-separated) instead of starting one; --nats-port, --store and --nats-server then do nothing, and the NATS security options apply.",
+        valueName: "urls"))
+    var natsURL: String?
+
+    @OptionGroup(title: "NATS security (with --nats-url)") var nats: NATSSecurityOptions
+
     @OptionGroup var gateway: GatewayOptions
     @OptionGroup var worker: WorkerOptions
     @OptionGroup var common: CommonOptions

@@ -13,6 +13,8 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(name: .customLong("nats-url"), help: "NATS server URLs, comma-separated (env BATON_NATS_URL).")
     var natsURL = "nats://127.0.0.1:4222"
 
+    @OptionGroup(title: "NATS security") var nats: NATSSecurityOptions
+
     @Option(help: "HTTP port (HTTPS with --tls-cert): the API, the console and, without --admin-port, /metrics, /healthz and /readyz.")
     var port = 8080
 

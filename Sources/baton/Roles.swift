@@ -41,7 +41,7 @@ enum Role {
             switch role {
             case .gateway(let command):
                 var configuration = try command.gateway.configuration(port: command.port)
-                let connection = try await built.connect(NATSConfiguration(urls: command.natsURL, name: "baton-gateway"), logger: logger)
+                let connection = try await built.connect(command.nats.configuration(urls: command.natsURL, name: "baton-gateway"), logger: logger)
                 configuration.layout = command.common.layout(for: connection)
                 configuration.tracer = tracer
                 configuration.metrics = metrics
@@ -53,7 +53,7 @@ enum Role {
 
             case .worker(let command):
                 let definitions = try command.worker.definitions()
-                let connection = try await built.connect(NATSConfiguration(urls: command.natsURL, name: "baton-worker"), logger: logger)
+                let connection = try await built.connect(command.nats.configuration(urls: command.natsURL, name: "baton-worker"), logger: logger)
                 var configuration = command.worker.configuration(
                     layout: command.common.layout(for: connection), shutdownGrace: command.common.shutdownGrace.duration)
                 configuration.tracer = tracer
@@ -65,18 +65,9 @@ enum Role {
 
             case .dev(let command):
                 var configuration = try command.gateway.configuration(port: command.port, dev: true)
-                let server: NATSServerProcess
-                do {
-                    server = try await built.startNATSServer(
-                        port: command.natsPort == 0 ? nil : command.natsPort, storeDirectory: command.store,
-                        executable: command.natsServer, logger: logger)
-                } catch let error as NATSServerProcess.StartError {
-                    throw ValidationError(error.description)
-                }
-                let gatewayConnection = try await built.connect(NATSConfiguration(servers: [server.url], name: "baton-dev-gateway"), logger: logger)
-                let workerConnection = try await built.connect(NATSConfiguration(servers: [server.url], name: "baton-dev-worker"), logger: logger)
-                let natsURL = server.url
-                let natsDescription = "nats-server \(server.version?.description ?? "?") (\(server.executable))"
+                let (natsURL, natsDescription) = try await built.devNATS(command, logger: logger)
+                let gatewayConnection = try await built.connect(command.nats.configuration(urls: natsURL, name: "baton-dev-gateway"), logger: logger)
+                let workerConnection = try await built.connect(command.nats.configuration(urls: natsURL, name: "baton-dev-worker"), logger: logger)
                 configuration.layout = command.common.layout(for: gatewayConnection)
                 configuration.tracer = tracer
                 configuration.metrics = metrics
@@ -94,7 +85,8 @@ enum Role {
                 built.add(worker)
                 built.add(Gateway.services(connection: gatewayConnection, configuration: configuration, logger: logger) { port in
                     DevCommand.printWelcome(
-                        port: port, tls: tls, adminPort: adminPort, natsURL: natsURL, natsServer: natsDescription, webhookSecret: secret, apiKeys: keys)
+                        port: port, tls: tls, adminPort: adminPort, natsURL: NATSSecurity.redacting(url: natsURL), natsServer: natsDescription,
+                        webhookSecret: secret, apiKeys: keys)
                 })
             }
         } catch {
@@ -163,6 +155,25 @@ struct RoleServices {
                 logger.warning("OTEL_EXPORTER_OTLP_ENDPOINT is set, but \(error.description)")
                 return nil
             }
+            throw ValidationError(error.description)
+        }
+    }
+
+    /// `baton dev`'s NATS: the server `--nats-url` names, else an embedded nats-server; its
+    /// URLs and what to call it in the welcome text.
+    mutating func devNATS(_ command: DevCommand, logger: Logger) async throws -> (urls: String, description: String) {
+        if let urls = command.natsURL {
+            return (urls, "external (\(try command.nats.security()))")
+        }
+        guard try command.nats.security() == NATSSecurity() else {
+            throw ValidationError("the NATS security options apply to an external server: give --nats-url too (the embedded nats-server has no TLS or credentials)")
+        }
+        do {
+            let server = try await startNATSServer(
+                port: command.natsPort == 0 ? nil : command.natsPort, storeDirectory: command.store,
+                executable: command.natsServer, logger: logger)
+            return (server.url, "nats-server \(server.version?.description ?? "?") (\(server.executable))")
+        } catch let error as NATSServerProcess.StartError {
             throw ValidationError(error.description)
         }
     }

@@ -15,6 +15,8 @@ struct SubCommand: AsyncParsableCommand {
     @Option(name: .customLong("nats-url"), help: "NATS server URLs, comma-separated (env BATON_NATS_URL).")
     var natsURL = "nats://127.0.0.1:4222"
 
+    @OptionGroup(title: "NATS security") var nats: NATSSecurityOptions
+
     @Option(help: "Stop after this many messages (0: never).")
     var count = 0
 
@@ -26,7 +28,7 @@ struct SubCommand: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "baton.sub")
         logger.logLevel = .warning
-        let connection = try await NATSConnection.connect(NATSConfiguration(urls: natsURL, name: "baton-sub"), logger: logger)
+        let connection = try await NATSConnection.connect(nats.configuration(urls: natsURL, name: "baton-sub"), logger: logger)
         let subscription = try connection.subscribe(to: subject)
         FileHandle.standardError.write(Data("Listening on \(subject)\n".utf8))
         var seen = 0

@@ -9,6 +9,8 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("nats-url"), help: "NATS server URLs, comma-separated (env BATON_NATS_URL).")
     var natsURL = "nats://127.0.0.1:4222"
 
+    @OptionGroup(title: "NATS security") var nats: NATSSecurityOptions
+
     @Option(help: "Port of the worker's /metrics and /healthz (0: off).")
     var metricsPort = 9091
 

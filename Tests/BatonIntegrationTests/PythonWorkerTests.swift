@@ -166,6 +166,33 @@ struct PythonWorkerTests {
     }
 }
 
+extension PythonWorkerTests {
+    /// A server that wants TLS with client certificates and an NKey user: the Python worker
+    /// takes the same BATON_NATS_* variables as `baton worker`, the gateway flags.
+    @Test func overTLSWithAnNKeyUser() async throws {
+        try await ensurePythonPackage("nkeys", module: "nkeys")
+        let material = try await SecurityMaterial.shared()
+        let server = try await material.startServer(material.tlsConfiguration(verifyClients: true) + "\n" + material.nkeyConfiguration, name: "py-tls-nkey")
+        defer { server.stop() }
+        let tls = ["--nats-tls-ca", material.caFile, "--nats-tls-cert", material.clientCertificateFile, "--nats-tls-key", material.clientKeyFile]
+        let gateway = try GatewayProcess(natsURL: server.url, arguments: ["--no-webhooks", "--nats-nkey-seed", material.nkeySeedFile] + tls)
+        defer { gateway.kill() }
+        try await gateway.waitUntilReady()
+        let service = "py-echo-tls-\(randomSuffix())"
+        let worker = try await PythonWorker.start(
+            natsURL: "tls://127.0.0.1:\(server.port)", service: service, lane: "durable", workerID: "py-test-\(service)",
+            environment: [
+                "BATON_NATS_TLS_CA": material.caFile, "BATON_NATS_TLS_CERT": material.clientCertificateFile,
+                "BATON_NATS_TLS_KEY": material.clientKeyFile, "BATON_NATS_NKEY_SEED": material.nkeySeedFile,
+            ])
+        defer { worker.kill() }
+        let response = try await gateway.client.post("/v1/jobs/\(service)", "secured python", headers: ["Content-Type": "text/plain"])
+        #expect(response.status == 200, "\(response.text)\n\(worker.log)")
+        #expect(response.text == "secured python")
+        try await worker.stop()
+    }
+}
+
 /// `examples/python-worker/worker.py` as a child process, its output in a log file.
 private final class PythonWorker: Sendable {
     let process: Process
@@ -183,7 +210,9 @@ private final class PythonWorker: Sendable {
         self.logPath = logPath
     }
 
-    static func start(natsURL: String, service: String, lane: String, workerID: String) async throws -> PythonWorker {
+    static func start(
+        natsURL: String, service: String, lane: String, workerID: String, environment extra: [String: String] = [:]
+    ) async throws -> PythonWorker {
         try await natsPy.value
         let logPath = FileManager.default.temporaryDirectory.appendingPathComponent("baton-python-worker-\(UUID().uuidString).log").path
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
@@ -192,6 +221,7 @@ private final class PythonWorker: Sendable {
         process.arguments = ["python3", script, "--nats-url", natsURL, "--service", service, "--lane", lane, "--worker-id", workerID, "--verbose"]
         var environment = ProcessInfo.processInfo.environment
         environment["PYTHONUNBUFFERED"] = "1"
+        environment.merge(extra) { $1 }
         process.environment = environment
         let log = FileHandle(forWritingAtPath: logPath)!
         process.standardOutput = log

@@ -4,7 +4,7 @@ import Synchronization
 /// The messages logged through a `Logger` it makes, kept for a test to wait on: some events
 /// have no other trace (a worker deciding to hand a job back rather than ack it).
 public final class LogCapture: Sendable {
-    private let messages = Mutex<[String]>([])
+    private let entries = Mutex<[(message: String, line: String)]>([])
 
     public init() {}
 
@@ -17,7 +17,12 @@ public final class LogCapture: Sendable {
 
     /// Whether `message` was logged.
     public func contains(_ message: String) -> Bool {
-        messages.withLock { $0.contains(message) }
+        entries.withLock { $0.contains { $0.message == message } }
+    }
+
+    /// Every message with its metadata (`message key=value …`), for checks on what a log says.
+    public var lines: [String] {
+        entries.withLock { $0.map(\.line) }
     }
 
     private struct Handler: LogHandler {
@@ -31,7 +36,9 @@ public final class LogCapture: Sendable {
         }
 
         func log(event: LogEvent) {
-            capture.messages.withLock { $0.append(event.message.description) }
+            let message = event.message.description
+            let fields = metadata.merging(event.metadata ?? [:]) { $1 }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+            capture.entries.withLock { $0.append((message, ([message] + fields).joined(separator: " "))) }
         }
     }
 }

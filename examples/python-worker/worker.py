@@ -34,6 +34,7 @@ import random
 import secrets
 import signal
 import socket
+import ssl
 import sys
 import time
 from dataclasses import dataclass, field
@@ -1050,6 +1051,36 @@ class Worker:
             self.log(f"fast-lane answer to {job_id} not sent: {error!r}")
 
 
+def nats_security_options(environment=os.environ) -> dict:
+    """nats.connect keyword arguments from the variables `baton worker` reads for the same
+    settings: BATON_NATS_TLS_CA, _TLS_CERT, _TLS_KEY, _TLS_SERVER_NAME (any turns TLS on, as does
+    a tls:// URL), and one credential: BATON_NATS_CREDS (.creds file), BATON_NATS_NKEY_SEED (seed
+    file; needs PyPI's nkeys), BATON_NATS_TOKEN or BATON_NATS_TOKEN_FILE."""
+    def setting(name):
+        return environment.get(f"BATON_NATS_{name}") or None
+
+    options = {}
+    ca, cert, key, server_name = (setting(n) for n in ("TLS_CA", "TLS_CERT", "TLS_KEY", "TLS_SERVER_NAME"))
+    if ca or cert or key or server_name:
+        context = ssl.create_default_context(cafile=ca)
+        if cert:
+            context.load_cert_chain(cert, key)
+        options["tls"] = context
+        if server_name:
+            options["tls_hostname"] = server_name
+    if setting("CREDS"):
+        options["user_credentials"] = setting("CREDS")
+    if setting("NKEY_SEED"):
+        options["nkeys_seed"] = setting("NKEY_SEED")
+    token = setting("TOKEN")
+    if setting("TOKEN_FILE"):
+        with open(setting("TOKEN_FILE")) as f:
+            token = f.read().strip()
+    if token:
+        options["token"] = token
+    return options
+
+
 def default_worker_id() -> str:
     return f"py-{socket.gethostname().split('.')[0] or 'worker'}-{os.getpid()}"
 
@@ -1069,7 +1100,8 @@ async def main() -> None:
     if not valid_service_name(args.service):
         parser.error("service names are 1-64 characters of letters, digits, '_' and '-'")
 
-    nc = await nats.connect(args.nats_url, name=f"baton-python-worker-{args.service}", max_reconnect_attempts=-1)
+    nc = await nats.connect(args.nats_url, name=f"baton-python-worker-{args.service}", max_reconnect_attempts=-1,
+                            **nats_security_options())
     worker = Worker(nc, args.service, args.lane, echo(args.delay), args.worker_id,
                     description="Answers the input bytes and content type unchanged (Python, nats-py).",
                     concurrency=args.concurrency, ack_wait=args.ack_wait, max_attempts=args.max_attempts,

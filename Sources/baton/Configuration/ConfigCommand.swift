@@ -1,4 +1,5 @@
 import ArgumentParser
+import BatonNATS
 import Foundation
 
 /// `baton config COMMAND [OPTIONS]`: each option of COMMAND, its value and where it comes from.
@@ -9,7 +10,7 @@ struct ConfigCommand: ParsableCommand {
         discussion: """
             Give the command and, optionally, the options you would run it with: \
             `baton config gateway --port 9000 --config baton.conf`. Nothing is started. \
-            Secret values are shortened.
+            Secret values are shortened (a NATS token shows as <set>, URL passwords as <redacted>).
 
             \(ConfigurationHelp.rule)
             """)
@@ -91,6 +92,20 @@ struct ConfigCommand: ParsableCommand {
     }
 
     private static func masked(_ value: String, option: String) -> String {
+        value == "(none)" ? value : SecretValues.displayed(value, option: option)
+    }
+}
+
+/// How option values that are or hold secrets are shown (`baton config`, messages): a NATS
+/// token as `<set>`, a webhook secret or API key shortened to its first 8 characters, the user
+/// information of NATS URLs (`nats://user:password@…`) redacted.
+enum SecretValues {
+    static func displayed(_ value: String, option: String) -> String {
+        if option == "nats-token" { return "<set>" }
+        if option == "nats-url" {
+            return value.split(separator: ",", omittingEmptySubsequences: false)
+                .map { NATSSecurity.redacting(url: String($0)) }.joined(separator: ",")
+        }
         guard option.contains("secret") || option == "api-key", value.count > 10 else { return value }
         return String(value.prefix(8)) + "…"
     }

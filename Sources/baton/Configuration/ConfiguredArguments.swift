@@ -42,7 +42,7 @@ struct ConfiguredArguments: Sendable {
                 guard word.hasPrefix("--"), let equals = word.firstIndex(of: "=") else { return word }
                 let name = word[word.index(word.startIndex, offsetBy: 2)..<equals]
                 let value = word[word.index(after: equals)...]
-                return name.contains("secret") || name == "api-key" ? "--\(name)=\(value.prefix(8))…" : word
+                return "--\(name)=\(SecretValues.displayed(String(value), option: String(name)))"
             }.joined(separator: " ")
         }
     }
