@@ -103,7 +103,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // Metrics (swift-metrics → Prometheus), the /metrics endpoint, log formats, W3C trace
+        // Metrics (swift-metrics → Prometheus), log formats, W3C trace
         // context and the spans of a job (exported over OTLP with the OTel trait): what
         // operators look at.
         .target(
@@ -114,6 +114,16 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "OTel", package: "swift-otel", condition: .when(traits: ["OTel"])),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // `GET /metrics` over Hummingbird, and the worker's small /metrics + /healthz server: kept
+        // out of BatonObservability so the BatonWorker library does not pull in an HTTP server.
+        .target(
+            name: "BatonMetricsHTTP",
+            dependencies: [
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -134,7 +144,7 @@ let package = Package(
         .target(
             name: "BatonGateway",
             dependencies: [
-                "BatonCore", "BatonNATS", "BatonStore", "BatonWebhooks", "BatonObservability",
+                "BatonCore", "BatonNATS", "BatonStore", "BatonWebhooks", "BatonObservability", "BatonMetricsHTTP",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -175,7 +185,7 @@ let package = Package(
             name: "baton",
             dependencies: [
                 "BatonCore", "BatonNATS", "BatonStore", "BatonWorker", "BatonGateway", "BatonExamples", "EmbeddedNATS",
-                "BatonObservability", "BatonHTTPClient", "BatonWebhooks",
+                "BatonObservability", "BatonMetricsHTTP", "BatonHTTPClient", "BatonWebhooks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -241,7 +251,7 @@ let package = Package(
             name: "BatonIntegrationTests",
             dependencies: [
                 "baton", "BatonCore", "BatonNATS", "BatonStore", "BatonWorker", "BatonGateway", "BatonExamples", "EmbeddedNATS",
-                "BatonWebhooks", "BatonObservability", "BatonTestSupport",
+                "BatonWebhooks", "BatonObservability", "BatonMetricsHTTP", "BatonTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

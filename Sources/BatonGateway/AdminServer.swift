@@ -1,3 +1,4 @@
+import BatonMetricsHTTP
 import BatonNATS
 import BatonObservability
 import Hummingbird

@@ -1,6 +1,5 @@
 import BatonNATS
 import BatonStore
-import BatonWebhooks
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS

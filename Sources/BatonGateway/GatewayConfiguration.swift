@@ -1,3 +1,4 @@
+import BatonMetricsHTTP
 import BatonObservability
 import BatonStore
 import BatonWebhooks

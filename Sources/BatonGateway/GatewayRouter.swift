@@ -1,4 +1,5 @@
 import BatonNATS
+import BatonMetricsHTTP
 import BatonObservability
 import BatonStore
 import Hummingbird

@@ -2,6 +2,7 @@ import ArgumentParser
 import BatonExamples
 import BatonGateway
 import BatonNATS
+import BatonMetricsHTTP
 import BatonObservability
 import BatonStore
 import BatonWebhooks

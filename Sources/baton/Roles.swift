@@ -1,6 +1,7 @@
 import ArgumentParser
 import BatonGateway
 import BatonNATS
+import BatonMetricsHTTP
 import BatonObservability
 import BatonWorker
 import EmbeddedNATS

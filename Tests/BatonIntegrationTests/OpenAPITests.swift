@@ -1,5 +1,6 @@
 @testable import BatonGateway
 import BatonNATS
+import BatonMetricsHTTP
 import BatonObservability
 import BatonTestSupport
 import Foundation

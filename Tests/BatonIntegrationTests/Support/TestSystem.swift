@@ -2,6 +2,7 @@ import BatonCore
 import BatonExamples
 import BatonGateway
 import BatonNATS
+import BatonMetricsHTTP
 import BatonObservability
 import BatonTestSupport
 import BatonWebhooks
