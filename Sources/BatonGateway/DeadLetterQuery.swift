@@ -56,12 +56,7 @@ struct DeadLetterQuery: Sendable, Equatable {
             guard JobID.isValid(job) else { throw Problem.badRequest("'job' is not a job id.") }
             self.job = job
         }
-        if let limit = parameters["limit"] {
-            guard let value = Int(String(limit)), (1...Self.maxLimit).contains(value) else {
-                throw Problem.badRequest("'limit' must be 1...\(Self.maxLimit).")
-            }
-            self.limit = value
-        }
+        if let limit = try listLimit(parameters["limit"], max: Self.maxLimit) { self.limit = limit }
     }
 
     static let mixedOrders = Problem.badRequest("'after' pages the oldest-first order; 'before' the newest-first.")

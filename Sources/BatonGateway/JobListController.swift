@@ -34,12 +34,7 @@ struct JobListController<Jobs: JobRepository>: Sendable {
             }
             query.state = known
         }
-        if let limit = parameters["limit"].map(String.init) {
-            guard let value = Int(limit), (1...Self.maxLimit).contains(value) else {
-                throw Problem.badRequest("'limit' must be 1...\(Self.maxLimit).")
-            }
-            query.limit = value
-        }
+        if let limit = try listLimit(parameters["limit"], max: Self.maxLimit) { query.limit = limit }
         if let cursor = parameters["cursor"].map(String.init) {
             guard let position = Self.position(cursor) else { throw Problem.badRequest("'cursor' is not a cursor this gateway gave out.") }
             query.before = position

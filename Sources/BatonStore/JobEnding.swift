@@ -93,3 +93,13 @@ extension JobRecord {
         self = ended(with: ending)
     }
 }
+
+extension JobEnding {
+    /// The end a client's cancel proposes: `cancelled`, answered with the `job-cancelled` problem.
+    public static func cancelledByClient(_ id: String, service: String?) -> JobEnding {
+        let problem = Problem.jobCancelled(id)
+        return JobEnding(
+            answer: JobAnswer(status: problem.statusCode, contentType: Problem.mediaType, body: problem.encoded()), state: .cancelled,
+            service: service, error: "Cancelled by the client.")
+    }
+}

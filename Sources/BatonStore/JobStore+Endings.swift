@@ -56,10 +56,7 @@ extension JobStore {
         if found == nil { found = try await record(id) }
         guard let current = found else { return .unknown }
         if current.record.state.isTerminal { return .alreadyEnded(current.record) }
-        let problem = Problem.jobCancelled(id)
-        let proposed = JobEnding(
-            answer: JobAnswer(status: problem.statusCode, contentType: Problem.mediaType, body: problem.encoded()), state: .cancelled,
-            service: current.record.service, error: "Cancelled by the client.")
+        let proposed = JobEnding.cancelledByClient(id, service: current.record.service)
         let ending = try await finish(id, by: .client, ending: proposed, webhook: current.record.webhook != nil)
         try? records.jetStream.connection.publish(ByteBuffer(), to: Subjects.cancel(job: id))
         let record = current.record.ended(with: ending)

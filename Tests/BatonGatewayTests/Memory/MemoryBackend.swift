@@ -177,10 +177,7 @@ extension MemoryBackend: JobRepository {
         if found == nil { found = try await record(id) }
         guard let current = found else { return .unknown }
         if current.record.state.isTerminal { return .alreadyEnded(current.record) }
-        let problem = Problem.jobCancelled(id)
-        let proposed = JobEnding(
-            answer: JobAnswer(status: problem.statusCode, contentType: Problem.mediaType, body: problem.encoded()), state: .cancelled,
-            service: current.record.service, error: "Cancelled by the client.")
+        let proposed = JobEnding.cancelledByClient(id, service: current.record.service)
         let ending = try finish(id, by: .client, ending: proposed)
         state.withLock { $0.running.removeValue(forKey: id) }?.cancel()
         let record = current.record.ended(with: ending)
