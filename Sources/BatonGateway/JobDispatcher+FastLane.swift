@@ -43,23 +43,32 @@ extension JobDispatcher {
 
     /// One wait serves the call: the reply subject outlives it, so the reply that comes after
     /// the client's wait is not lost while the job is recorded and the gateway listens on.
-    func answerFast(_ pending: PendingAnswer, created: Timestamp) async throws -> Submission {
-        let (id, service, replyTo) = (pending.id, pending.service, pending.replyTo)
-        let fastLaneTimeout = configuration.fastLaneTimeout
-        let wait = min(pending.options.wait, fastLaneTimeout)
-        if let reply = await connection.waitForReply(on: replyTo, timeout: wait, interruptible: true, keepingSubject: true) {
-            if reply.isNoResponders {
-                connection.discardReplySubject(replyTo)
-                throw Problem.noWorkers(service)
-            }
-            return .answered(id: id, JobAnswer(headers: reply.headers, body: reply.payload))
+    /// The wait keeps little in its frame; what follows it is out of line (see `answer`).
+    @inline(never) func answerFast(_ pending: PendingAnswer) async throws -> Submission {
+        let wait = min(pending.options.wait, configuration.fastLaneTimeout)
+        if let reply = await connection.waitForReply(on: pending.replyTo, timeout: wait, interruptible: true, keepingSubject: true) {
+            return try answered(pending, reply)
         }
-        let rest = fastLaneTimeout - (ContinuousClock.now - pending.sent)
+        return try await recordAfterWait(pending)
+    }
+
+    private func answered(_ pending: PendingAnswer, _ reply: NATSMessage) throws -> Submission {
+        if reply.isNoResponders {
+            connection.discardReplySubject(pending.replyTo)
+            throw Problem.noWorkers(pending.service)
+        }
+        return .answered(id: pending.id, JobAnswer(headers: reply.headers, body: reply.payload))
+    }
+
+    /// The wait elapsed: record the job so it can be followed, keep listening.
+    @inline(never) private func recordAfterWait(_ pending: PendingAnswer) async throws -> Submission {
+        let (id, service, replyTo) = (pending.id, pending.service, pending.replyTo)
+        guard case .fast(let created) = pending.lane else { preconditionFailure("a fast-lane answer of a durable job") }
+        let rest = configuration.fastLaneTimeout - (ContinuousClock.now - pending.sent)
         guard rest > .zero else {
             connection.discardReplySubject(replyTo)
             throw Problem.noAnswer(service: service)
         }
-        // The wait elapsed: record the job so it can be followed, keep listening.
         let record: JobRecord
         do {
             record = try await recordRunning(id: id, service: service, created: created, options: pending.options)

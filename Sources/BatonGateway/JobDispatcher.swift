@@ -36,8 +36,9 @@ struct SubmitOptions: Sendable {
     }
 }
 
-/// What became of a submitted job within the client's wait.
-enum Submission: Sendable {
+/// What became of a submitted job within the client's wait. Indirect: a held call's frames hold
+/// one, and a record inline would make each of them several hundred bytes larger.
+indirect enum Submission: Sendable {
     /// The worker answered in time.
     case answered(id: String, JobAnswer)
     /// The job is durable (or known) and runs on; the client gets `202`.
@@ -45,7 +46,10 @@ enum Submission: Sendable {
 }
 
 /// A job sent whose client waits for its answer: what `JobDispatcher.answer(_:)` needs.
-struct PendingAnswer: Sendable {
+///
+/// A class: the frames of a held call pass it along for the whole wait, and a reference keeps
+/// each of them small (see `JobDispatcher.answer`).
+final class PendingAnswer: Sendable {
     enum Lane: Sendable {
         /// The job is recorded (`queued`); its record is the `202`'s if the wait elapses.
         case durable(JobRecord)
@@ -60,7 +64,20 @@ struct PendingAnswer: Sendable {
     let options: SubmitOptions
     let lane: Lane
     /// When the job was sent (the fast lane's timeout counts from here).
-    var sent = ContinuousClock.now
+    let sent = ContinuousClock.now
+
+    init(id: String, service: String, replyTo: String, options: SubmitOptions, lane: Lane) {
+        self.id = id
+        self.service = service
+        self.replyTo = replyTo
+        self.options = options
+        self.lane = lane
+    }
+
+    /// The record of a durable job as it was queued.
+    var queuedRecord: JobRecord? {
+        if case .durable(let record) = lane { record } else { nil }
+    }
 }
 
 /// What a dispatcher's `start` did: the job's fate is known, or its client waits (holding what
@@ -101,23 +118,28 @@ struct JobDispatcher: Sendable {
         case .fast: started = try await startFast(service: service.name, input: input, contentType: contentType, options: options)
         }
         if case .ended(let submission) = started, options.callbackURL != nil, options.wait > .zero {
-            return .ended(await settleHeldWebhook(submission, record: nil))
+            return .ended(await settleHeldWebhook(submission, pending: nil))
         }
         return started
     }
 
     /// Waits for the answer of a job `start` sent (the client's wait).
+    ///
+    /// Every frame on a held call's stack lives as long as the call, and a task keeps the
+    /// memory of its deepest stack until it ends (for Hummingbird, until the connection
+    /// closes). So the functions that wait keep little across the wait; whatever comes after
+    /// it (recording, reading the record, settling a webhook) is in functions of its own, not
+    /// inlined, whose frames are allocated only once the wait is over.
     func answer(_ pending: PendingAnswer) async throws -> Submission {
         GatewayMetrics.waiting.increment()
         defer { GatewayMetrics.waiting.decrement() }
         let submission: Submission
         switch pending.lane {
-        case .durable(let record): submission = await answerDurable(pending, record: record)
-        case .fast(let created): submission = try await answerFast(pending, created: created)
+        case .durable: submission = await answerDurable(pending)
+        case .fast: submission = try await answerFast(pending)
         }
         guard pending.options.callbackURL != nil else { return submission }
-        let queued: JobRecord? = if case .durable(let record) = pending.lane { record } else { nil }
-        return await settleHeldWebhook(submission, record: queued)
+        return await settleHeldWebhook(submission, pending: pending)
     }
 
     /// Settles a held webhook with the call's outcome; returns the outcome the client may see.
@@ -130,8 +152,10 @@ struct JobDispatcher: Sendable {
     /// write answers `202` instead of the answer: the webhook brings it, and no client gets
     /// an answer both on its call and by webhook.
     ///
-    /// - Parameter record: the job's record as this gateway knows it, for that `202`.
-    private func settleHeldWebhook(_ submission: Submission, record known: JobRecord?) async -> Submission {
+    /// - Parameter pending: the held call, whose queued record (durable lane) is that `202`'s
+    ///   when the record cannot be read.
+    @inline(never) private func settleHeldWebhook(_ submission: Submission, pending: PendingAnswer?) async -> Submission {
+        let known = pending?.queuedRecord
         switch submission {
         case .accepted(let record):
             do {
@@ -166,11 +190,17 @@ struct JobDispatcher: Sendable {
         return .waiting(PendingAnswer(id: record.id, service: service, replyTo: replyTo, options: options, lane: .durable(record)))
     }
 
-    private func answerDurable(_ pending: PendingAnswer, record: JobRecord) async -> Submission {
+    @inline(never) private func answerDurable(_ pending: PendingAnswer) async -> Submission {
         if let reply = await connection.waitForReply(on: pending.replyTo, timeout: pending.options.wait, interruptible: true) {
             return .answered(id: pending.id, JobAnswer(headers: reply.headers, body: reply.payload))
         }
-        return .accepted((try? await store.record(pending.id)?.record) ?? record)
+        return await acceptedAfterWait(pending)
+    }
+
+    /// The `202` of a durable job whose client's wait elapsed: its record as it stands now.
+    @inline(never) private func acceptedAfterWait(_ pending: PendingAnswer) async -> Submission {
+        let queued = pending.queuedRecord!
+        return .accepted((try? await store.record(pending.id)?.record) ?? queued)
     }
 
     /// Records and publishes a durable job; returns its record and the subject its answer comes

@@ -47,18 +47,37 @@ final class JobsController<Backend: GatewayBackend>: Sendable {
     // MARK: - POST /v1/jobs/{service}
 
     @Sendable func submit(_ request: Request, context: BasicRequestContext) async throws -> Response {
-        let start = ContinuousClock.now
-        let name = try context.parameters.require(Self.segment)
-        let span = configuration.tracer.map { $0.start(.gatewayRequest, parent: Self.incomingTrace(request)) }
-        span?.set(JobSpan.Attribute.service, name)
+        let call = SubmitCall(service: try context.parameters.require(Self.segment), request: request, tracer: configuration.tracer)
         do {
-            let response = try await submit(request, service: name, span: span)
-            GatewayMetrics.recordRequest(service: name, outcome: response.status == .accepted ? .accepted : .sync, since: start)
+            return call.finished(try await submit(request, service: call.service, span: call.span))
+        } catch {
+            throw call.failed(error)
+        }
+    }
+
+    /// A submit's metrics and span. Its bookkeeping is out of line: the frames of a held call
+    /// live as long as the call (see `JobDispatcher.answer`).
+    private struct SubmitCall {
+        let service: String
+        let span: JobSpan?
+        let start = ContinuousClock.now
+
+        init(service: String, request: Request, tracer: JobTracer?) {
+            self.service = service
+            span = tracer.map { $0.start(.gatewayRequest, parent: JobsController.incomingTrace(request)) }
+            span?.set(JobSpan.Attribute.service, service)
+        }
+
+        @inline(never) func finished(_ response: Response) -> Response {
+            GatewayMetrics.recordRequest(service: service, outcome: response.status == .accepted ? .accepted : .sync, since: start)
             span?.set(JobSpan.Attribute.httpStatus, response.status.code)
             span?.end(failure: response.status.code >= 500 ? "HTTP \(response.status.code)" : nil)
             return response
-        } catch {
+        }
+
+        @inline(never) func failed(_ error: any Error) -> any Error {
             // Only registered services get their own label: clients cannot grow the label set.
+            let name = service
             let known = (error as? Problem).map { $0.type != Problem.unknownService(name).type && $0.type != Problem.invalidServiceName(name).type } ?? true
             GatewayMetrics.recordRequest(service: known ? name : "unknown", outcome: .error, since: start)
             if let span {
@@ -66,7 +85,7 @@ final class JobsController<Backend: GatewayBackend>: Sendable {
                 span.set(JobSpan.Attribute.httpStatus, status)
                 span.end(failure: status >= 500 ? "\(error)" : nil)
             }
-            throw error
+            return error
         }
     }
 

@@ -54,30 +54,56 @@ struct DurableJobRunner: Sendable {
     }
 
     func process(_ message: JetStreamMessage) async {
-        guard let id = message.headers[Headers.jobID], JobID.isValid(id) else {
+        guard let delivery = Delivery(message, logger: logger) else {
             logger.error("job message without a valid job id; terminating it", metadata: ["subject": "\(message.subject)"])
             try? message.terminate()
             return
         }
-        let trace = message.headers[Headers.traceparent].flatMap {
-            TraceContext(traceparent: $0, tracestate: message.headers[Headers.tracestate])
-        }
-        var logger = self.logger
-        logger[metadataKey: "job"] = "\(id)"
-        if let trace { logger[metadataKey: "trace_id"] = "\(trace.traceID)" }
-        let reply = message.headers[Headers.replyTo]
-        let token = cancellations.register(id)
-        defer { cancellations.done(id) }
-        let taken = ContinuousClock.now
+        let token = cancellations.register(delivery.id)
+        defer { cancellations.done(delivery.id) }
         let inFlight = WorkerMetrics.inFlight(service: service.name)
         inFlight.increment()
         defer { inFlight.decrement() }
         WorkerMetrics.queueDepth(service: service.name, pending: message.pending)
         if message.deliveryCount > 1 { WorkerMetrics.redelivered(service: service.name) }
-        let deadline = message.headers[Headers.deadline].flatMap { Timestamp(rfc3339: $0) }
-        // The gateway's record holds only what the headers say: no webhook to look up.
-        let headersOnly = message.headers[Headers.record] == "headers"
+        await run(delivery, token: token)
+    }
 
+    /// A job as delivered: what its attempt's steps share. A class, so that each step's frame
+    /// holds a reference (an async function's frame is sized for all its paths and lives while
+    /// it runs; the steps are out of line so that a job's task only ever holds one of them).
+    private final class Delivery: Sendable {
+        let message: JetStreamMessage
+        let id: String
+        let trace: TraceContext?
+        let logger: Logger
+        /// Where a waiting gateway wants the answer.
+        let reply: String?
+        let taken = ContinuousClock.now
+        let deadline: Timestamp?
+        /// The gateway's record holds only what the headers say: no webhook to look up.
+        let headersOnly: Bool
+
+        init?(_ message: JetStreamMessage, logger: Logger) {
+            guard let id = message.headers[Headers.jobID], JobID.isValid(id) else { return nil }
+            self.message = message
+            self.id = id
+            trace = message.headers[Headers.traceparent].flatMap {
+                TraceContext(traceparent: $0, tracestate: message.headers[Headers.tracestate])
+            }
+            var logger = logger
+            logger[metadataKey: "job"] = "\(id)"
+            if let trace { logger[metadataKey: "trace_id"] = "\(trace.traceID)" }
+            self.logger = logger
+            reply = message.headers[Headers.replyTo]
+            deadline = message.headers[Headers.deadline].flatMap { Timestamp(rfc3339: $0) }
+            headersOnly = message.headers[Headers.record] == "headers"
+        }
+    }
+
+    @inline(never) private func run(_ delivery: Delivery, token: CancelToken) async {
+        let (message, id, trace, logger, reply, taken) = (delivery.message, delivery.id, delivery.trace, delivery.logger, delivery.reply, delivery.taken)
+        let (deadline, headersOnly) = (delivery.deadline, delivery.headersOnly)
         if let deadline, deadline < .now {
             await end(message, id: id, reply: reply, since: taken, logger: logger) { answerGateway in
                 let webhook = headersOnly ? false : try await store.record(id)?.record.webhook != nil
@@ -128,6 +154,12 @@ struct DurableJobRunner: Sendable {
         )
         let context = JobContext(job: job, connection: connection, store: store, cursor: attempt.cursor, logger: logger)
         let outcome = await runWithHeartbeat(message, token: token, { try await stats.measure { try await service.handler(job, context) } })
+        await conclude(delivery, attempt: attempt, outcome: outcome, token: token, span: span)
+    }
+
+    /// What follows a handler's run: hand back, retry later, or end the job.
+    @inline(never) private func conclude(_ delivery: Delivery, attempt: Attempt, outcome: JobOutcome?, token: CancelToken, span: JobSpan?) async {
+        let (message, id, logger, reply, taken) = (delivery.message, delivery.id, delivery.logger, delivery.reply, delivery.taken)
         span?.end(outcome, reason: token.isCancelled ? "cancelled" : "worker stopping")
         guard let outcome else {
             _ = attempt.cursor.abandon()
@@ -171,7 +203,7 @@ struct DurableJobRunner: Sendable {
     /// known, and handing the job back would run it again and spend an attempt on NATS's
     /// trouble. `ending` is idempotent (first end wins; the event has a message id). Past the
     /// limit, or when the worker stops, the job is handed back.
-    private func end(
+    @inline(never) private func end(
         _ message: JetStreamMessage, id: String, reply: String?, since taken: ContinuousClock.Instant, logger: Logger,
         _ ending: (_ answerGateway: @escaping (JobAnswer) -> Void) async throws -> JobEnding
     ) async {
@@ -203,7 +235,7 @@ struct DurableJobRunner: Sendable {
     /// died between its end and the event, or the event's stream was electing a leader, and the
     /// webhook dispatchers wait for the event. So the job is acked only once the event is
     /// stored; until then it is handed back with a growing delay.
-    private func answerAgain(_ message: JetStreamMessage, id: String, stored: StoredRecord?, reply: String?, logger: Logger) async {
+    @inline(never) private func answerAgain(_ message: JetStreamMessage, id: String, stored: StoredRecord?, reply: String?, logger: Logger) async {
         if let reply {
             var answer = stored?.ending?.answer
             if answer == nil { answer = try? await store.result(id) }
@@ -224,7 +256,7 @@ struct DurableJobRunner: Sendable {
 
     /// Puts a retryable failure back in the queue with a backoff. A running mark not written
     /// yet is not written now: the retry reads the record instead.
-    private func retryLater(_ message: JetStreamMessage, attempt: Attempt, id: String, outcome: JobOutcome, logger: Logger) async {
+    @inline(never) private func retryLater(_ message: JetStreamMessage, attempt: Attempt, id: String, outcome: JobOutcome, logger: Logger) async {
         let delay = configuration.backoff(afterAttempt: attempt.number)
         logger.info("attempt failed; retrying", metadata: ["attempt": "\(attempt.number)", "delay": "\(delay)", "error": "\(outcome.error ?? "")"])
         WorkerMetrics.retried(service: service.name)
@@ -239,7 +271,7 @@ struct DurableJobRunner: Sendable {
 
     /// A job delivered more often than `maxAttempts` (its worker crashed or stalled each time,
     /// or retries ran out): fail it and dead-letter it, unless it ended meanwhile.
-    private func giveUp(
+    @inline(never) private func giveUp(
         _ message: JetStreamMessage, attempts: Int, id: String, reply: String?, since taken: ContinuousClock.Instant, logger: Logger
     ) async {
         logger.warning("job out of attempts; dead-lettering it", metadata: ["attempts": "\(attempts)"])
@@ -267,7 +299,7 @@ struct DurableJobRunner: Sendable {
     /// running mark; any other delivery reads the record and marks it running at once (the
     /// mark counts the attempt: older servers can reset a message's delivery count,
     /// `ServerCapabilities.keepsDeliveryCountOnNak`).
-    private func start(_ id: String, message: JetStreamMessage, headersOnly: Bool) async throws -> Start {
+    @inline(never) private func start(_ id: String, message: JetStreamMessage, headersOnly: Bool) async throws -> Start {
         let now = Timestamp.now
         if headersOnly, message.deliveryCount == 1, deliveryCountIsExact {
             if let entry = try await store.results.get(id), let ending = JobEnding(headers: entry.headers, body: entry.value) {
@@ -284,6 +316,13 @@ struct DurableJobRunner: Sendable {
             let cursor = RecordCursor(deferring: { try await store.overwrite(marked, by: .worker) }, after: configuration.runningMarkDelay)
             return .running(Attempt(cursor: cursor, number: 1, startedAt: now, webhook: false))
         }
+        return try await startFromRecord(id, message: message, headersOnly: headersOnly, now: now)
+    }
+
+    /// Starts an attempt by reading the record and marking it running (any delivery but a
+    /// first one of a job recorded from its headers). Out of line: an async function's frame is
+    /// sized for all its paths, and the common one above needs a small one.
+    @inline(never) private func startFromRecord(_ id: String, message: JetStreamMessage, headersOnly: Bool, now: Timestamp) async throws -> Start {
         // Twice at most: a record that lands between the read and the create below (the
         // gateway writes it with the job, so the job can come first) is read again.
         for _ in 0..<2 {
