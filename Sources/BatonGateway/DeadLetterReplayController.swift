@@ -108,7 +108,7 @@ struct DeadLetterReplayController<Backend: GatewayBackend>: Sendable {
         var headers = headers
         headers[.location] = JobStatus.location(of: record.id)
         headers[.batonJobID] = record.id
-        return .json(.accepted, try JSON.encode(JobStatus(record: record)), headers: headers)
+        return .json(.accepted, JobStatus(record: record).json(), headers: headers)
     }
 }
 

@@ -41,9 +41,9 @@ struct JobEvents: Sendable {
                 ends.unsubscribe()
             }
             let current = (try? await store.record(id)?.record) ?? record
-            try await writer.write(Self.event("state", try JSON.encode(JobStatus(record: current))))
+            try await writer.write(Self.event("state", JobStatus(record: current).json()))
             if current.state.isTerminal {
-                try await writer.write(Self.event("done", try JSON.encode(JobStatus(record: current))))
+                try await writer.write(Self.event("done", JobStatus(record: current).json()))
                 try await writer.finish(nil)
                 return
             }
@@ -85,7 +85,7 @@ struct JobEvents: Sendable {
                         try await writer.write(Self.event("progress", message.payload))
                     case .ended:
                         let final = (try? await store.ended(id))??.record ?? current
-                        try await writer.write(Self.event("done", try JSON.encode(JobStatus(record: final))))
+                        try await writer.write(Self.event("done", JobStatus(record: final).json()))
                         break loop
                     }
                 }

@@ -1,4 +1,5 @@
 import BatonCore
+import NIOCore
 
 /// The status document of a job: its record plus links to follow it.
 struct JobStatus: Encodable {
@@ -10,6 +11,12 @@ struct JobStatus: Encodable {
     struct Links: Encodable {
         var `self`: String
         var result: String
+    }
+
+    /// This document as JSON, written by hand (`JobRecord.json(links:)`); `encode(to:)` gives
+    /// the same bytes, for documents inside others (lists).
+    func json() -> ByteBuffer {
+        record.json(links: Self.location(of: record.id))
     }
 
     enum CodingKeys: String, CodingKey { case links }

@@ -309,7 +309,7 @@ final class JobsController<Backend: GatewayBackend>: Sendable {
         var headers = headers
         headers[.batonJobID] = record.id
         if !record.state.isTerminal { headers[.retryAfter] = String(configuration.retryAfter) }
-        return .json(status, try JSON.encode(JobStatus(record: record)), headers: headers)
+        return .json(status, JobStatus(record: record).json(), headers: headers)
     }
 
     /// A worker's answer as the HTTP response: its status, content type and body, untouched.

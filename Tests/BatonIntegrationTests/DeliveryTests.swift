@@ -272,8 +272,11 @@ final class GateService: Sendable {
     let name = "gate-\(UInt32.random(in: 0...UInt32.max))"
     private let state = Mutex<(started: [String], cancelled: [String: ContinuousClock.Instant])>(([], [:]))
     private let connection = Mutex<NATSConnection?>(nil)
+    private let held = Mutex(true)
 
     var started: [String] { state.withLock { $0.started } }
+    /// Ends the jobs whose input is `hold` (they run until this is called).
+    func release() { held.withLock { $0 = false } }
     func cancelledAt(_ input: String) -> ContinuousClock.Instant? { state.withLock { $0.cancelled[input] } }
 
     static func start(natsURL: String) async throws -> GateService {
@@ -284,7 +287,11 @@ final class GateService: Sendable {
             let input = job.text
             gate.state.withLock { $0.started.append(input) }
             do {
-                try await Task.sleep(for: .milliseconds(Int(input) ?? 0))
+                if input == "hold" {
+                    while gate.held.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(5)) }
+                } else {
+                    try await Task.sleep(for: .milliseconds(Int(input) ?? 0))
+                }
             } catch {
                 gate.state.withLock { $0.cancelled[input] = .now }
                 throw error
