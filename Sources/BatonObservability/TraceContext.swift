@@ -19,19 +19,41 @@ public struct TraceContext: Sendable, Equatable {
     public var flags: String
     public var tracestate: String?
 
-    /// Parses a `traceparent` (`00-<trace-id>-<parent-id>-<flags>`); nil when malformed or the
-    /// all-zero ids the spec forbids.
+    /// Parses a `traceparent` (`00-<trace-id>-<parent-id>-<flags>`; a later version may add
+    /// fields after the flags, each `-` and lowercase hex); nil when malformed or the all-zero
+    /// ids the spec forbids. Byte by byte: every durable job's worker parses one.
     public init?(traceparent: String, tracestate: String? = nil) {
-        let parts = traceparent.trimmingSpaces.split(separator: "-", omittingEmptySubsequences: false)
-        guard parts.count >= 4, parts[0].count == 2, parts[0] != "ff", parts[1].count == 32, parts[2].count == 16, parts[3].count == 2,
-            parts.allSatisfy({ $0.allSatisfy(\.isLowercaseHex) }),
-            parts[1] != Substring(String(repeating: "0", count: 32)), parts[2] != Substring(String(repeating: "0", count: 16))
+        var text = traceparent
+        guard let (traceID, parentID, flags) = text.withUTF8({ Self.fields(of: $0) }) else { return nil }
+        self.traceID = traceID
+        self.parentID = parentID
+        self.flags = flags
+        self.tracestate = tracestate.flatMap { $0.isEmpty || $0.utf8.count > 512 ? nil : $0 }
+    }
+
+    /// The trace id, parent id and flags of a valid `traceparent`, or nil.
+    private static func fields(of bytes: UnsafeBufferPointer<UInt8>) -> (String, String, String)? {
+        let space = UInt8(ascii: " "), dash = UInt8(ascii: "-")
+        var start = 0, end = bytes.count
+        while start < end, bytes[start] == space { start += 1 }
+        while end > start, bytes[end - 1] == space { end -= 1 }
+        let text = UnsafeBufferPointer(rebasing: bytes[start..<end])
+        func isHex(_ range: Range<Int>) -> Bool {
+            text[range].allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
+        }
+        func isZero(_ range: Range<Int>) -> Bool { text[range].allSatisfy { $0 == 0x30 } }
+        guard text.count >= 55, text[2] == dash, text[35] == dash, text[52] == dash,
+            isHex(0..<2), isHex(3..<35), isHex(36..<52), isHex(53..<55),
+            !(text[0] == UInt8(ascii: "f") && text[1] == UInt8(ascii: "f")), !isZero(3..<35), !isZero(36..<52)
         else { return nil }
-        if parts[0] == "00", parts.count != 4 { return nil }
-        traceID = String(parts[1])
-        parentID = String(parts[2])
-        flags = String(parts[3])
-        self.tracestate = tracestate.flatMap { $0.isEmpty || $0.count > 512 ? nil : $0 }
+        if text.count > 55 {
+            // Version 00 has exactly four fields; a later one may have more, each hex.
+            guard !(text[0] == 0x30 && text[1] == 0x30), text[55] == dash,
+                text[56...].allSatisfy({ $0 == dash || (0x30...0x39).contains($0) || (0x61...0x66).contains($0) })
+            else { return nil }
+        }
+        func string(_ range: Range<Int>) -> String { String(decoding: UnsafeBufferPointer(rebasing: text[range]), as: UTF8.self) }
+        return (string(3..<35), string(36..<52), string(53..<55))
     }
 
     /// A new trace (sampled), for requests that come without one.
@@ -56,17 +78,4 @@ public struct TraceContext: Sendable, Equatable {
 
     /// `bytes` random bytes as lowercase hex, from one `getrandom` call.
     private static func randomHex(_ bytes: Int) -> String { RandomBytes.hex(bytes) }
-}
-
-extension Character {
-    fileprivate var isLowercaseHex: Bool { ("0"..."9").contains(self) || ("a"..."f").contains(self) }
-}
-
-extension StringProtocol {
-    fileprivate var trimmingSpaces: Substring {
-        var s = Substring(self)
-        while s.first == " " { s.removeFirst() }
-        while s.last == " " { s.removeLast() }
-        return s
-    }
 }

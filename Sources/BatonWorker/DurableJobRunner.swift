@@ -91,9 +91,12 @@ struct DurableJobRunner: Sendable {
             trace = message.headers[Headers.traceparent].flatMap {
                 TraceContext(traceparent: $0, tracestate: message.headers[Headers.tracestate])
             }
+            // One assignment: a stream log handler formats all of its metadata on every change.
             var logger = logger
-            logger[metadataKey: "job"] = "\(id)"
-            if let trace { logger[metadataKey: "trace_id"] = "\(trace.traceID)" }
+            var metadata = logger.handler.metadata
+            metadata["job"] = .string(id)
+            if let trace { metadata["trace_id"] = .string(trace.traceID) }
+            logger.handler.metadata = metadata
             self.logger = logger
             reply = message.headers[Headers.replyTo]
             deadline = message.headers[Headers.deadline].flatMap { Timestamp(rfc3339: $0) }

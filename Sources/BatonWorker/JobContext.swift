@@ -21,7 +21,8 @@ public struct JobContext: Sendable {
         self.store = store
         self.cursor = cursor
         var logger = logger
-        logger[metadataKey: "job"] = "\(job.id)"
+        // The durable lane's logger names the job already (a change costs a formatting pass).
+        if logger[metadataKey: "job"] != .string(job.id) { logger[metadataKey: "job"] = .string(job.id) }
         self.logger = logger
     }
 
