@@ -117,19 +117,17 @@ struct WebhookTests {
         let store = JobStore(jetStream: try JetStream(system.gateway.connection))
         let receiver = try await WebhookReceiver.start(secret: testWebhookSecret)
         defer { Task { await receiver.stop() } }
-        // 4 s of work: time to find the job and take its webhook while it runs, on a loaded box too.
-        async let call = client.post("/v1/jobs/slow", #"{"ms": 4000}"#, headers: ["Prefer": "wait=10", "Callback-Url": receiver.url])
-        // The job, found by its webhook's URL (this receiver's own port).
-        var id: String?
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: .seconds(5))
-        while id == nil, clock.now < deadline {
-            id = try await store.list(JobQuery(service: "slow", limit: 50)).jobs.first { $0.webhook?.url == receiver.url }?.id
-            if id == nil { try await Task.sleep(for: .milliseconds(20)) }
-        }
-        let job = try #require(id)
+        // A job of its own service that runs until released: however slow the box, the webhook
+        // is taken while the job runs and the client still waits (up to 50 s).
+        let gate = try await GateService.start(natsURL: system.server.url)
+        defer { Task { await gate.stop() } }
+        async let call = client.post("/v1/jobs/\(gate.name)", "hold", headers: ["Prefer": "wait=50", "Callback-Url": receiver.url])
+        try await waitUntil(timeout: .seconds(30)) { gate.started.contains("hold") }
+        let found = try await store.list(JobQuery(service: gate.name, limit: 10)).jobs.first { $0.webhook?.url == receiver.url }
+        let job = try #require(found?.id)
         // What the dispatcher does when the hold ends.
         #expect(try await store.settleHeldWebhook(job, to: .pending))
+        gate.release()
         let response = try await call
         #expect(response.status == 202, "the answer comes by webhook")
         #expect(response.header("Baton-Job-Id") == job)
