@@ -240,11 +240,13 @@ let package = Package(
         .testTarget(
             name: "BatonGatewayTests",
             dependencies: [
-                "BatonGateway", "BatonCore", "BatonStore",
+                "BatonGateway", "BatonCore", "BatonStore", "BatonObservability",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         .testTarget(

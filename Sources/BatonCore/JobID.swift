@@ -20,7 +20,11 @@ public enum JobID {
 
     /// True for a string `make()` could have produced.
     public static func isValid(_ id: some StringProtocol) -> Bool {
-        id.utf8.count == 26 && id.utf8.allSatisfy { alphabet.contains($0) }
+        // The alphabet as ranges: digits, and lowercase letters but i, l, o and u.
+        id.utf8.count == 26
+            && id.utf8.allSatisfy { c in
+                (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x7A && c != 0x69 && c != 0x6C && c != 0x6F && c != 0x75)
+            }
     }
 }
 

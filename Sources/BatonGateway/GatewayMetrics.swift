@@ -1,4 +1,5 @@
 import BatonNATS
+import BatonObservability
 import Metrics
 import Synchronization
 
@@ -17,15 +18,23 @@ enum GatewayMetrics {
         case sync, accepted, error
     }
 
+    /// `service` is a known service's name or `unknown`: a bounded set of handles.
     static func recordRequest(service: String, outcome: Outcome, since start: ContinuousClock.Instant) {
-        Timer(label: "baton_request_duration_seconds", dimensions: [("service", service), ("outcome", outcome.rawValue)])
-            .record(duration: ContinuousClock.now - start)
+        requestDurations[LabelPair(service, outcome.rawValue)].record(duration: ContinuousClock.now - start)
     }
 
     static let waiting = Meter(label: "baton_waiting_requests")
 
     static func submitted(service: String, lane: String) {
-        Counter(label: "baton_jobs_submitted_total", dimensions: [("service", service), ("lane", lane)]).increment()
+        submittedCounters[LabelPair(service, lane)].increment()
+    }
+
+    // Made once per label pair: see `MetricHandles`.
+    private static let requestDurations = MetricHandles { (key: LabelPair) in
+        Timer(label: "baton_request_duration_seconds", dimensions: [("service", key.first), ("outcome", key.second)])
+    }
+    private static let submittedCounters = MetricHandles { (key: LabelPair) in
+        Counter(label: "baton_jobs_submitted_total", dimensions: [("service", key.first), ("lane", key.second)])
     }
 
     static func webhookAttempt(_ outcome: String, duration: Duration) {

@@ -60,8 +60,9 @@ extension String {
     /// ASCII case-insensitive comparison (header names are ASCII tokens).
     func caseInsensitiveEquals(_ other: String) -> Bool {
         @inline(__always) func lower(_ c: UInt8) -> UInt8 { (c >= 65 && c <= 90) ? c | 0x20 : c }
-        return self.utf8.count == other.utf8.count
-            && zip(self.utf8, other.utf8).allSatisfy { lower($0) == lower($1) }
+        guard self.utf8.count == other.utf8.count else { return false }
+        // Names are mostly written the same way: the plain comparison first.
+        return self == other || zip(self.utf8, other.utf8).allSatisfy { lower($0) == lower($1) }
     }
 }
 

@@ -1,3 +1,4 @@
+import BatonObservability
 import Metrics
 
 /// The worker runtime's metrics (swift-metrics; `baton worker` serves them on `--metrics-port`).
@@ -14,18 +15,30 @@ import Metrics
 /// - `baton_dead_letters_total{kind}`.
 enum WorkerMetrics {
     static func finished(service: String, state: String, duration: Duration?) {
-        Counter(label: "baton_jobs_finished_total", dimensions: [("service", service), ("state", state)]).increment()
-        if let duration {
-            Timer(label: "baton_job_duration_seconds", dimensions: [("service", service), ("state", state)]).record(duration: duration)
-        }
+        let handles = finishedHandles[LabelPair(service, state)]
+        handles.count.increment()
+        if let duration { handles.duration.record(duration: duration) }
     }
 
-    static func inFlight(service: String) -> Meter {
-        Meter(label: "baton_jobs_in_flight", dimensions: [("service", service)])
-    }
+    static func inFlight(service: String) -> Meter { inFlightHandles[service] }
 
     static func queueDepth(service: String, pending: UInt64) {
-        Gauge(label: "baton_queue_depth", dimensions: [("service", service)]).record(Int64(clamping: pending))
+        queueDepthHandles[service].record(Int64(clamping: pending))
+    }
+
+    // Made once per service (and state): see `MetricHandles`.
+    private static let finishedHandles = MetricHandles { (key: LabelPair) in
+        let dimensions = [("service", key.first), ("state", key.second)]
+        return (
+            count: Counter(label: "baton_jobs_finished_total", dimensions: dimensions),
+            duration: Timer(label: "baton_job_duration_seconds", dimensions: dimensions)
+        )
+    }
+    private static let inFlightHandles = MetricHandles { (service: String) in
+        Meter(label: "baton_jobs_in_flight", dimensions: [("service", service)])
+    }
+    private static let queueDepthHandles = MetricHandles { (service: String) in
+        Gauge(label: "baton_queue_depth", dimensions: [("service", service)])
     }
 
     static func redelivered(service: String) {

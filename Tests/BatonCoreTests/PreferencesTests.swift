@@ -47,6 +47,16 @@ import Testing
         for bad in ["", "abc", String(repeating: "A", count: 26), String(repeating: "i", count: 26), "../../etc/passwd0000000000", String(repeating: "0", count: 27)] {
             #expect(!JobID.isValid(bad), "\(bad)")
         }
+        // Exactly the 32 characters of the alphabet are accepted, in any position.
+        let alphabet = Set("0123456789abcdefghjkmnpqrstvwxyz".unicodeScalars)
+        for value in UInt8(0)..<128 {
+            let scalar = Unicode.Scalar(value)
+            for position in [0, 13, 25] {
+                var id = Array(repeating: Character("0"), count: 26)
+                id[position] = Character(scalar)
+                #expect(JobID.isValid(String(id)) == alphabet.contains(scalar), "\(value) at \(position)")
+            }
+        }
     }
 
     @Test func serviceNames() {
