@@ -19,7 +19,8 @@ public enum JobID {
     }
 
     /// True for a string `make()` could have produced.
-    public static func isValid(_ id: some StringProtocol) -> Bool {
+    /// Inlinable: specialized where it is called (generic, it was ~2% of a worker's CPU).
+    @inlinable public static func isValid(_ id: some StringProtocol) -> Bool {
         // The alphabet as ranges: digits, and lowercase letters but i, l, o and u.
         id.utf8.count == 26
             && id.utf8.allSatisfy { c in
@@ -31,7 +32,7 @@ public enum JobID {
 /// Service names: letters, digits, `_` and `-`, 1–64 characters (they become NATS subject
 /// tokens and NATS micro service names).
 public enum ServiceName {
-    public static func isValid(_ name: some StringProtocol) -> Bool {
+    @inlinable public static func isValid(_ name: some StringProtocol) -> Bool {
         (1...64).contains(name.utf8.count)
             && name.utf8.allSatisfy { c in
                 (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x5F || c == 0x2D
