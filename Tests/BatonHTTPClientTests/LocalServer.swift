@@ -8,7 +8,7 @@ import Synchronization
 /// Routes: GET /hello → 200 "hello" with X-Twice twice; PUT and POST /echo → 200, the body back,
 /// and what arrived in X-Method, X-User-Agent and X-Expect ("none" without one); GET /stream →
 /// "one\n", "two\n", "three\n", 300 ms apart; GET /silent → "tick\n", then nothing for 10 s;
-/// GET /big → a 1 MiB body; GET /slow → 200 after 5 s.
+/// GET /big → a 1 MiB body; GET /slow → 200 after 30 s.
 final class LocalServer: Sendable {
     let port: Int
     private let task: Task<Void, any Error>
@@ -65,7 +65,7 @@ final class LocalServer: Sendable {
             Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(repeating: 0x61, count: 1 << 20)))
         }
         router.get("/slow") { _, _ in
-            try await Task.sleep(for: .seconds(5))
+            try await Task.sleep(for: .seconds(30))
             return Response(status: .ok)
         }
         var logger = Logger(label: "test.server")

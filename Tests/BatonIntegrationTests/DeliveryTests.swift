@@ -37,7 +37,9 @@ struct DeliveryTests {
 
     @Test func longPollEndsWhenTheWaitElapses() async throws {
         let client = try await SharedSystem.get().client
-        let submit = try await client.post("/v1/jobs/slow", #"{"ms": 5000}"#, headers: ["Prefer": "respond-async"])
+        // A job of 30 s, far longer than the waits and any stall of a loaded box; cancelled at
+        // the end so it does not hold a worker's slot.
+        let submit = try await client.post("/v1/jobs/slow", #"{"ms": 30000}"#, headers: ["Prefer": "respond-async"])
         let location = try #require(submit.header("Location"))
         let clock = ContinuousClock()
         let started = clock.now
@@ -45,9 +47,10 @@ struct DeliveryTests {
         let elapsed = clock.now - started
         #expect(status.status == 200)
         #expect(try status.json()["state"] as? String != "succeeded")
-        #expect(elapsed >= .milliseconds(900) && elapsed < .seconds(4))
+        #expect(elapsed >= .milliseconds(900) && elapsed < .seconds(10))
         let result = try await client.get(location + "/result", headers: ["Prefer": "wait=1"])
         #expect(result.status == 202)
+        #expect(try await client.send("DELETE", location).status == 200)
     }
 
     // MARK: - Server-sent events
@@ -119,9 +122,10 @@ struct DeliveryTests {
         let cancelledAt = ContinuousClock.now
         #expect(cancel.status == 200)
         #expect(try cancel.json()["state"] as? String == "cancelled")
-        try await waitUntil(timeout: .seconds(1), every: .milliseconds(10)) { gate.cancelledAt("10000") != nil }
+        // The handler would run 10 s uncancelled; 5 s leaves a loaded box room.
+        try await waitUntil(timeout: .seconds(5), every: .milliseconds(10)) { gate.cancelledAt("10000") != nil }
         let seen = try #require(gate.cancelledAt("10000"))
-        #expect(seen - cancelledAt < .seconds(1))
+        #expect(seen - cancelledAt < .seconds(5))
         let result = try await client.get(location + "/result")
         #expect(result.status == 409)
         #expect(try result.json()["type"] as? String == "/problems/job-cancelled")

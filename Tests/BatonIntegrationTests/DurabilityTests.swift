@@ -27,9 +27,10 @@ struct DurabilityTests {
         defer { first.kill() }
         try await first.waitUntilServing()
 
-        // 5 s in 10 steps: the first step shows after 0.5 s, and the kill comes long before the
-        // end even on a loaded box (with 2 s in 4 steps the first worker once finished first).
-        let submit = try await client.post("/v1/jobs/slow", #"{"ms": 5000, "steps": 10}"#, headers: ["Prefer": "respond-async"])
+        // 12 s in 24 steps: the first step shows after 0.5 s, and the kill comes long before the
+        // end even on a loaded box (with 2 s in 4 steps, and once with 5 s in 10 steps, the first
+        // worker finished first on a loaded CI box).
+        let submit = try await client.post("/v1/jobs/slow", #"{"ms": 12000, "steps": 24}"#, headers: ["Prefer": "respond-async"])
         #expect(submit.status == 202)
         let location = try #require(submit.header("Location"))
         // Wait until the first worker runs it and has made progress, then kill it.
@@ -43,7 +44,7 @@ struct DurabilityTests {
         let second = try WorkerProcess(natsURL: server.url, arguments: workerArguments)
         defer { second.kill() }
         try await second.waitUntilServing()
-        try await waitUntil(timeout: .seconds(20), every: .milliseconds(200)) {
+        try await waitUntil(timeout: .seconds(40), every: .milliseconds(200)) {
             try await client.get(location).json()["state"] as? String == "succeeded"
         }
         let status = try await client.get(location).json()
@@ -51,7 +52,7 @@ struct DurabilityTests {
         #expect(status["worker"] as? String == workerName(second.pid))
         let result = try await client.get(location + "/result")
         #expect(result.status == 200)
-        #expect(result.text == #"{"slept_ms":5000}"#)
+        #expect(result.text == #"{"slept_ms":12000}"#)
     }
 
     @Test func jobsSubmittedWithoutWorkersRunWhenOneStarts() async throws {

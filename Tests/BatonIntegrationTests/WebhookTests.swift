@@ -102,9 +102,10 @@ struct WebhookTests {
         let webhook = try await client.get("/v1/jobs/\(id)").json()["webhook"] as? [String: Any]
         #expect(webhook?["state"] as? String == "skipped")
         // A sync call that switches to 202 gets its webhook.
-        let switched = try await client.post("/v1/jobs/slow", #"{"ms": 1500}"#, headers: ["Prefer": "wait=1", "Callback-Url": receiver.url])
+        // 6 s: the wait of 1 s ends well before the job, however loaded the box.
+        let switched = try await client.post("/v1/jobs/slow", #"{"ms": 6000}"#, headers: ["Prefer": "wait=1", "Callback-Url": receiver.url])
         #expect(switched.status == 202)
-        let delivered = await receiver.waitForDeliveries(1, timeout: .seconds(10))
+        let delivered = await receiver.waitForDeliveries(1, timeout: .seconds(30))
         #expect(delivered.map(\.id) == [try #require(switched.header("Baton-Job-Id"))])
     }
 

@@ -107,11 +107,11 @@ struct CoreNATSTests {
         let clock = ContinuousClock()
         let start = clock.now
         await #expect {
-            _ = try await nats.request(ByteBuffer("x"), to: uniqueSubject("nobody"), timeout: .seconds(5))
+            _ = try await nats.request(ByteBuffer("x"), to: uniqueSubject("nobody"), timeout: .seconds(30))
         } throws: { error in
             (error as? NATSError)?.kind == .noResponders
         }
-        #expect(clock.now - start < .seconds(2), "no responders must not wait for the timeout")
+        #expect(clock.now - start < .seconds(10), "no responders must not wait for the timeout")
         await nats.close()
     }
 

@@ -130,6 +130,6 @@ struct ReplyInboxTests {
         let start = clock.now
         #expect(await inbox.wait(for: inbox.register(), timeout: .milliseconds(60)) == nil)
         #expect(clock.now - start >= .milliseconds(60))
-        #expect(clock.now - start < .seconds(3))
+        #expect(clock.now - start < .seconds(10))  // without a sweeper it never ends
     }
 }

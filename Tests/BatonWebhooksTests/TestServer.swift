@@ -5,7 +5,7 @@ import Synchronization
 /// A real HTTP server on 127.0.0.1 (a free port) for the client tests, recording every request.
 ///
 /// Routes (POST): /ok → 200; /unavailable → 503 + Retry-After: 7; /throttled → 429 + Retry-After
-/// as an HTTP date in the past; /slow → 200 after 3 s; /redirect → 302 to /ok; /big → 200 with a
+/// as an HTTP date in the past; /slow → 200 after 30 s; /redirect → 302 to /ok; /big → 200 with a
 /// 1 MiB body.
 final class TestServer: Sendable {
     /// One request; header names are lowercase.
@@ -46,7 +46,7 @@ final class TestServer: Sendable {
         }
         router.post("/slow") { request, _ in
             try await recorder.record(request)
-            try await Task.sleep(for: .seconds(3))
+            try await Task.sleep(for: .seconds(30))
             return Response(status: .ok)
         }
         router.post("/redirect") { request, _ in
