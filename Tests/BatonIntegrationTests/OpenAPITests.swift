@@ -137,7 +137,9 @@ struct OpenAPITests {
         #expect(gateway.isRunning, "the fuzzed gateway died:\n\(gateway.crashReport)\n\nschemathesis:\n\(run.output)")
         #expect(run.status == 0, "schemathesis (exit \(run.status)):\n\(run.output)")
         #expect(run.output.contains("Test cases:"), "\(run.output)")
-        #expect(elapsed < .seconds(60), "the fuzz run took \(elapsed)")
+        // No bound on the time: it took 53 s on a loaded CI box and 69 s under three busy loops
+        // here. A gateway that hangs shows as schemathesis' 5 s request timeouts (failed checks)
+        // or as runPython's 120 s timeout (a non-zero exit).
     }
 
     static let schemathesisHooks = #"""
