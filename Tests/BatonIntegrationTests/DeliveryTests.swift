@@ -91,19 +91,20 @@ struct DeliveryTests {
         let gate = try await GateService.start(natsURL: system.server.url)
         defer { Task { await gate.stop() } }
         let client = system.client
-        // Concurrency 1: the blocker runs while the job to cancel waits behind it.
-        let blocker = try await client.post("/v1/jobs/\(gate.name)", "800", headers: ["Prefer": "respond-async"])
-        try await waitUntil(timeout: .seconds(10)) { gate.started.contains("800") }
+        // Concurrency 1: the blocker runs until released while the job to cancel waits behind it.
+        let blocker = try await client.post("/v1/jobs/\(gate.name)", "hold", headers: ["Prefer": "respond-async"])
+        try await waitUntil(timeout: .seconds(30)) { gate.started.contains("hold") }
         let queued = try await client.post("/v1/jobs/\(gate.name)", "1", headers: ["Prefer": "respond-async"])
         let location = try #require(queued.header("Location"))
         let cancel = try await client.send("DELETE", location)
         #expect(cancel.status == 200)
         #expect(try cancel.json()["state"] as? String == "cancelled")
+        gate.release()
         // The blocker ends, then a job queued after the cancelled one runs: the cancelled one
         // was taken (in order) and acked without running.
-        #expect(try await client.get(try #require(blocker.header("Location")) + "/result", headers: ["Prefer": "wait=10"]).status == 200)
+        #expect(try await client.get(try #require(blocker.header("Location")) + "/result", headers: ["Prefer": "wait=20"]).status == 200)
         #expect(try await client.post("/v1/jobs/\(gate.name)", "2").text == "2")
-        #expect(gate.started == ["800", "2"])
+        #expect(gate.started == ["hold", "2"])
         let status = try await client.get(location).json()
         #expect(status["state"] as? String == "cancelled")
         #expect(status["attempts"] as? Int == 0)
@@ -117,7 +118,7 @@ struct DeliveryTests {
         let client = system.client
         let submit = try await client.post("/v1/jobs/\(gate.name)", "10000", headers: ["Prefer": "respond-async"])
         let location = try #require(submit.header("Location"))
-        try await waitUntil(timeout: .seconds(10)) { gate.started.contains("10000") }
+        try await waitUntil(timeout: .seconds(30)) { gate.started.contains("10000") }
         let cancel = try await client.send("DELETE", location)
         let cancelledAt = ContinuousClock.now
         #expect(cancel.status == 200)
@@ -140,13 +141,14 @@ struct DeliveryTests {
         let gate = try await GateService.start(natsURL: system.server.url)
         defer { Task { await gate.stop() } }
         let client = system.client
-        // Concurrency 1: the second job waits in the queue behind the first.
-        let first = try await client.post("/v1/jobs/\(gate.name)", "800", headers: ["Prefer": "respond-async"])
-        try await waitUntil(timeout: .seconds(10)) { gate.started.contains("800") }
+        // Concurrency 1: the second job waits in the queue behind the first, held until released.
+        let first = try await client.post("/v1/jobs/\(gate.name)", "hold", headers: ["Prefer": "respond-async"])
+        try await waitUntil(timeout: .seconds(30)) { gate.started.contains("hold") }
         let queued = try await client.post("/v1/jobs/\(gate.name)", "801", headers: ["Prefer": "respond-async"])
         let location = try #require(queued.header("Location"))
         #expect(try await client.get(location).json()["state"] as? String == "queued")
         #expect(try await client.send("DELETE", location).status == 200)
+        gate.release()
         let third = try await client.post("/v1/jobs/\(gate.name)", "10", headers: ["Prefer": "wait=20"])
         #expect(third.status == 200)
         #expect(try await client.get(try #require(first.header("Location")) + "/result", headers: ["Prefer": "wait=5"]).status == 200)
@@ -199,11 +201,15 @@ struct DeliveryTests {
         let gate = try await GateService.start(natsURL: system.server.url)
         defer { Task { await gate.stop() } }
         let client = system.client
-        _ = try await client.post("/v1/jobs/\(gate.name)", "1500", headers: ["Prefer": "respond-async"])
-        try await waitUntil(timeout: .seconds(10)) { gate.started.contains("1500") }
+        // The blocker runs until released, after the late job's 1 s deadline has passed while it
+        // waited behind it, however slow a loaded box is.
+        _ = try await client.post("/v1/jobs/\(gate.name)", "hold", headers: ["Prefer": "respond-async"])
+        try await waitUntil(timeout: .seconds(30)) { gate.started.contains("hold") }
         let late = try await client.post("/v1/jobs/\(gate.name)", "1501", headers: ["Prefer": "respond-async", "Baton-Deadline": "1"])
         let location = try #require(late.header("Location"))
-        let result = try await client.get(location + "/result", headers: ["Prefer": "wait=10"])
+        try await Task.sleep(for: .milliseconds(1500))
+        gate.release()
+        let result = try await client.get(location + "/result", headers: ["Prefer": "wait=20"])
         #expect(result.status == 504)
         #expect(try result.json()["type"] as? String == "/problems/job-expired")
         #expect(try await client.get(location).json()["state"] as? String == "expired")
@@ -309,9 +315,14 @@ final class GateService: Sendable {
         let worker = Worker(connection: connection, services: [service], configuration: configuration, logger: quietLogger("test.gate"))
         Task { try await worker.run() }
         let client = try await SharedSystem.get().client
-        try await waitUntil(timeout: .seconds(10)) {
+        // Ready once a job of its own went through. A condition, not a bound on speed: three
+        // gates starting together with the whole suite under four busy loops took over 10 s.
+        let clock = ContinuousClock()
+        let started = clock.now
+        try await waitUntil(timeout: .seconds(40)) {
             (try? await client.post("/v1/jobs/\(gate.name)", "0").status) == 200
         }
+        if clock.now - started > .seconds(5) { print("gate \(gate.name) took \(clock.now - started) to serve") }
         gate.state.withLock { $0.started.removeAll() }
         return gate
     }

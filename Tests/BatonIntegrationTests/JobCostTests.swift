@@ -20,8 +20,9 @@ import Testing
         let services = ["echo", "slow"].compactMap { ExampleServices.definition($0) }
         var configuration = WorkerConfiguration(workerID: "cost")
         // Far longer than a short job takes even on a busy machine, so only jobs meant to
-        // outlive it are marked running.
-        configuration.runningMarkDelay = .seconds(2)
+        // outlive it are marked running (with 2 s, one echo of 20 was marked under four busy
+        // loops on two cores).
+        configuration.runningMarkDelay = .seconds(10)
         let worker = Worker(connection: connection, services: services, configuration: configuration, logger: logger)
         Task { try await worker.run() }
         let gateway = try await TestGateway.start(natsURL: server.url)
@@ -73,11 +74,11 @@ import Testing
         let stored = try await storedMessages(js) - before
         #expect(exact ? stored == 20 * 3 : (20 * 3...20 * 4).contains(stored), "\(stored) messages for 20 jobs")
 
-        let long = try await client.post("/v1/jobs/slow", #"{"ms": 3000}"#, headers: ["Prefer": "respond-async"])
+        let long = try await client.post("/v1/jobs/slow", #"{"ms": 14000}"#, headers: ["Prefer": "respond-async"])
         let location = try #require(long.header("Location"))
-        try await waitUntil(timeout: .seconds(5)) { try await client.get(location).json()["state"] as? String == "running" }
+        try await waitUntil(timeout: .seconds(14)) { try await client.get(location).json()["state"] as? String == "running" }
         let before2 = try await storedMessages(js)
-        #expect(try await client.get(location + "/result", headers: ["Prefer": "wait=10"]).status == 200)
+        #expect(try await client.get(location + "/result", headers: ["Prefer": "wait=20"]).status == 200)
         // Only the answer: its one progress report (100%, just before its end) is skipped, as
         // the end says as much.
         #expect(try await storedMessages(js) - before2 == 1)

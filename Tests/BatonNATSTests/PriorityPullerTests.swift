@@ -186,11 +186,14 @@ struct PriorityPullerTests {
         for i in 0..<60 { try await js.publish(ByteBuffer("\(i)"), to: "\(name).\(["high", "normal", "low"][i % 3])") }
         let log = TakeLog()
         let run = start(puller, maxInFlight: 3, work: .milliseconds(5), log: log)
-        try await waitFor(log) { $0.takes.count >= 60 && $0.running == 0 }
+        let clock = ContinuousClock()
+        let started = clock.now
+        try await waitFor(log, seconds: 40) { $0.takes.count >= 60 && $0.running == 0 }
+        let took = clock.now - started
         run.cancel()
         _ = await run.result
         let final = log.withLock { $0 }
-        #expect(final.takes.count == 60)
+        #expect(final.takes.count == 60, "\(final.takes.count) taken in \(took): \(final.takes)")
         #expect(final.peak <= 3 && final.peak >= 2)
         // Priority order holds while everything is backlogged (anti-starvation aside).
         #expect(final.takes.prefix(12).filter { $0 == "high" }.count >= 6, "\(final.takes)")
