@@ -18,6 +18,10 @@ public enum Headers {
     public static let started = "Baton-Started"
     public static let finished = "Baton-Finished"
     public static let worker = "Baton-Worker"
+    /// The last progress the handler reported (percent, decimal; message, one line): reports are
+    /// written to the record at most every 250 ms, so the last ones before the end may not be.
+    public static let progress = "Baton-Progress"
+    public static let progressMessage = "Baton-Progress-Message"
     /// When the job must have started by (RFC 3339).
     public static let deadline = "Baton-Deadline"
     /// On dead letters: how many attempts were made, the last error, and what failed.

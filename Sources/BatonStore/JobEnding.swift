@@ -18,10 +18,13 @@ public struct JobEnding: Sendable, Equatable {
     public var attempts: Int?
     public var error: String?
     public var worker: String?
+    /// The last progress the handler reported, when it reported any: its record may lag behind
+    /// (progress writes are coalesced, and the end skips the one still pending).
+    public var progress: JobProgress?
 
     public init(
         answer: JobAnswer, state: JobState, service: String? = nil, finishedAt: Timestamp = .now, startedAt: Timestamp? = nil,
-        attempts: Int? = nil, error: String? = nil, worker: String? = nil
+        attempts: Int? = nil, error: String? = nil, worker: String? = nil, progress: JobProgress? = nil
     ) {
         self.answer = answer
         self.state = state
@@ -31,6 +34,7 @@ public struct JobEnding: Sendable, Equatable {
         self.attempts = attempts
         self.error = error
         self.worker = worker
+        self.progress = progress
     }
 
     /// The entry's headers (the answer's status and content type, and the end).
@@ -43,6 +47,8 @@ public struct JobEnding: Sendable, Equatable {
         headers[Headers.attempts] = attempts.map(String.init)
         headers[Headers.error] = error.map(Self.headerSafe)
         headers[Headers.worker] = worker
+        headers[Headers.progress] = progress?.percent.map { String($0) }
+        headers[Headers.progressMessage] = progress?.message.map(Self.headerSafe)
         return headers
     }
 
@@ -55,7 +61,14 @@ public struct JobEnding: Sendable, Equatable {
             finishedAt: headers[Headers.finished].flatMap { Timestamp(rfc3339: $0) } ?? .now,
             startedAt: headers[Headers.started].flatMap { Timestamp(rfc3339: $0) },
             attempts: headers[Headers.attempts].flatMap { Int($0) },
-            error: headers[Headers.error], worker: headers[Headers.worker])
+            error: headers[Headers.error], worker: headers[Headers.worker],
+            progress: Self.progress(percent: headers[Headers.progress], message: headers[Headers.progressMessage]))
+    }
+
+    private static func progress(percent: String?, message: String?) -> JobProgress? {
+        let percent = percent.flatMap { Double($0) }.flatMap { $0.isFinite ? $0 : nil }
+        guard percent != nil || message != nil else { return nil }
+        return JobProgress(percent: percent, message: message)
     }
 
     /// A header value: one line, at most 1,000 characters.
@@ -79,9 +92,10 @@ extension JobRecord {
         if let attempts = ending.attempts { record.attempts = max(record.attempts, attempts) }
         if let worker = ending.worker { record.worker = worker }
         if ending.state == .succeeded {
-            record.progress = JobProgress(percent: 100, message: progress?.message)
+            record.progress = JobProgress(percent: 100, message: ending.progress?.message ?? progress?.message)
             record.error = nil
         } else {
+            record.progress = ending.progress ?? record.progress
             record.error = ending.error ?? record.error
         }
         return record

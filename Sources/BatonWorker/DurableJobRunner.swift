@@ -184,7 +184,7 @@ struct DurableJobRunner: Sendable {
         _ = attempt.cursor.abandon()  // the end says when it started
         let ending = JobEnding(
             answer: outcome.answer, state: outcome.state, service: service.name, startedAt: attempt.startedAt,
-            attempts: attempt.number, error: outcome.error, worker: configuration.workerID)
+            attempts: attempt.number, error: outcome.error, worker: configuration.workerID, progress: attempt.cursor.lastProgress)
         await end(message, id: id, reply: reply, since: taken, logger: logger) { answerGateway in
             let ended = try await store.finish(id, by: .worker, ending: ending, webhook: attempt.webhook, beforeEvent: answerGateway)
             if outcome.retryable, ended.state == .failed {  // out of attempts

@@ -19,8 +19,11 @@ final class RecordCursor: Sendable {
     private let mark: Mutex<Mark>
     /// Set when the job ends first: a deferred mark not yet started is never written.
     private let abandoned = Flag()
-    /// Progress waiting to be written, and the task that writes it.
-    private let progress = Mutex<(latest: JobProgress?, writer: Task<Void, Never>?)>((nil, nil))
+    /// Progress waiting to be written, the task that writes it, and the last reported.
+    private let progress = Mutex<(latest: JobProgress?, writer: Task<Void, Never>?, last: JobProgress?)>((nil, nil, nil))
+
+    /// The last progress reported, written or not: the job's end carries it.
+    var lastProgress: JobProgress? { progress.withLock { $0.last } }
 
     private final class Flag: Sendable {
         private let value = Atomic<Bool>(false)
@@ -64,6 +67,7 @@ final class RecordCursor: Sendable {
     ) {
         progress.withLock { state in
             state.latest = latest
+            state.last = latest
             guard state.writer == nil else { return }
             state.writer = Task { [self] in
                 while true {

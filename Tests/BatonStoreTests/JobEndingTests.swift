@@ -10,11 +10,23 @@ import Testing
     @Test func anEndingTravelsInTheAnswerEntrysHeaders() throws {
         let ending = JobEnding(
             answer: answer, state: .failed, service: "echo", finishedAt: Timestamp(rfc3339: "2026-12-02T08:00:01.500Z")!,
-            startedAt: Timestamp(rfc3339: "2026-12-02T08:00:00.250Z")!, attempts: 3, error: "line one\r\nline two", worker: "w-1")
+            startedAt: Timestamp(rfc3339: "2026-12-02T08:00:00.250Z")!, attempts: 3, error: "line one\r\nline two", worker: "w-1",
+            progress: JobProgress(percent: 200.0 / 3, message: "step 2\nof 3"))
         let read = try #require(JobEnding(headers: ending.headers, body: answer.body))
         var expected = ending
         expected.error = "line one  line two"  // one header line
+        expected.progress?.message = "step 2 of 3"
         #expect(read == expected)
+        // Either half of the progress alone; none at all is no header.
+        for progress in [JobProgress(percent: 5), JobProgress(message: "started")] {
+            let alone = JobEnding(answer: answer, state: .failed, progress: progress)
+            #expect(JobEnding(headers: alone.headers, body: answer.body)?.progress == progress)
+        }
+        #expect(JobEnding(answer: answer, state: .failed).headers["Baton-Progress"] == nil)
+        var bad = ending.headers
+        bad["Baton-Progress"] = "nan"
+        bad["Baton-Progress-Message"] = nil
+        #expect(JobEnding(headers: bad, body: answer.body)?.progress == nil)
         #expect(ending.headers["Baton-State"] == "failed")
         #expect(ending.headers["Baton-Status"] == "503")
     }
@@ -47,6 +59,13 @@ import Testing
         #expect(failed.error == "boom")
         #expect(failed.progress == record.progress)
         #expect(record.ended(with: nil) == record)
+
+        // The last report, which the record did not get (writes are coalesced), wins: a job
+        // that succeeded does not show "step 2 of 3" at 100 %.
+        let reported = JobProgress(percent: 100, message: "step 3 of 3")
+        #expect(record.ended(with: JobEnding(answer: JobAnswer(status: 200), state: .succeeded, progress: JobProgress(message: "step 3 of 3"))).progress == reported)
+        let late = JobProgress(percent: 60, message: "three fifths")
+        #expect(record.ended(with: JobEnding(answer: answer, state: .failed, error: "boom", progress: late)).progress == late)
     }
 
     /// A record a gateway marked terminal itself (not queued), or one an earlier version ended,
