@@ -22,6 +22,8 @@ public enum Headers {
     /// written to the record at most every 250 ms, so the last ones before the end may not be.
     public static let progress = "Baton-Progress"
     public static let progressMessage = "Baton-Progress-Message"
+    /// On a job queued again (`JobRecord.queuedAs`): which copy this is.
+    public static let queuedAs = "Baton-Queued-As"
     /// When the job must have started by (RFC 3339).
     public static let deadline = "Baton-Deadline"
     /// On dead letters: how many attempts were made, the last error, and what failed.

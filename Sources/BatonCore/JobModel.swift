@@ -78,6 +78,11 @@ public struct JobRecord: Sendable, Codable, Equatable {
     public var traceparent: String?
     /// The job whose dead letter this one replays (`POST /v1/dead-letters/{sequence}/replay`).
     public var replayOf: String?
+    /// Set when the gateway queued the job again after its first publish seemed to fail (an
+    /// idempotent retry of a `503`): the id of the copy that may run it, which its message
+    /// carries in `Baton-Queued-As` and as its `Nats-Msg-Id`. That first publish may have been
+    /// stored after all: a copy whose `Baton-Queued-As` differs is stale, and is acked unrun.
+    public var queuedAs: String?
 
     public init(id: String, service: String, lane: Lane, state: JobState = .queued, createdAt: Timestamp = .now) {
         self.id = id

@@ -37,6 +37,7 @@ extension JobRecord {
             inner.field("percent", progress.percent)
             writer.buffer = inner.finish()
         }
+        writer.field("queuedAs", queuedAs)
         writer.field("replayOf", replayOf)
         writer.field("service", service)
         writer.field("startedAt", startedAt)

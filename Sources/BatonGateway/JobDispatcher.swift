@@ -274,8 +274,15 @@ struct JobDispatcher: Sendable {
     /// Writes the record, then publishes the job; returns the record as it stands. A record
     /// that exists already is an idempotent retry of a job whose first submit may have died
     /// before its publish: publish again (deduplicated by the job id).
+    ///
+    /// A record marked not queued is queued again as a new copy (`queuedAs`, its own message
+    /// id): the first publish may have been stored after all (its reply timed out), and then a
+    /// publish under the job id is dropped as a duplicate — while a worker that took that first
+    /// copy saw the record `failed` and acked it unrun: a job left `queued` forever. The first
+    /// copy, if still queued, is stale now (its worker acks it unrun).
     private func createThenPublish(_ record: JobRecord, _ input: ByteBuffer, to subject: String, headers: NATSHeaders) async throws -> JobRecord {
         var record = record
+        var headers = headers
         do {
             try await store.create(record, by: .gateway)
         } catch let error as NATSError where error.kind == .wrongLastSequence {
@@ -283,15 +290,18 @@ struct JobDispatcher: Sendable {
             record = existing.record
             if record.state == .failed, record.status == nil, record.startedAt == nil {
                 // Never queued (the first try got a 503): queue it now.
+                let copy = JobID.make()
                 record = try await store.update(record.id, from: existing, .requeue, by: .gateway) { record in
                     record.error = nil
                     record.finishedAt = nil
+                    record.queuedAs = copy
                     return true
                 }?.record ?? record
             }
         }
+        headers[Headers.queuedAs] = record.queuedAs
         do {
-            try await jetStream.publish(input, to: subject, headers: headers, messageID: record.id)
+            try await jetStream.publish(input, to: subject, headers: headers, messageID: record.queuedAs ?? record.id)
         } catch {
             await markNotQueued(record.id, because: error)
             throw error

@@ -51,6 +51,9 @@ struct DurableJobRunner: Sendable {
     private enum Start {
         case running(Attempt)
         case ended(StoredRecord)
+        /// A copy of a job the gateway queued again (`JobRecord.queuedAs`) that is not the one
+        /// that may run it.
+        case stale
     }
 
     func process(_ message: JetStreamMessage) async {
@@ -131,6 +134,10 @@ struct DurableJobRunner: Sendable {
                 return
             case .running(let started):
                 attempt = started
+            case .stale:
+                logger.info("a stale copy of a job queued again; acknowledging it unrun", metadata: ["copy": "\(message.headers[Headers.queuedAs] ?? "first")"])
+                try? message.ack()
+                return
             }
         } catch {
             // JetStream unavailable (a node died, leaders are being elected): not an attempt;
@@ -328,13 +335,20 @@ struct DurableJobRunner: Sendable {
     @inline(never) private func startFromRecord(_ id: String, message: JetStreamMessage, headersOnly: Bool, now: Timestamp) async throws -> Start {
         // Twice at most: a record that lands between the read and the create below (the
         // gateway writes it with the job, so the job can come first) is read again.
+        let copy = message.headers[Headers.queuedAs]
+        var stale = false
         for _ in 0..<2 {
             let written = try await store.update(id, .start, by: .worker) { record in
+                guard record.queuedAs == copy else {
+                    stale = true
+                    return false
+                }
                 record.attempts = max(record.attempts + 1, message.deliveryCount)
                 record.startedAt = record.startedAt ?? now
                 record.worker = configuration.workerID
                 return true
             }
+            if stale { return .stale }
             if let written {
                 return .running(
                     Attempt(
@@ -356,6 +370,7 @@ struct DurableJobRunner: Sendable {
             record.attempts = message.deliveryCount
             record.startedAt = now
             record.worker = configuration.workerID
+            record.queuedAs = copy
             do {
                 let revision = try await store.create(record, by: .worker)
                 return .running(

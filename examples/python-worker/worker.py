@@ -61,6 +61,7 @@ H_CONTENT_TYPE = "Content-Type"
 H_DEADLINE = "Baton-Deadline"
 H_OWNER = "Baton-Owner"
 H_CREATED = "Baton-Created"
+H_QUEUED_AS = "Baton-Queued-As"  # which copy of a job queued again this is (the record's queuedAs)
 H_RECORD = "Baton-Record"  # "headers": the gateway's record holds only what the job's headers say
 H_TRACEPARENT = "traceparent"
 H_SERVICE = "Baton-Service"
@@ -851,10 +852,13 @@ class Worker:
         running mark on first deliveries, PROTOCOL.md §6.7; reading every time is simpler and
         cannot drop a record field this worker does not know about.)"""
         now = timestamp()
+        copy = header(msg.headers, H_QUEUED_AS)
 
         def running(record: dict) -> bool:
             if record.get("state") in TERMINAL:
                 return False
+            if record.get("queuedAs") != copy:
+                return False  # a stale copy of a job the gateway queued again: acked unrun (§6.3)
             record["state"] = "running"
             record["attempts"] = attempt
             record.setdefault("startedAt", now)
@@ -885,6 +889,7 @@ class Worker:
                   "createdAt": created, "updatedAt": created, "attempts": 0}
         optional = {"deadline": header(msg.headers, H_DEADLINE), "owner": header(msg.headers, H_OWNER),
                     "traceparent": header(msg.headers, H_TRACEPARENT)}
+        optional["queuedAs"] = header(msg.headers, H_QUEUED_AS)
         record.update({name: value for name, value in optional.items() if value is not None})
         priority = msg.subject.rsplit(".", 1)[-1]
         if priority in PRIORITIES:
