@@ -3,6 +3,7 @@ import BatonNATS
 import BatonStore
 import BatonTestSupport
 import Foundation
+import NIOCore
 import Testing
 
 /// A job the gateway marked not queued (its client got a `503`) whose first publish JetStream
@@ -60,7 +61,9 @@ struct RequeueTests {
     }
 
     /// The retry comes while the first copy still waits: two copies are queued, and only the
-    /// second runs the job (the first is stale).
+    /// second runs the job (the first is stale). A third copy without `Baton-Queued-As`,
+    /// published on `high` so that it is taken first while the record is `queued`, shows that
+    /// a stale copy is acked unrun rather than run.
     @Test func aFirstCopyStillQueuedDoesNotRunTheJobASecondTime() async throws {
         let system = try await SharedSystem.get()
         let gate = try await GateService.start(natsURL: system.server.url)
@@ -74,12 +77,17 @@ struct RequeueTests {
         #expect(retry.status == 202)
         #expect(retry.header("Baton-Job-Id") == id)
         #expect(try await client.get("/v1/jobs/\(id)").json()["state"] as? String == "queued")
+        var headers = NATSHeaders()
+        headers[Headers.jobID] = id
+        try await JetStream(system.gateway.connection).publish(
+            ByteBuffer(string: "stale"), to: Subjects.job(service: gate.name, priority: .high), headers: headers)
         gate.release()
 
         #expect(try await client.get("/v1/jobs/\(id)/result", headers: ["Prefer": "wait=20"]).text == "9")
         // Both copies were taken once a job queued after them ran.
         #expect(try await client.post("/v1/jobs/\(gate.name)", "10", headers: ["Prefer": "wait=20"]).text == "10")
         #expect(gate.started.filter { $0 == "9" }.count == 1)
+        #expect(!gate.started.contains("stale"))
         let status = try await client.get("/v1/jobs/\(id)").json()
         #expect(status["state"] as? String == "succeeded")
         #expect(status["attempts"] as? Int == 1)
