@@ -92,8 +92,7 @@ struct DeliveryTests {
         defer { Task { await gate.stop() } }
         let client = system.client
         // Concurrency 1: the blocker runs until released while the job to cancel waits behind it.
-        let blocker = try await client.post("/v1/jobs/\(gate.name)", "hold", headers: ["Prefer": "respond-async"])
-        try await waitUntil(timeout: .seconds(30)) { gate.started.contains("hold") }
+        let blocker = try await gate.hold(through: client)
         let queued = try await client.post("/v1/jobs/\(gate.name)", "1", headers: ["Prefer": "respond-async"])
         let location = try #require(queued.header("Location"))
         let cancel = try await client.send("DELETE", location)
@@ -142,8 +141,7 @@ struct DeliveryTests {
         defer { Task { await gate.stop() } }
         let client = system.client
         // Concurrency 1: the second job waits in the queue behind the first, held until released.
-        let first = try await client.post("/v1/jobs/\(gate.name)", "hold", headers: ["Prefer": "respond-async"])
-        try await waitUntil(timeout: .seconds(30)) { gate.started.contains("hold") }
+        let first = try await gate.hold(through: client)
         let queued = try await client.post("/v1/jobs/\(gate.name)", "801", headers: ["Prefer": "respond-async"])
         let location = try #require(queued.header("Location"))
         #expect(try await client.get(location).json()["state"] as? String == "queued")
@@ -203,8 +201,7 @@ struct DeliveryTests {
         let client = system.client
         // The blocker runs until released, after the late job's 1 s deadline has passed while it
         // waited behind it, however slow a loaded box is.
-        _ = try await client.post("/v1/jobs/\(gate.name)", "hold", headers: ["Prefer": "respond-async"])
-        try await waitUntil(timeout: .seconds(30)) { gate.started.contains("hold") }
+        try await gate.hold(through: client)
         let late = try await client.post("/v1/jobs/\(gate.name)", "1501", headers: ["Prefer": "respond-async", "Baton-Deadline": "1"])
         let location = try #require(late.header("Location"))
         try await Task.sleep(for: .milliseconds(1500))
@@ -288,6 +285,15 @@ final class GateService: Sendable {
     var started: [String] { state.withLock { $0.started } }
     /// Ends the jobs whose input is `hold` (they run until this is called).
     func release() { held.withLock { $0 = false } }
+
+    /// Takes the gate's one slot with a `hold` job (it runs until `release()`) and returns once
+    /// it runs: jobs submitted after it wait in the queue, however slow the box.
+    @discardableResult
+    func hold(through client: HTTPClient) async throws -> HTTPClient.Response {
+        let submit = try await client.post("/v1/jobs/\(name)", "hold", headers: ["Prefer": "respond-async"])
+        try await waitUntil(timeout: .seconds(30)) { self.started.contains("hold") }
+        return submit
+    }
     func cancelledAt(_ input: String) -> ContinuousClock.Instant? { state.withLock { $0.cancelled[input] } }
 
     static func start(natsURL: String) async throws -> GateService {

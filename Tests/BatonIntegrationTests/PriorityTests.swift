@@ -17,8 +17,7 @@ struct PriorityTests {
         let client = system.client
         // Concurrency 1: a blocker runs until the backlog of low jobs and the high one are all
         // queued behind it (however long posting them takes on a busy machine).
-        _ = try await client.post("/v1/jobs/\(gate.name)", "hold", headers: ["Prefer": "respond-async"])
-        try await waitUntil(timeout: .seconds(30)) { gate.started.contains("hold") }
+        try await gate.hold(through: client)
         for i in 0..<10 {
             let low = try await client.post("/v1/jobs/\(gate.name)", "\(20 + i)", headers: ["Prefer": "respond-async, priority=low"])
             #expect(low.status == 202)

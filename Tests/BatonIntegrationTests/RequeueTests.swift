@@ -16,9 +16,14 @@ import Testing
 /// keeps the first copy in the queue until the test lets it go.
 @Suite("queued again after a 503", .timeLimit(.minutes(2)))
 struct RequeueTests {
-    /// Submits `input` with `key` behind the held gate and marks its record not queued.
-    private func submitMarkedNotQueued(_ input: String, key: String, gate: GateService, system: SharedSystem.System) async throws -> String {
+    /// A gate whose slot is held, and a job of `input` behind it, submitted with a fresh
+    /// `Idempotency-Key` (`key`), whose record is marked not queued. The caller stops the gate.
+    private func jobMarkedNotQueued(_ input: String) async throws -> (system: SharedSystem.System, gate: GateService, id: String, key: String) {
+        let system = try await SharedSystem.get()
+        let gate = try await GateService.start(natsURL: system.server.url)
         let client = system.client
+        try await gate.hold(through: client)
+        let key = UUID().uuidString
         let first = try await client.post("/v1/jobs/\(gate.name)", input, headers: ["Prefer": "respond-async", "Idempotency-Key": key])
         #expect(first.status == 202)
         let id = try #require(first.header("Baton-Job-Id"))
@@ -30,21 +35,16 @@ struct RequeueTests {
         }
         #expect(marked?.record.state == .failed)
         #expect(try await client.get("/v1/jobs/\(id)").json()["state"] as? String == "failed")
-        return id
+        return (system, gate, id, key)
     }
 
     /// The first copy reaches a worker while the record says `failed`: acked unrun. Queued
     /// again under the job id as before, the retry's publish was dropped as a duplicate and the
     /// job stayed `queued` forever.
     @Test func aJobWhoseFirstCopyWasAckedUnrunRunsWhenQueuedAgain() async throws {
-        let system = try await SharedSystem.get()
-        let gate = try await GateService.start(natsURL: system.server.url)
+        let (system, gate, id, key) = try await jobMarkedNotQueued("7")
         defer { Task { await gate.stop() } }
         let client = system.client
-        _ = try await client.post("/v1/jobs/\(gate.name)", "hold", headers: ["Prefer": "respond-async"])
-        try await waitUntil(timeout: .seconds(30)) { gate.started.contains("hold") }
-        let key = UUID().uuidString
-        let id = try await submitMarkedNotQueued("7", key: key, gate: gate, system: system)
         gate.release()
         // One slot, taken in order: once a job queued after it ran, the first copy was taken.
         #expect(try await client.post("/v1/jobs/\(gate.name)", "8", headers: ["Prefer": "wait=20"]).text == "8")
@@ -65,14 +65,9 @@ struct RequeueTests {
     /// published on `high` so that it is taken first while the record is `queued`, shows that
     /// a stale copy is acked unrun rather than run.
     @Test func aFirstCopyStillQueuedDoesNotRunTheJobASecondTime() async throws {
-        let system = try await SharedSystem.get()
-        let gate = try await GateService.start(natsURL: system.server.url)
+        let (system, gate, id, key) = try await jobMarkedNotQueued("9")
         defer { Task { await gate.stop() } }
         let client = system.client
-        _ = try await client.post("/v1/jobs/\(gate.name)", "hold", headers: ["Prefer": "respond-async"])
-        try await waitUntil(timeout: .seconds(30)) { gate.started.contains("hold") }
-        let key = UUID().uuidString
-        let id = try await submitMarkedNotQueued("9", key: key, gate: gate, system: system)
         let retry = try await client.post("/v1/jobs/\(gate.name)", "9", headers: ["Prefer": "respond-async", "Idempotency-Key": key])
         #expect(retry.status == 202)
         #expect(retry.header("Baton-Job-Id") == id)
