@@ -1,4 +1,5 @@
 import NIOCore
+import Synchronization
 
 /// A message delivered by a JetStream consumer, with its delivery metadata and acks.
 public struct JetStreamMessage: Sendable {
@@ -62,22 +63,40 @@ public struct JetStreamMessage: Sendable {
 extension JetStreamMessage {
     /// Runs `body` while telling the server every `interval` that the message is still being
     /// worked on (`+WPI`), so it is not redelivered while this process is alive; a process that
-    /// dies stops the heartbeat and the message is redelivered after the ack wait.
-    public func keepingInProgress<T: Sendable>(every interval: Duration, _ body: @escaping @Sendable () async -> T) async -> T {
-        await withTaskGroup(of: T?.self) { group in
-            group.addTask {
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: interval)
-                    if !Task.isCancelled { try? self.inProgress() }
-                }
-                return nil
-            }
-            group.addTask { await body() }
-            var result: T? = nil
-            while result == nil, let next = await group.next() { result = next }
-            group.cancelAll()
-            return result!
+    /// dies stops the heartbeat and the message is redelivered after the ack wait. The
+    /// heartbeat is a timer on `wheel`, not a task of its own: `body` runs in the caller's task.
+    public func keepingInProgress<T: Sendable>(
+        every interval: Duration, on wheel: TimerWheel = .shared, _ body: () async -> T
+    ) async -> T {
+        let heartbeat = Heartbeat(self, every: interval, on: wheel)
+        defer { heartbeat.stop() }
+        return await body()
+    }
+}
+
+/// A message's `+WPI` every `interval` until stopped, each beat scheduling the next.
+private final class Heartbeat: Sendable {
+    private let timer: Mutex<TimerWheel.Timer?> = Mutex(nil)
+    private let stopped = Atomic<Bool>(false)
+
+    init(_ message: JetStreamMessage, every interval: Duration, on wheel: TimerWheel) {
+        beat(message, every: interval, on: wheel, now: false)
+    }
+
+    private func beat(_ message: JetStreamMessage, every interval: Duration, on wheel: TimerWheel, now: Bool) {
+        if now { try? message.inProgress() }
+        let next = wheel.schedule(after: interval) { [self] in
+            guard !stopped.load(ordering: .acquiring) else { return }
+            beat(message, every: interval, on: wheel, now: true)
         }
+        timer.withLock { $0 = next }
+        // Stopped while scheduling: the new timer must not outlive the stop.
+        if stopped.load(ordering: .acquiring) { next.cancel() }
+    }
+
+    func stop() {
+        stopped.store(true, ordering: .releasing)
+        timer.withLock { $0?.cancel() }
     }
 }
 

@@ -9,6 +9,10 @@ public struct NATSConfiguration: Sendable {
     /// Flush each publish at once instead of letting nats.c's flusher batch them (saves ~1 ms
     /// per request-reply; see FACTS.md).
     public var sendAsap: Bool = true
+    /// Deliver replies (requests, JetStream publishes, KV, pulls) on nats.c's reading thread
+    /// instead of handing each to a subscription's delivery thread first (`ReaderDelivery`).
+    /// `BATON_NATS_READER_DELIVERY=0` turns it off (to compare).
+    public var readerDelivery: Bool = ProcessInfo.processInfo.environment["BATON_NATS_READER_DELIVERY"] != "0"
     /// First reconnect delay; doubles per attempt up to `maxReconnectDelay`, with jitter.
     public var reconnectDelay: Duration = .milliseconds(100)
     public var maxReconnectDelay: Duration = .seconds(5)

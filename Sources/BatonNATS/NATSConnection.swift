@@ -17,7 +17,7 @@ public final class NATSConnection: Sendable {
     let logger: Logger
     let blockingPool: NIOThreadPool
     let inbox: ReplyInbox
-    private let inboxSubscription: Mutex<SubscriptionHandle?>
+    private let inboxSubscription: Mutex<InboxSubscription?>
     private let events: ConnectionEvents
 
     private init(
@@ -49,7 +49,7 @@ public final class NATSConnection: Sendable {
                     let pointer = try await pool.runIfActive { () throws -> ConnectionPointer in
                         try Self.connectBlocking(configuration, events: events)
                     }
-                    let handle = ConnectionHandle(pointer.value, events: events)
+                    let handle = ConnectionHandle(pointer.value, events: events, readerDelivery: configuration.readerDelivery)
                     let inboxPrefix = try Self.newInboxPrefix()
                     let connection = NATSConnection(
                         handle: handle, configuration: configuration, logger: logger,
@@ -125,13 +125,11 @@ public final class NATSConnection: Sendable {
         return String(cString: inbox!)
     }
 
+    /// Subscribes to the reply inbox; its replies come on nats.c's reading thread where the
+    /// library allows it (`ReaderDelivery`), else through the subscription.
     private func startInbox() throws {
         let inbox = self.inbox
-        let sub = try subscribe(
-            to: inbox.prefix + "*", queue: nil,
-            onMessage: { inbox.deliver($0) },
-            onComplete: {}
-        )
+        let sub = try subscribe(inbox: String(inbox.prefix.dropLast()), onMessage: { inbox.deliver($0) })
         inboxSubscription.withLock { $0 = sub }
     }
 
@@ -281,9 +279,12 @@ struct ConnectionPointer: @unchecked Sendable { let value: OpaquePointer }
 /// thread, and the pointer itself never changes.
 final class ConnectionHandle: @unchecked Sendable {
     let pointer: OpaquePointer
+    /// The reading thread's routes; released after the connection is closed, below.
+    let delivery = ReaderDelivery()
 
-    init(_ pointer: OpaquePointer, events _: ConnectionEvents) {
+    init(_ pointer: OpaquePointer, events _: ConnectionEvents, readerDelivery: Bool) {
         self.pointer = pointer
+        if readerDelivery { _ = delivery.install(on: pointer) }
     }
 
     deinit {

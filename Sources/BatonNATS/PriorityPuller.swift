@@ -1,3 +1,4 @@
+import CNats
 import Logging
 import NIOCore
 
@@ -47,7 +48,12 @@ public struct PriorityPuller: Sendable {
         let connection = jetStream.connection
         let inbox = try NATSConnection.makeInbox()
         let (events, eventInput) = AsyncStream.makeStream(of: Event.self)
-        let subscription = try connection.subscribe(to: inbox + ".*", bufferLimit: 1 << 20)
+        // Pulled messages go straight into the loop's events, from the subscription's delivery
+        // thread. Not from the reading thread (`ReaderDelivery`): a pull's messages carry their
+        // stream subject, its status messages the inbox, and only one path keeps them in order
+        // (a 404 that overtook its request's messages parked them until a redelivery).
+        let subscription = try connection.subscribe(
+            to: inbox + ".*", queue: nil, onMessage: { eventInput.yield(.message($0)) }, onComplete: { eventInput.finish() })
         let stream = self.stream
         let consumers = self.consumers
         let levelOf = Dictionary(uniqueKeysWithValues: consumers.enumerated().map { ($0.element, $0.offset) })
@@ -59,10 +65,6 @@ public struct PriorityPuller: Sendable {
         }()
 
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                for await message in subscription { eventInput.yield(.message(message)) }
-                eventInput.finish()
-            }
             group.addTask {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: .milliseconds(500))
@@ -148,13 +150,13 @@ public struct PriorityPuller: Sendable {
                             }
                             send(state.nextPulls(now: .now))
                         }
-                        subscription.unsubscribe()
+                        _ = natsSubscription_Unsubscribe(subscription.pointer)
                         // Never started: hand them back at once.
                         for message in waiting { try? message.nak() }
                         await handlers.waitForAll()
                     }
                 } onCancel: {
-                    subscription.unsubscribe()
+                    _ = natsSubscription_Unsubscribe(subscription.pointer)
                     eventInput.finish()
                 }
             }

@@ -83,7 +83,8 @@ final class ReplyInbox: Sendable {
         }
     }
 
-    /// Called on nats.c's delivery thread for every message under the inbox.
+    /// Called on nats.c's reading thread (`ReaderDelivery`), or its delivery thread where the
+    /// library has no message filter, for every message under the inbox.
     func deliver(_ message: NATSMessage) {
         guard message.subject.hasPrefix(prefix) else { return }
         let token = self.token(message.subject)

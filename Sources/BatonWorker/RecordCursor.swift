@@ -1,5 +1,6 @@
 import BatonCore
 import BatonStore
+import BatonNATS
 import Synchronization
 
 /// One job's record as this worker last wrote it, shared by the runner and the handler's
@@ -13,7 +14,9 @@ import Synchronization
 final class RecordCursor: Sendable {
     private enum Mark {
         case written(StoredRecord?)
-        case deferred(Task<StoredRecord?, Never>)
+        /// Not written yet: `write` runs when `timer` fires, or at once when `current()` asks.
+        case deferred(write: @Sendable () async throws -> StoredRecord, timer: TimerWheel.Timer)
+        case writing(Task<StoredRecord?, Never>)
     }
 
     private let mark: Mutex<Mark>
@@ -33,27 +36,41 @@ final class RecordCursor: Sendable {
 
     init(_ initial: StoredRecord?) { mark = Mutex(.written(initial)) }
 
-    /// Writes `write` after `delay`, or at once when `current()` asks for the record first.
-    init(deferring write: @escaping @Sendable () async throws -> StoredRecord, after delay: Duration) {
-        let abandoned = self.abandoned
-        let task = Task<StoredRecord?, Never> {
-            try? await Task.sleep(for: delay)  // cut short by `current()` or `abandon()`
-            if abandoned.isSet { return nil }
-            // In a task of its own: this one may be cancelled, which must not cancel the write.
-            return try? await Task { try await write() }.value
+    /// Writes `write` after `delay` (a timer on `wheel`, not a task of its own: most jobs end
+    /// first and cancel it), or at once when `current()` asks for the record first.
+    init(deferring write: @escaping @Sendable () async throws -> StoredRecord, after delay: Duration, on wheel: TimerWheel = .shared) {
+        mark = Mutex(.written(nil))
+        let due = Flag()
+        let timer = wheel.schedule(after: delay) { [weak self] in
+            due.set()
+            _ = self?.startWriting()
         }
-        mark = Mutex(.deferred(task))
+        mark.withLock { $0 = .deferred(write: write, timer: timer) }
+        if due.isSet { _ = startWriting() }  // the timer fired before the mark was deferred
+    }
+
+    /// Starts the deferred write (once); nil when there is none, or the job ended first.
+    private func startWriting() -> Task<StoredRecord?, Never>? {
+        mark.withLock { mark in
+            switch mark {
+            case .written: return nil
+            case .writing(let task): return task
+            case .deferred(let write, let timer):
+                timer.cancel()
+                if abandoned.isSet { return nil }
+                // A task of its own: the caller of `current()` may be cancelled, which must not
+                // cancel the write.
+                let task = Task<StoredRecord?, Never> { try? await write() }
+                mark = .writing(task)
+                return task
+            }
+        }
     }
 
     /// The record as last written; a deferred mark is written now (and waited for). Nil when
     /// unknown: callers read the record instead.
     func current() async -> StoredRecord? {
-        let pending: Task<StoredRecord?, Never>? = mark.withLock { mark in
-            if case .deferred(let task) = mark { return task }
-            return nil
-        }
-        guard let pending else { return written }
-        pending.cancel()
+        guard let pending = startWriting() else { return written }
         let stored = await pending.value
         advance(to: stored)
         return written
@@ -92,9 +109,12 @@ final class RecordCursor: Sendable {
         return mark.withLock { mark in
             switch mark {
             case .written(let stored): return stored
-            case .deferred(let task):
-                task.cancel()
+            case .deferred(_, let timer):
+                timer.cancel()
+                mark = .written(nil)
                 return nil
+            case .writing:
+                return nil  // the mark is being written: its revision is not known yet
             }
         }
     }

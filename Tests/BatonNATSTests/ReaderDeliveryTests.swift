@@ -1,0 +1,74 @@
+@testable import BatonNATS
+import BatonTestSupport
+import EmbeddedNATS
+import Logging
+import NIOCore
+import Synchronization
+import Testing
+
+/// Replies taken on nats.c's reading thread (`ReaderDelivery`), against the shared nats-server:
+/// with it on, an inbox's messages reach their callback without passing through the
+/// subscription's delivery thread; with it off, they all do; requests work either way.
+@Suite("reader delivery", .timeLimit(.minutes(2)))
+struct ReaderDeliveryTests {
+    func connect(readerDelivery: Bool) async throws -> NATSConnection {
+        let server = try await NATSServerProcess.shared()
+        var configuration = NATSConfiguration(servers: [server.url], name: "reader-delivery-tests")
+        configuration.readerDelivery = readerDelivery
+        var logger = Logger(label: "nats-test")
+        logger.logLevel = .warning
+        return try await NATSConnection.connect(configuration, logger: logger)
+    }
+
+    @Test(arguments: [true, false])
+    func inboxMessagesReachTheirCallback(readerDelivery: Bool) async throws {
+        let connection = try await connect(readerDelivery: readerDelivery)
+        defer { Task { await connection.close() } }
+        // Debian's libnats 3.4.1 and every release since export the filter.
+        #expect(connection.handle.delivery.isActive == readerDelivery)
+
+        let inbox = try NATSConnection.makeInbox()
+        let received = Shared<[String]>([])
+        let subscription = try connection.subscribe(inbox: inbox, onMessage: { message in
+            received.withLock { $0.append(message.string) }
+        })
+        try await connection.flush()
+        for i in 0..<20 { try connection.publish(ByteBuffer(string: "m\(i)"), to: "\(inbox).\(i)") }
+        try await connection.flush()
+        try await waitUntil(timeout: .seconds(10)) { received.withLock { $0.count } == 20 }
+        #expect(Set(received.value) == Set((0..<20).map { "m\($0)" }))
+        #expect(subscription.deliveredThroughSubscription == (readerDelivery ? 0 : 20))
+
+        // After unsubscribing, nothing more arrives by either path.
+        subscription.unsubscribe()
+        try connection.publish(ByteBuffer(string: "late"), to: "\(inbox).late")
+        try await connection.flush()
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(received.withLock { $0.count } == 20)
+    }
+
+    /// Requests (the reply inbox) and JetStream calls answer on both paths.
+    @Test(arguments: [true, false])
+    func requestsAnswer(readerDelivery: Bool) async throws {
+        let connection = try await connect(readerDelivery: readerDelivery)
+        let responder = try await connect(readerDelivery: readerDelivery)
+        defer { Task { await connection.close(); await responder.close() } }
+        let subject = uniqueSubject("reader-delivery")
+        let requests = try responder.subscribe(to: subject)
+        let answering = Task {
+            for await request in requests {
+                if let reply = request.replyTo { try? responder.publish(ByteBuffer(string: "re: \(request.string)"), to: reply) }
+            }
+        }
+        defer { answering.cancel() }
+        try await responder.flush()
+        let answers = try await withThrowingTaskGroup(of: String.self) { group in
+            for i in 0..<50 {
+                group.addTask { try await connection.request(ByteBuffer(string: "q\(i)"), to: subject, timeout: .seconds(10)).string }
+            }
+            return try await group.reduce(into: Set<String>()) { $0.insert($1) }
+        }
+        #expect(answers == Set((0..<50).map { "re: q\($0)" }))
+        requests.unsubscribe()
+    }
+}
