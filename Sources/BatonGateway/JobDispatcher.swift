@@ -247,22 +247,23 @@ struct JobDispatcher: Sendable {
         return (record, replyTo)
     }
 
-    /// Writes the record and publishes the job at once: one round trip instead of two. The
-    /// worker's running mark may land before the record (the create then finds it: fine). A
-    /// job published without its record still runs (its worker records it), so a record that
-    /// cannot be written is retried once and then only logged; a job that cannot be published
-    /// marks its record `failed` (the client gets a 503 and the job never runs).
+    /// Writes the record and publishes the job at once: one round trip instead of two, both in
+    /// flight from this task (sent, then their acknowledgements awaited; not a child task each,
+    /// whose hand-offs cost more than the waits). The worker's running mark may land before the
+    /// record (the create then finds it: fine). A job published without its record still runs
+    /// (its worker records it), so a record that cannot be written is retried once and then
+    /// only logged; a job that cannot be published marks its record `failed` (the client gets a
+    /// 503 and the job never runs).
     private func createAndPublish(_ record: JobRecord, _ input: ByteBuffer, to subject: String, headers: NATSHeaders) async throws {
-        async let created = outcome { try await store.create(record, by: .gateway) }
-        async let published = outcome {
-            try await jetStream.publish(input, to: subject, headers: headers, messageID: record.id)
-        }
-        let (creation, publication) = await (created, published)
-        if case .failure(let error) = publication {
-            if case .success = creation { await markNotQueued(record.id, because: error) }
+        let creation = Result { try store.sendCreate(record, by: .gateway) }
+        let publication = Result { try jetStream.send(input, to: subject, headers: headers, messageID: record.id) }
+        let published = await outcome { try await publication.get().ack() }
+        let created = await outcome { try await creation.get().ack() }
+        if case .failure(let error) = published {
+            if case .success = created { await markNotQueued(record.id, because: error) }
             throw error
         }
-        guard case .failure(let error) = creation, (error as? NATSError)?.kind != .wrongLastSequence else { return }
+        guard case .failure(let error) = created, (error as? NATSError)?.kind != .wrongLastSequence else { return }
         do {
             try await store.create(record, by: .gateway)
         } catch let error as NATSError where error.kind == .wrongLastSequence {

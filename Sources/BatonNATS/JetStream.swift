@@ -35,16 +35,19 @@ public final class JetStream: Sendable {
         _ payload: ByteBuffer, to subject: String, headers: NATSHeaders = [:],
         messageID: String? = nil, expectedLastSubjectSequence: UInt64? = nil
     ) async throws -> PublishAck {
+        try await send(payload, to: subject, headers: headers, messageID: messageID, expectedLastSubjectSequence: expectedLastSubjectSequence).ack()
+    }
+
+    /// Publishes like `publish`, but returns at once: `SentPublish.ack()` awaits the stream's
+    /// acknowledgement. Several publishes in flight from one task, without a child task each.
+    public func send(
+        _ payload: ByteBuffer, to subject: String, headers: NATSHeaders = [:],
+        messageID: String? = nil, expectedLastSubjectSequence: UInt64? = nil
+    ) throws -> SentPublish {
         var headers = headers
         if let messageID { headers["Nats-Msg-Id"] = messageID }
         if let expectedLastSubjectSequence { headers["Nats-Expected-Last-Subject-Sequence"] = String(expectedLastSubjectSequence) }
-        let reply: NATSMessage
-        do {
-            reply = try await connection.request(payload, to: subject, headers: headers, timeout: timeout)
-        } catch let error as NATSError where error.kind == .noResponders {
-            throw NATSError(.noResponders, "no JetStream stream takes subject \(subject)")
-        }
-        return try PublishAck(parsing: reply.payload)
+        return SentPublish(request: try connection.send(payload, to: subject, headers: headers, timeout: timeout))
     }
 
     // MARK: - Administration
@@ -176,6 +179,25 @@ public final class JetStream: Sendable {
             try check("delete stream \(name)", status)
         }
     }
+}
+
+/// A publish on its way to a stream (`JetStream.send`).
+public struct SentPublish: Sendable {
+    let request: SentRequest
+
+    /// The stream's acknowledgement; throws what `JetStream.publish` throws.
+    public func ack() async throws -> PublishAck {
+        let reply: NATSMessage
+        do {
+            reply = try await request.reply()
+        } catch let error as NATSError where error.kind == .noResponders {
+            throw NATSError(.noResponders, "no JetStream stream takes subject \(request.subject)")
+        }
+        return try PublishAck(parsing: reply.payload)
+    }
+
+    /// Forgets the acknowledgement (the message may still be stored).
+    public func discard() { request.discard() }
 }
 
 /// The stream's acknowledgement of a publish.

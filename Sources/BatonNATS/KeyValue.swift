@@ -106,6 +106,12 @@ public struct KeyValueBucket: Sendable {
         try await update(key, value, headers: headers, revision: 0)
     }
 
+    /// Sends a create (`create`) and returns at once; its acknowledgement's sequence is the
+    /// revision, and a key that has a value fails it with `.wrongLastSequence`.
+    public func sendCreate(_ key: String, _ value: ByteBuffer, headers: NATSHeaders = [:]) throws -> SentPublish {
+        try jetStream.send(value, to: subjectPrefix + key, headers: headers, expectedLastSubjectSequence: 0)
+    }
+
     /// Writes `value` only if the latest revision of `key` is `revision`; throws
     /// `.wrongLastSequence` if another write came first.
     @discardableResult

@@ -186,6 +186,14 @@ public final class NATSConnection: Sendable {
     public func request(
         _ payload: ByteBuffer, to subject: String, headers: NATSHeaders = [:], timeout: Duration
     ) async throws -> NATSMessage {
+        try await send(payload, to: subject, headers: headers, timeout: timeout).reply()
+    }
+
+    /// Sends a request whose reply `SentRequest.reply()` awaits: several requests in flight
+    /// from one task, without a child task (and its thread hand-offs) for each.
+    public func send(
+        _ payload: ByteBuffer, to subject: String, headers: NATSHeaders = [:], timeout: Duration
+    ) throws -> SentRequest {
         let replyTo = inbox.register()
         do {
             try publish(NATSMessage(subject: subject, replyTo: replyTo, headers: headers, payload: payload))
@@ -193,13 +201,7 @@ public final class NATSConnection: Sendable {
             inbox.discard(replyTo)
             throw error
         }
-        guard let reply = await waitForReply(on: replyTo, timeout: timeout) else {
-            throw NATSError(.timeout, "no reply from \(subject) within \(timeout)")
-        }
-        if reply.isNoResponders {
-            throw NATSError(.noResponders, "no responders on \(subject)")
-        }
-        return reply
+        return SentRequest(connection: self, subject: subject, replyTo: replyTo, timeout: timeout)
     }
 
     /// Awaits the first message sent to `replySubject` (from `makeReplySubject`), or nil when
@@ -267,6 +269,29 @@ public final class NATSConnection: Sendable {
     public static func shutdownLibrary(timeout: Duration = .seconds(2)) {
         _ = nats_CloseAndWait(timeout.milliseconds)
     }
+}
+
+/// A request on its way (`NATSConnection.send`): await its reply once, or `discard()` it.
+public struct SentRequest: Sendable {
+    let connection: NATSConnection
+    public let subject: String
+    let replyTo: String
+    let timeout: Duration
+
+    /// The first reply. Throws `.noResponders` when nobody subscribes to the subject and
+    /// `.timeout` when no reply comes within the request's timeout (counted from now).
+    public func reply() async throws -> NATSMessage {
+        guard let reply = await connection.waitForReply(on: replyTo, timeout: timeout) else {
+            throw NATSError(.timeout, "no reply from \(subject) within \(timeout)")
+        }
+        if reply.isNoResponders {
+            throw NATSError(.noResponders, "no responders on \(subject)")
+        }
+        return reply
+    }
+
+    /// Forgets the reply: it is not awaited.
+    public func discard() { connection.discardReplySubject(replyTo) }
 }
 
 /// Carries a `natsConnection*` out of the blocking pool.

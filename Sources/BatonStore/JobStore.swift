@@ -27,6 +27,13 @@ public struct JobStore: Sendable {
         return try await records.create(record.id, JSON.encode(record))
     }
 
+    /// Sends `create` and returns at once: the record's write is in flight, its acknowledgement
+    /// (`SentPublish.ack()`, whose sequence is the revision) awaited later.
+    public func sendCreate(_ record: JobRecord, by party: JobParty) throws -> SentPublish {
+        try Self.checkCreation(record, by: party)
+        return try records.sendCreate(record.id, JSON.encode(record))
+    }
+
     /// Writes a record whatever is stored: only for a worker's running mark of a record it can
     /// rebuild from the job's headers (`Baton-Record: headers`), whose only other writer is the
     /// gateway's create (`JobTransition.start`, from `queued`).

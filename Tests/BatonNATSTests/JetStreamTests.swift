@@ -26,6 +26,42 @@ struct JetStreamTests {
         await nats.close()
     }
 
+    /// Writes sent together from one task, their acknowledgements awaited after: each gets its
+    /// own answer (a create that loses to an existing key fails alone), a publish to no stream
+    /// fails on its ack, and a discarded ack's write is still stored.
+    @Test func sentWritesAreAcknowledgedEachOnItsOwn() async throws {
+        let nats = try await connectToTestServer()
+        let js = try JetStream(nats)
+        let name = "T\(UInt32.random(in: 0...UInt32.max))"
+        try await js.ensureStream(StreamSpec(name: name, subjects: ["\(name).>"]))
+        let kv = try await KeyValueBucket.ensure("t-\(UInt32.random(in: 0...UInt32.max))", jetStream: js, ttl: .seconds(60))
+        try await kv.create("taken", ByteBuffer("first"))
+
+        let publish = try js.send(ByteBuffer("job"), to: "\(name).x", messageID: "m-1")
+        let create = try kv.sendCreate("fresh", ByteBuffer("record"))
+        let lost = try kv.sendCreate("taken", ByteBuffer("second"))
+        let nowhere = try js.send(ByteBuffer("x"), to: uniqueSubject("nostream"))
+        let forgotten = try js.send(ByteBuffer("later"), to: "\(name).y")
+        forgotten.discard()
+
+        #expect(try await publish.ack().stream == name)
+        #expect(try await create.ack().sequence == (try await kv.get("fresh"))?.revision)
+        await #expect {
+            try await lost.ack()
+        } throws: { error in
+            (error as? NATSError)?.kind == .wrongLastSequence
+        }
+        await #expect {
+            try await nowhere.ack()
+        } throws: { error in
+            (error as? NATSError)?.kind == .noResponders
+        }
+        #expect(try await kv.get("taken")?.value == ByteBuffer("first"))
+        try await waitUntil(timeout: .seconds(5)) { try await js.streamMessageCount(name) == 2 }
+        try await js.deleteStream(name)
+        await nats.close()
+    }
+
     @Test func keyValueCreateOnlyAndRevisions() async throws {
         let nats = try await connectToTestServer()
         let js = try JetStream(nats)
