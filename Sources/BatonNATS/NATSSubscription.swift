@@ -58,9 +58,7 @@ public final class NATSSubscription: AsyncSequence, Sendable {
     }
 
     /// Removes interest at once; the sequence ends after messages already buffered.
-    public func unsubscribe() {
-        _ = natsSubscription_Unsubscribe(handle.pointer)
-    }
+    public func unsubscribe() { handle.unsubscribe() }
 
     /// Stops new messages, lets those in flight be delivered, then ends the sequence.
     public func drain() {
@@ -77,6 +75,9 @@ final class SubscriptionHandle: @unchecked Sendable {
     let pointer: OpaquePointer
 
     init(_ pointer: OpaquePointer) { self.pointer = pointer }
+
+    /// Removes interest at once; messages already buffered are still delivered.
+    func unsubscribe() { _ = natsSubscription_Unsubscribe(pointer) }
 
     deinit { natsSubscription_Destroy(pointer) }
 }

@@ -1,4 +1,3 @@
-import CNats
 import Logging
 import NIOCore
 
@@ -150,13 +149,13 @@ public struct PriorityPuller: Sendable {
                             }
                             send(state.nextPulls(now: .now))
                         }
-                        _ = natsSubscription_Unsubscribe(subscription.pointer)
+                        subscription.unsubscribe()
                         // Never started: hand them back at once.
                         for message in waiting { try? message.nak() }
                         await handlers.waitForAll()
                     }
                 } onCancel: {
-                    _ = natsSubscription_Unsubscribe(subscription.pointer)
+                    subscription.unsubscribe()
                     eventInput.finish()
                 }
             }

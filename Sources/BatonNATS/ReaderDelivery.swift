@@ -114,7 +114,7 @@ final class InboxSubscription: Sendable {
     /// subscription's `onComplete` runs.
     func unsubscribe() {
         delivery.removeRoute(prefix: prefix)
-        _ = natsSubscription_Unsubscribe(handle.pointer)
+        handle.unsubscribe()
     }
 }
 

@@ -12,7 +12,7 @@ import Synchronization
 /// timer on an event loop from another thread costs a wake-up (eventfd write) per request, which
 /// profiles showed as a large share of a round trip. Timeouts are therefore coarse (±20 ms).
 /// A sweep looks only at the waits whose deadline fell in the ticks since the last one (`due`,
-/// a timing wheel), not at every slot: with 10,000 calls held, scanning them all every 20 ms
+/// a timing wheel, `TickBuckets`), not at every slot: with 10,000 calls held, scanning them all every 20 ms
 /// took ~15% of the gateway's CPU.
 final class ReplyInbox: Sendable {
     let prefix: String
@@ -22,16 +22,12 @@ final class ReplyInbox: Sendable {
     static let orphanTimeout: Duration = .seconds(600)
     /// How often a running sweeper also looks for such subjects (a scan of every slot).
     static let orphanScanInterval: Duration = .seconds(10)
-    /// Sweep ticks count `sweepInterval`s from here.
-    private let epoch = ContinuousClock.now
 
     private struct State {
         var slots: [String: Slot] = [:]
         /// The tokens of waits by the tick their deadline falls in. An entry whose wait ended
         /// otherwise is skipped when its tick comes.
-        var due: [Int64: [String]] = [:]
-        /// Every tick up to this one has been swept.
-        var swept: Int64 = 0
+        var due = TickBuckets<String>(resolution: ReplyInbox.sweepInterval)
         var lastOrphanScan = ContinuousClock.now
         var counter: UInt64 = 0
         var sweeping = false
@@ -130,7 +126,7 @@ final class ReplyInbox: Sendable {
                             return .resume(nil)
                         }
                         state.slots[token] = Slot(phase: .waiting(continuation), deadline: deadline, interruptible: interruptible, keep: keep)
-                        state.due[max(tick(deadline), state.swept + 1), default: []].append(token)
+                        state.due.add(token, due: deadline)
                         let start = !state.sweeping
                         state.sweeping = true
                         return .park(startSweeper: start)
@@ -208,34 +204,19 @@ final class ReplyInbox: Sendable {
     /// sweeper) when no wait is left to watch.
     private func sweep() -> Bool {
         let now = ContinuousClock.now
-        let through = tick(now, roundingUp: false)
         let (expired, keepGoing) = state.withLock { state -> ([CheckedContinuation<NATSMessage?, Never>], Bool) in
             var expired: [CheckedContinuation<NATSMessage?, Never>] = []
             var late: [String] = []
-            func expire(_ tokens: [String]) {
-                for token in tokens {
-                    guard let slot = state.slots[token], case .waiting(let continuation) = slot.phase else { continue }
-                    if slot.deadline <= now {
-                        state.slots[token] = slot.keep ? .kept(at: now) : nil
-                        expired.append(continuation)
-                    } else {
-                        late.append(token)  // not expected: its tick says otherwise
-                    }
-                }
-            }
-            if through > state.swept {
-                if through - state.swept <= Int64(state.due.count) {
-                    for tick in (state.swept + 1)...through {
-                        if let tokens = state.due.removeValue(forKey: tick) { expire(tokens) }
-                    }
+            for token in state.due.takeDue(now: now) {
+                guard let slot = state.slots[token], case .waiting(let continuation) = slot.phase else { continue }
+                if slot.deadline <= now {
+                    state.slots[token] = slot.keep ? .kept(at: now) : nil
+                    expired.append(continuation)
                 } else {
-                    for tick in state.due.keys where tick <= through {
-                        expire(state.due.removeValue(forKey: tick)!)
-                    }
+                    late.append(token)  // not expected: its tick says otherwise
                 }
-                state.swept = through
             }
-            if !late.isEmpty { state.due[through + 1, default: []].append(contentsOf: late) }
+            state.due.addToNextTick(late)
             if now - state.lastOrphanScan >= Self.orphanScanInterval {
                 state.lastOrphanScan = now
                 var orphans: [String] = []
@@ -250,13 +231,6 @@ final class ReplyInbox: Sendable {
         }
         for continuation in expired { continuation.resume(returning: nil) }
         return keepGoing
-    }
-
-    /// The sweep tick `instant` falls in: rounded up for a deadline (swept once it has passed),
-    /// down for the present (the ticks that are over).
-    private func tick(_ instant: ContinuousClock.Instant, roundingUp: Bool = true) -> Int64 {
-        let ticks = (instant - epoch) / Self.sweepInterval
-        return Int64(roundingUp ? ticks.rounded(.up) : ticks.rounded(.down))
     }
 
     private func token(_ subject: String) -> String {

@@ -30,29 +30,25 @@ public final class TimerWheel: Sendable {
     public static let shared = TimerWheel()
 
     public let resolution: Duration
-    private let epoch = ContinuousClock.now
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
     private struct State {
-        /// Timers by the tick their time falls in.
-        var due: [Int64: [Timer]] = [:]
-        /// Every tick up to this one has been swept.
-        var swept: Int64 = 0
+        var due: TickBuckets<Timer>
         var sweeping = false
     }
 
     public init(resolution: Duration = .milliseconds(50)) {
         self.resolution = resolution
-        state.withLock { $0.swept = tick(.now, roundingUp: false) }
+        state = Mutex(State(due: TickBuckets(resolution: resolution)))
     }
 
     /// Runs `action` once `delay` has passed (up to `resolution` later), unless cancelled.
     @discardableResult
     public func schedule(after delay: Duration, _ action: @escaping @Sendable () -> Void) -> Timer {
         let timer = Timer(action)
-        let at = tick(ContinuousClock.now.advanced(by: delay), roundingUp: true)
+        let due = ContinuousClock.now.advanced(by: delay)
         let start = state.withLock { state -> Bool in
-            state.due[max(at, state.swept + 1), default: []].append(timer)
+            state.due.add(timer, due: due)
             defer { state.sweeping = true }
             return !state.sweeping
         }
@@ -61,7 +57,7 @@ public final class TimerWheel: Sendable {
     }
 
     /// Timers not yet swept (cancelled ones included until their tick comes).
-    var pendingCount: Int { state.withLock { $0.due.values.reduce(0) { $0 + $1.count } } }
+    var pendingCount: Int { state.withLock { $0.due.count } }
 
     private func startSweeping() {
         Task.detached { [self] in
@@ -75,28 +71,13 @@ public final class TimerWheel: Sendable {
     /// Runs the actions of the ticks that are over; false (and the sweeper stops) when no timer
     /// is left.
     private func sweep() -> Bool {
-        let through = tick(.now, roundingUp: false)
+        let now = ContinuousClock.now
         let (came, more) = state.withLock { state -> ([Timer], Bool) in
-            var came: [Timer] = []
-            if through > state.swept {
-                if through - state.swept <= Int64(state.due.count) {
-                    for tick in (state.swept + 1)...through {
-                        if let timers = state.due.removeValue(forKey: tick) { came += timers }
-                    }
-                } else {
-                    for tick in state.due.keys where tick <= through { came += state.due.removeValue(forKey: tick)! }
-                }
-                state.swept = through
-            }
+            let came = state.due.takeDue(now: now)
             if state.due.isEmpty { state.sweeping = false }
             return (came, !state.due.isEmpty)
         }
         for timer in came { timer.take()?() }
         return more
-    }
-
-    private func tick(_ instant: ContinuousClock.Instant, roundingUp: Bool) -> Int64 {
-        let ticks = (instant - epoch) / resolution
-        return Int64(roundingUp ? ticks.rounded(.up) : ticks.rounded(.down))
     }
 }
