@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 
 (base, cores, cpu, versions, commit, duration, conns, held,
  H, H1, N, F, F1, D, D1, Fhalf, Dhalf, A, a_bad, drain_rate, W, w_ok, w_bad, w_rss, S, S1,
- js_D, js_S, w_end, w_end_back) = sys.argv[1:]
+ js_D, js_S, w_end, w_end_back, worker_rss) = sys.argv[1:]
 
 
 def parse(line):
@@ -48,6 +48,7 @@ counts = {
     "js_acks_per_durable_job": js_D["acks"] if js_D else nan,
     "s_js_writes_per_durable_job": js_S["writes"] if js_S else nan,
     "held_end_failures": int(w_end),
+    "worker_rss_mb": int(worker_rss),
 }
 targets = {
     "F_over_limit": (">=", 0.8), "D_over_F": (">=", 0.5), "added_p50_ms": ("<=", 0.3),
@@ -96,6 +97,7 @@ lines += [
     f"- W: {w_ok} of the {held} held calls (one per connection) answered 200 with the right body within the 12 s phase, {w_bad} wrong;"
     f" gateway peak RSS {w_rss} MB; the worker logged {w_end} `cannot record the end of the job` warnings by the phase's end"
     f" ({w_end_back} of them handing the job back).",
+    f"- The worker's resident set once it has run F, D, D·1 and the paced phases: {worker_rss} MB (it must not grow with the jobs run).",
     f"- Limit of doing both HTTP and NATS on these cores: H·N/(H+N) = {limit:.0f} req/s.",
     f"- Strict durability (fsync on every write, `sync_interval: always`): S/D = {S['rps'] / D['rps']:.2f} at {conns} connections,"
     f" p50 at 1 connection {S1['p50']:.2f} ms against {D1['p50']:.2f} ms.",

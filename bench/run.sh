@@ -167,6 +167,10 @@ record Fhalf "$(paced $(( ${R[F]%% *} / 2 )) $G/v1/jobs/echo-fast "$(p50 "${R[F1
 record Dhalf "$(paced $(( ${R[D]%% *} / 2 )) $G/v1/jobs/echo "$(p50 "${R[D1]}")")"
 
 echo "== A: respond-async accept rate (no worker running), then the workers' drain rate"
+# The worker's resident set once it has run every durable job of D, D·1 and D·½: it must not
+# grow with the jobs run (a task group once kept every finished job's task, ~27 KB a job).
+WORKER_RSS=$(awk '/VmRSS/ {printf "%.0f", $2/1024}' /proc/$WPID/status)
+echo "   worker resident set after the durable phases: ${WORKER_RSS} MB"
 stop $WPID
 A_OUT=$(wrk_run -t$THREADS -c$CONNS -d${DURATION}s -s bench/async.lua $G/v1/jobs/echo)
 A_BAD=$(grep -o 'bad_responses=[0-9]*' "$WORK/last-wrk.txt" | cut -d= -f2)
@@ -204,4 +208,4 @@ VERSIONS="$(swift --version 2>&1 | head -1); nats-server $(bench_version "$NATS_
 python3 bench/report.py "bench/results/$DATE" "$(nproc)" "$CPU" "$VERSIONS" "$COMMIT" "$DURATION" "$CONNS" "$HELD" \
   "${R[H]}" "${R[H1]}" "${R[N]}" "${R[F]}" "${R[F1]}" "${R[D]}" "${R[D1]}" "${R[Fhalf]}" "${R[Dhalf]}" \
   "${R[A]}" "${A_BAD:-0}" "${DRAIN_RATE:-0}" "${R[W]}" "${W_OK:-0}" "${W_BAD:-0}" "${W_RSS:-0}" \
-  "${R[S]}" "${R[S1]}" "${R[js_D]}" "${R[js_S]}" "${W_END:-0}" "${W_END_BACK:-0}"
+  "${R[S]}" "${R[S1]}" "${R[js_D]}" "${R[js_S]}" "${W_END:-0}" "${W_END_BACK:-0}" "${WORKER_RSS:-0}"

@@ -114,6 +114,16 @@ import Testing
         try await waitUntil(timeout: .seconds(10)) { seen.withLock { $0[subject] ?? 0 } == 60 }
         #expect(seen.withLock { $0[subject] } == 60)
         let writes = try await storedMessages(js) - before
-        #expect(writes >= 5 && writes <= 7, "record, job, running mark, 1–3 progress writes, answer: \(writes)")
+        // At most one record write per quarter second of the run: three for the job's 600 ms,
+        // more when a loaded box stretches the run (seen: 1.5 s and six writes, under a suite
+        // that ran thousands of jobs beside it).
+        let status = try await client.get(location).json()
+        let started = try #require((status["startedAt"] as? String).flatMap { Timestamp(rfc3339: $0) })
+        let finished = try #require((status["finishedAt"] as? String).flatMap { Timestamp(rfc3339: $0) })
+        let quarters = Int(((Double(finished.milliseconds - started.milliseconds) / 250).rounded(.up)))
+        let progressWrites = max(3, quarters)
+        #expect(
+            writes >= 5 && writes <= 4 + UInt64(progressWrites),
+            "record, job, running mark, 1–\(progressWrites) progress writes, answer: \(writes)")
     }
 }
