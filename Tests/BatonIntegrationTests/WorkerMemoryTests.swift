@@ -3,7 +3,6 @@ import BatonNATS
 import BatonTestSupport
 import EmbeddedNATS
 import Foundation
-import NIOCore
 import Testing
 
 /// A worker's memory does not grow with the jobs it has run.
@@ -51,14 +50,8 @@ import Testing
         }
         let consumer = Streams.consumer(service: "echo", priority: .normal)
         try await waitUntil(timeout: .seconds(120)) {
-            guard
-                let reply = try? await js.connection.request(
-                    ByteBuffer(), to: "$JS.API.CONSUMER.INFO.\(Streams.jobs).\(consumer)", timeout: .seconds(5)),
-                let info = try? JSONSerialization.jsonObject(with: Data(reply.payload.readableBytesView)) as? [String: Any]
-            else { return false }
-            let pending = (info["num_pending"] as? NSNumber)?.intValue
-            let unacknowledged = (info["num_ack_pending"] as? NSNumber)?.intValue
-            return pending == 0 && unacknowledged == 0
+            guard let state = try? await js.consumerInfo(stream: Streams.jobs, consumer: consumer) else { return false }
+            return state.numPending == 0 && state.numAckPending == 0
         }
     }
 
