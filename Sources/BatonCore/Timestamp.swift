@@ -17,17 +17,38 @@ public struct Timestamp: Sendable, Codable, Equatable, Comparable, CustomStringC
 
     public var date: Date { Date(timeIntervalSince1970: Double(milliseconds) / 1000) }
 
+    /// `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC), written into one string: every record, job header
+    /// and answer carries a few of these, and the padded pieces of an interpolation were ~14
+    /// small strings each.
     public var description: String {
-        var seconds = time_t(milliseconds / 1000)
+        // Floored, so that a time before 1970 has its milliseconds counted forward too.
+        let (quotient, remainder) = milliseconds.quotientAndRemainder(dividingBy: 1000)
+        var seconds = time_t(remainder < 0 ? quotient - 1 : quotient)
+        let milliseconds = remainder < 0 ? remainder + 1000 : remainder
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        func pad(_ v: Int32, _ width: Int) -> String {
-            let s = String(v)
-            return String(repeating: "0", count: max(0, width - s.count)) + s
+        return String(unsafeUninitializedCapacity: 24) { text in
+            var end = 0
+            // `value` in `width` digits, zero-padded, then `separator`. A year outside
+            // 0...9999 keeps its last four digits: not a date Baton writes.
+            func put(_ value: some BinaryInteger, _ width: Int, _ separator: Unicode.Scalar) {
+                var value = abs(Int(value))
+                for i in stride(from: width - 1, through: 0, by: -1) {
+                    text[end + i] = UInt8(ascii: "0") + UInt8(value % 10)
+                    value /= 10
+                }
+                text[end + width] = UInt8(ascii: separator)
+                end += width + 1
+            }
+            put(parts.tm_year + 1900, 4, "-")
+            put(parts.tm_mon + 1, 2, "-")
+            put(parts.tm_mday, 2, "T")
+            put(parts.tm_hour, 2, ":")
+            put(parts.tm_min, 2, ":")
+            put(parts.tm_sec, 2, ".")
+            put(milliseconds, 3, "Z")
+            return end
         }
-        let ms = Int32(milliseconds % 1000)
-        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
-            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(ms, 3))Z"
     }
 
     /// Parses what `description` writes (fractional seconds optional, `Z` only).

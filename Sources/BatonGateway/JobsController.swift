@@ -114,10 +114,11 @@ final class JobsController<Backend: GatewayBackend>: Sendable {
 
     private func start(_ request: Request, service name: String, span: JobSpan?) async throws -> SubmitProgress {
         guard ServiceName.isValid(name) else { throw Problem.invalidServiceName(name) }
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBody {
+        let fields = SubmitHeaders(request.headers)
+        if let length = fields.contentLength.flatMap(Int.init), length > maxBody {
             throw Problem.bodyTooLarge(limit: maxBody)
         }
-        let submit = try SubmitRequest(headers: request.headers, configuration: configuration)
+        let submit = try SubmitRequest(headers: fields, configuration: configuration)
         guard let service = try await lookup(name) else { throw Problem.unknownService(name) }
         var request = request
         let input: ByteBuffer
@@ -127,10 +128,10 @@ final class JobsController<Backend: GatewayBackend>: Sendable {
             throw Problem.bodyTooLarge(limit: maxBody)
         }
 
-        let contentType = request.headers[.contentType]
+        let contentType = fields.contentType
         // The caller's trace continues with the gateway's span: the tracer's when tracing is on,
         // else a span id drawn here (a new trace's id is already the gateway's: no second draw).
-        let trace = span?.trace ?? Self.incomingTrace(request)?.child() ?? .random()
+        let trace = span?.trace ?? fields.incomingTrace?.child() ?? .random()
         var options = SubmitOptions(wait: submit.wait, deadline: submit.deadline, callbackURL: submit.callbackURL, trace: trace)
         options.owner = Caller.isAuthenticated ? Caller.name : nil
         options.priority = submit.priority

@@ -7,7 +7,7 @@ import Synchronization
 /// exported in the Prometheus text format by `/metrics`).
 public enum Observability {
     public enum LogFormat: String, Sendable, CaseIterable {
-        /// swift-log's human-readable lines.
+        /// swift-log's human-readable lines (`TextLogHandler`).
         case text
         /// One JSON object a line (`ts`, `level`, `label`, `message`, metadata as fields).
         case json
@@ -24,9 +24,7 @@ public enum Observability {
             LoggingSystem.bootstrap { label in
                 switch logFormat {
                 case .text:
-                    var handler = StreamLogHandler.standardError(label: label)
-                    handler.logLevel = logLevel
-                    return handler
+                    return TextLogHandler(label: label, logLevel: logLevel)
                 case .json:
                     return JSONLogHandler(label: label, logLevel: logLevel)
                 }

@@ -86,6 +86,24 @@ import Testing
         #expect(Timestamp(rfc3339: "yesterday") == nil)
     }
 
+    @Test(arguments: [
+        (Int64(0), "1970-01-01T00:00:00.000Z"),
+        (1_764_000_000_123, "2025-11-24T16:00:00.123Z"),
+        (951_782_400_007, "2000-02-29T00:00:00.007Z"),
+        (4_102_444_799_999, "2099-12-31T23:59:59.999Z"),
+        (-1, "1969-12-31T23:59:59.999Z"),
+    ])
+    func writesUTCWithMilliseconds(milliseconds: Int64, text: String) {
+        #expect(Timestamp(milliseconds: milliseconds).description == text)
+    }
+
+    @Test func parsesWhatItWrites() {
+        for _ in 0..<1_000 {
+            let time = Timestamp(milliseconds: Int64.random(in: 0...4_102_444_799_999))
+            #expect(Timestamp(rfc3339: time.description) == time, "\(time.milliseconds)")
+        }
+    }
+
     @Test func recordJSONRoundTrip() throws {
         var record = JobRecord(id: JobID.make(), service: "echo", lane: .durable)
         record.progress = JobProgress(percent: 50, message: "half")

@@ -1,0 +1,49 @@
+import BatonObservability
+import Logging
+import Synchronization
+import Testing
+
+/// `TextLogHandler` writes what swift-log's `StreamLogHandler` writes, though it formats the
+/// logger's metadata only for lines it writes.
+@Suite("text log handler") struct TextLogHandlerTests {
+    /// Lines written to memory.
+    final class Lines: TextOutputStream, @unchecked Sendable {
+        private let lines = Mutex<[String]>([])
+        func write(_ string: String) { lines.withLock { $0.append(string) } }
+        var all: [String] { lines.withLock { $0 } }
+    }
+
+    /// Without the leading timestamp (each handler reads the clock itself).
+    private func withoutTime(_ lines: [String]) -> [String] {
+        lines.map { String($0.drop { $0 != " " }) }
+    }
+
+    @Test func writesTheSameLinesAsStreamLogHandler() {
+        let ours = Lines(), theirs = Lines()
+        var text = Logger(label: "baton.test") { label in
+            TextLogHandler(wrapping: StreamLogHandler(label: label, stream: ours, metadataProvider: nil), logLevel: .debug)
+        }
+        var stream = Logger(label: "baton.test") { label in
+            var handler = StreamLogHandler(label: label, stream: theirs, metadataProvider: nil)
+            handler.logLevel = .debug
+            return handler
+        }
+        func exercise(_ logger: inout Logger) {
+            logger.info("no metadata")
+            logger[metadataKey: "request"] = "r-1"
+            logger[metadataKey: "b"] = "2"
+            logger.warning("logger metadata")
+            logger.error("explicit wins", metadata: ["b": "3", "a": "1"])
+            logger.debug("at debug")
+            logger.trace("below the level: not written")
+            logger[metadataKey: "request"] = nil
+            logger.info("one removed", metadata: ["list": ["x", "y"]])
+        }
+        exercise(&text)
+        exercise(&stream)
+        #expect(ours.all.count == 5)
+        #expect(withoutTime(ours.all) == withoutTime(theirs.all))
+        #expect(ours.all[2].contains("a=1 b=3 request=r-1"), "\(ours.all[2])")
+        #expect(text[metadataKey: "b"] == "2")
+    }
+}
