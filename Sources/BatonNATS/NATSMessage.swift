@@ -10,7 +10,7 @@ import Darwin
 /// Message headers: an ordered list of name/value pairs, names compared case-insensitively on
 /// lookup (nats.c 3.x keeps keys case-sensitive on the wire, so we keep them as given).
 public struct NATSHeaders: Sendable, Equatable, Sequence, ExpressibleByDictionaryLiteral {
-    public private(set) var fields: [(name: String, value: String)]
+    public internal(set) var fields: [(name: String, value: String)]
 
     public init() { fields = [] }
 
@@ -21,14 +21,11 @@ public struct NATSHeaders: Sendable, Equatable, Sequence, ExpressibleByDictionar
     public var isEmpty: Bool { fields.isEmpty }
 
     /// Reads a header block as NATS writes it (`NATS/1.0\r\nName: value\r\n…\r\n\r\n`, as in
-    /// a stored message's `hdrs`); the status line is skipped, lines without a colon ignored.
+    /// a stored message's `hdrs`), by nats.c's rules (`HeaderBlock`); a block nats.c would
+    /// refuse reads as no fields.
     public init(headerBlock: String) {
-        self.init()
-        for line in headerBlock.split(separator: "\r\n").dropFirst() {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            let value = line[line.index(after: colon)...].drop { $0 == " " }
-            fields.append((name: String(line[..<colon]), value: String(value)))
-        }
+        var text = headerBlock
+        self = text.withUTF8 { HeaderBlock.parse(UnsafeRawBufferPointer($0)) } ?? NATSHeaders()
     }
 
     /// The first value for `name` (case-insensitive), if any.
@@ -103,6 +100,21 @@ extension NATSMessage {
         if length > 0, let data = natsMsg_GetData(msg) {
             payload.writeBytes(UnsafeRawBufferPointer(start: data, count: length))
         }
+        self.init(subject: subject, replyTo: reply, headers: Self.headers(of: msg), payload: payload)
+    }
+
+    /// The fields of a received message's header block, read by `HeaderBlock` where the block
+    /// can be had as it came (`CNats/shim.h`), else through nats.c's header calls.
+    private static func headers(of msg: OpaquePointer) -> NATSHeaders {
+        var length: Int32 = 0
+        if NATSMessage.headerBlockSupported, let block = baton_natsMsg_headerBlock(msg, &length) {
+            if length == 0 { return NATSHeaders() }
+            if let headers = HeaderBlock.parse(UnsafeRawBufferPointer(start: block, count: Int(length))) { return headers }
+        }
+        return headersFieldByField(of: msg)
+    }
+
+    static func headersFieldByField(of msg: OpaquePointer) -> NATSHeaders {
         var headers = NATSHeaders()
         var keys: UnsafeMutablePointer<UnsafePointer<CChar>?>? = nil
         var keyCount: Int32 = 0
@@ -121,7 +133,7 @@ extension NATSMessage {
             }
             free(keys)
         }
-        self.init(subject: subject, replyTo: reply, headers: headers, payload: payload)
+        return headers
     }
 
     /// Builds a nats.c message for publishing. The caller destroys it.

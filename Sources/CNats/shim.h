@@ -33,4 +33,40 @@ static inline bool baton_natsMsg_canCreateWithHeaderBlock(void) {
     return natsMsg_create != NULL && version >= 0x030000 && version < 0x040000;
 }
 
+// The leading fields of nats.c's `struct __natsMsg` (src/msg.h), the same from 3.0 through 3.13:
+// read only to find a received message's header block as it came over the wire, so that Baton
+// parses it in one pass instead of nats.c building its header map (`natsMsgHeader_Keys`/`Values`
+// lift it: a hash, a value object per field, arrays of keys and values).
+typedef struct {
+    void *gcNext;
+    void *gcFreeCb;
+    const char *subject;
+    const char *reply;
+    const char *hdr;
+    const void *headers;
+    const char *data;
+    int dataLen;
+    int hdrLen;
+} baton_natsMsgLeadingFields;
+
+// A received message's header block: its length in *length (0: no headers) and its bytes, or NULL
+// when Baton must ask nats.c (another libnats, a layout that does not match what the public
+// accessors say, or headers nats.c has already parsed, which it does in place).
+static inline const char *baton_natsMsg_headerBlock(natsMsg *msg, int *length) {
+    const baton_natsMsgLeadingFields *m = (const baton_natsMsgLeadingFields *) msg;
+    if (!baton_natsMsg_canCreateWithHeaderBlock()) return NULL;
+    // The fields around `hdr` must be where the accessors find them.
+    if (m->subject != natsMsg_GetSubject(msg) || m->reply != natsMsg_GetReply(msg)
+        || m->data != natsMsg_GetData(msg) || m->dataLen != natsMsg_GetDataLength(msg)) return NULL;
+    if (m->headers != NULL) return NULL;
+    if (m->hdr == NULL || m->hdrLen <= 0) {
+        *length = 0;
+        return m->data;
+    }
+    // In the message's own block: after its subject, ending before its payload.
+    if (m->hdr <= m->subject || m->hdr + m->hdrLen >= m->data) return NULL;
+    *length = m->hdrLen;
+    return m->hdr;
+}
+
 #endif

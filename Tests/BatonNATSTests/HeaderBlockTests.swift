@@ -67,3 +67,91 @@ import Testing
         #expect(throws: NATSError.self) { try NATSMessage(subject: "s", replyTo: "", headers: ["A": "v"]).makeCMessage() }
     }
 }
+
+/// `HeaderBlock` reads a received block by nats.c's own rules: for each block below, the fields
+/// it finds are those nats.c's header calls find in a message that carries the block, and it
+/// refuses what nats.c refuses.
+@Suite("header block parsing") struct HeaderBlockParsingTests {
+    static let blocks = [
+        "NATS/1.0\r\nA: b\r\n\r\n",
+        "NATS/1.0 503\r\n\r\n",
+        "NATS/1.0 408 Request Timeout\r\nNats-Pending-Messages: 1\r\nNats-Pending-Bytes: 0\r\n\r\n",
+        "NATS/1.0 100 Idle Heartbeat\r\nNats-Last-Consumer: 12\r\nNats-Last-Stream: 34\r\n\r\n",
+        "NATS/1.0 409 Consumer Deleted  \r\n\r\n",
+        "NATS/1.0\r\nA: 1\r\nA: 2\r\nB:    spaced   \r\n\r\n",
+        "NATS/1.0\r\nA: one\r\n  two\r\nB: x\r\n\tthree\r\n\r\n",
+        "NATS/1.0\r\nA:\tv\t\r\n\r\n",
+        "NATS/1.0\r\nA:\r\nB: v\r\n\r\n",
+        "NATS/1.0 404 No Messages\r\nStatus: x\r\nDescription: y\r\n\r\n",
+        "NATS/1.0 12\r\n\r\n",
+        "NATS/1.0   200   \r\nC: d\r\n\r\n",
+        "NATS/1.0\r\nUnicode: grüße ✓\r\nColon: a:b:c\r\n\r\n",
+        "NATS/1.0\r\nNats-Msg-Id: x\r\n",
+        // Refused by nats.c:
+        "NATS/1.0\r\nNoColon\r\n\r\n",
+        "NATS/1.0\r\n  folded first\r\n\r\n",
+        "NATS/1.0\r\nA: v\r\n\rX",
+        "NATS/1.1\r\nA: v\r\n\r\n",
+        "NATS/1.0",
+        "NATS/1.0\r\nA:   ",
+        "NATS/1.0\r\nA: no end",
+    ]
+
+    /// A message carrying `block` before a payload, as the reading thread makes one.
+    private func message(_ block: String) throws -> OpaquePointer {
+        let bytes = Array((block + "payload").utf8)
+        var msg: OpaquePointer? = nil
+        let status = bytes.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) {
+                natsMsg_create(&msg, "s", 1, nil, 0, $0.baseAddress, Int32(bytes.count), Int32(block.utf8.count))
+            }
+        }
+        try #require(status == NATS_OK)
+        return try #require(msg)
+    }
+
+    private func byName(_ headers: NATSHeaders) -> [String: [String]] {
+        Dictionary(grouping: headers.fields, by: \.name).mapValues { $0.map(\.value) }
+    }
+
+    @Test(arguments: blocks)
+    func readsWhatNATSReads(block: String) throws {
+        guard NATSMessage.headerBlockSupported else { return }
+        var text = block
+        let ours = text.withUTF8 { HeaderBlock.parse(UnsafeRawBufferPointer($0)) }
+        let msg = try message(block)
+        defer { natsMsg_Destroy(msg) }
+        var keys: UnsafeMutablePointer<UnsafePointer<CChar>?>? = nil
+        var count: Int32 = 0
+        let status = natsMsgHeader_Keys(msg, &keys, &count)
+        free(keys)
+        if status == NATS_OK || status == NATS_NOT_FOUND {
+            let theirs = NATSMessage.headersFieldByField(of: msg)
+            #expect(ours.map(byName) == byName(theirs), "\(block.debugDescription)")
+        } else {
+            #expect(ours == nil, "nats.c refuses \(block.debugDescription) (\(status))")
+        }
+    }
+
+    @Test func receivedMessagesReadTheirBlockWhetherOrNotNATSHasParsedIt() throws {
+        guard NATSMessage.headerBlockSupported else { return }
+        let block = "NATS/1.0 408 Request Timeout\r\nA: 1\r\nA: 2\r\n\r\n"
+        let pristine = try message(block)
+        defer { natsMsg_Destroy(pristine) }
+        let parsed = try message(block)
+        defer { natsMsg_Destroy(parsed) }
+        var value: UnsafePointer<CChar>? = nil
+        #expect(natsMsgHeader_Get(parsed, "A", &value) == NATS_OK)  // nats.c parses it in place
+        let expected = ["Status": ["408"], "Description": ["Request Timeout"], "A": ["1", "2"]]
+        #expect(byName(NATSMessage(copying: pristine).headers) == expected)
+        #expect(byName(NATSMessage(copying: parsed).headers) == expected)
+        #expect(NATSMessage(copying: pristine).string == "payload")
+    }
+
+    @Test func storedHeaderBlocks() {
+        let headers = NATSHeaders(headerBlock: "NATS/1.0\r\nBaton-State: succeeded\r\nContent-Type: text/plain\r\n\r\n")
+        #expect(headers["Baton-State"] == "succeeded")
+        #expect(headers.fields.map(\.name) == ["Baton-State", "Content-Type"])
+        #expect(NATSHeaders(headerBlock: "garbage").isEmpty)
+    }
+}
