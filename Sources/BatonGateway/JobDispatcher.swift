@@ -326,14 +326,14 @@ struct JobDispatcher: Sendable {
     }
 
     func jobHeaders(id: String, contentType: String?, created: Timestamp, options: SubmitOptions) -> NATSHeaders {
-        var headers = NATSHeaders()
-        if let deadline = options.deadline { headers[Headers.deadline] = deadline.description }
-        headers[Headers.owner] = options.owner
-        headers[Headers.traceparent] = options.trace.traceparent
-        headers[Headers.tracestate] = options.trace.tracestate
-        headers[Headers.jobID] = id
-        headers[Headers.contentType] = contentType
-        headers[Headers.created] = created.description
+        var headers = NATSHeaders(minimumCapacity: 7)
+        headers.add(Headers.deadline, options.deadline?.description)
+        headers.add(Headers.owner, options.owner)
+        headers.add(Headers.traceparent, options.trace.traceparent)
+        headers.add(Headers.tracestate, options.trace.tracestate)
+        headers.add(Headers.jobID, id)
+        headers.add(Headers.contentType, contentType)
+        headers.add(Headers.created, created.description)
         return headers
     }
 }

@@ -28,7 +28,7 @@ enum HeaderBlock {
         let statusEnd = statusLF - 1  // at the CR
         position = statusLF + 1
 
-        var headers = NATSHeaders()
+        var headers = NATSHeaders(minimumCapacity: 8)
         var line = 0
         var lastName: String?
         while position < end {

@@ -14,6 +14,12 @@ public struct NATSHeaders: Sendable, Equatable, Sequence, ExpressibleByDictionar
 
     public init() { fields = [] }
 
+    /// No fields yet, room for `capacity` without growing.
+    public init(minimumCapacity capacity: Int) {
+        fields = []
+        fields.reserveCapacity(capacity)
+    }
+
     public init(dictionaryLiteral elements: (String, String)...) {
         fields = elements.map { (name: $0.0, value: $0.1) }
     }
@@ -42,6 +48,12 @@ public struct NATSHeaders: Sendable, Equatable, Sequence, ExpressibleByDictionar
 
     public mutating func add(_ name: String, _ value: String) {
         fields.append((name: name, value: value))
+    }
+
+    /// Adds the field if there is a value (unlike the subscript, without looking for one of
+    /// that name first).
+    public mutating func add(_ name: String, _ value: String?) {
+        if let value { fields.append((name: name, value: value)) }
     }
 
     public func makeIterator() -> IndexingIterator<[(name: String, value: String)]> {

@@ -24,6 +24,9 @@ final class ReplyInbox: Sendable {
     static let orphanScanInterval: Duration = .seconds(10)
 
     private struct State {
+        /// Written with `updateValue` and `removeValue`, not through the subscript: a subscript
+        /// assignment goes through the dictionary's `modify` coroutine, whose frame for a value
+        /// this size was a heap allocation each time (~5 a reply, heaptrack).
         var slots: [String: Slot] = [:]
         /// The tokens of waits by the tick their deadline falls in. An entry whose wait ended
         /// otherwise is skipped when its tick comes.
@@ -34,6 +37,15 @@ final class ReplyInbox: Sendable {
         var closed = false
         /// `interrupt()` was called: interruptible waits end at once.
         var interrupted = false
+
+        /// A wait on `token` ended without a reply: its subject stays registered if it keeps.
+        mutating func keepOrForget(_ token: String, _ slot: Slot, now: ContinuousClock.Instant) {
+            if slot.keep {
+                slots.updateValue(.kept(at: now), forKey: token)
+            } else {
+                slots.removeValue(forKey: token)
+            }
+        }
     }
 
     private struct Slot {
@@ -65,7 +77,7 @@ final class ReplyInbox: Sendable {
         let token = state.withLock { state -> String in
             state.counter &+= 1
             let token = String(state.counter, radix: 36)
-            state.slots[token] = Slot(phase: .registered, deadline: deadline)
+            state.slots.updateValue(Slot(phase: .registered, deadline: deadline), forKey: token)
             return token
         }
         return prefix + token
@@ -88,10 +100,10 @@ final class ReplyInbox: Sendable {
             guard let slot = state.slots[token] else { return nil }  // nobody waits any more
             switch slot.phase {
             case .registered:
-                state.slots[token]?.phase = .arrived(message)
+                state.slots.updateValue(Slot(phase: .arrived(message), deadline: slot.deadline, interruptible: slot.interruptible, keep: slot.keep), forKey: token)
                 return nil
             case .waiting(let continuation):
-                state.slots[token] = nil
+                state.slots.removeValue(forKey: token)
                 return continuation
             case .arrived:
                 return nil  // a second reply: the first one counts
@@ -114,18 +126,18 @@ final class ReplyInbox: Sendable {
                     guard let slot = state.slots[token] else { return .resume(nil) }  // unknown or expired
                     switch slot.phase {
                     case .arrived(let message):
-                        state.slots[token] = nil
+                        state.slots.removeValue(forKey: token)
                         return .resume(message)
                     case .registered:
                         if state.closed {
-                            state.slots[token] = nil
+                            state.slots.removeValue(forKey: token)
                             return .resume(nil)
                         }
                         if Task.isCancelled || (interruptible && state.interrupted) {
-                            if !keep { state.slots[token] = nil }
+                            if !keep { state.slots.removeValue(forKey: token) }
                             return .resume(nil)
                         }
-                        state.slots[token] = Slot(phase: .waiting(continuation), deadline: deadline, interruptible: interruptible, keep: keep)
+                        state.slots.updateValue(Slot(phase: .waiting(continuation), deadline: deadline, interruptible: interruptible, keep: keep), forKey: token)
                         state.due.add(token, due: deadline)
                         let start = !state.sweeping
                         state.sweeping = true
@@ -150,7 +162,7 @@ final class ReplyInbox: Sendable {
         let now = ContinuousClock.now
         let waiter = state.withLock { state -> CheckedContinuation<NATSMessage?, Never>? in
             guard let slot = state.slots[token], case .waiting(let continuation) = slot.phase else { return nil }
-            state.slots[token] = .kept(at: now)
+            state.slots.updateValue(.kept(at: now), forKey: token)
             return continuation
         }
         waiter?.resume(returning: nil)
@@ -165,7 +177,7 @@ final class ReplyInbox: Sendable {
             for (token, slot) in state.slots where slot.interruptible {
                 if case .waiting(let c) = slot.phase {
                     ended.append(c)
-                    state.slots[token] = slot.keep ? .kept(at: now) : nil
+                    state.keepOrForget(token, slot, now: now)
                 }
             }
             return ended
@@ -210,7 +222,7 @@ final class ReplyInbox: Sendable {
             for token in state.due.takeDue(now: now) {
                 guard let slot = state.slots[token], case .waiting(let continuation) = slot.phase else { continue }
                 if slot.deadline <= now {
-                    state.slots[token] = slot.keep ? .kept(at: now) : nil
+                    state.keepOrForget(token, slot, now: now)
                     expired.append(continuation)
                 } else {
                     late.append(token)  // not expected: its tick says otherwise
@@ -224,7 +236,7 @@ final class ReplyInbox: Sendable {
                     if case .waiting = slot.phase { continue }  // in `due`
                     orphans.append(token)
                 }
-                for token in orphans { state.slots[token] = nil }
+                for token in orphans { state.slots.removeValue(forKey: token) }
             }
             if state.due.isEmpty { state.sweeping = false }
             return (expired, !state.due.isEmpty)
