@@ -15,24 +15,33 @@ struct DeliveryTests {
 
     @Test func longPollReturnsAsSoonAsTheJobEnds() async throws {
         let client = try await SharedSystem.get().client
-        // The lag is measured up to six times: other suites share the two cores (and the
-        // server), and slow scheduling for a while must not fail the test; a poll loop (or a
-        // sleep) would miss every time.
+        // A push answers within a few milliseconds of the job's end; a poll of the record every
+        // half second answers within 100 ms one time in five. So the test looks for three
+        // answers in a row within 100 ms (a poll does that about once in 125 tries), and keeps
+        // trying for up to 30 s: the other suites share the two cores and the server, and a
+        // loaded stretch of a CI run (a gate's test run took 90 s instead of 60) held every
+        // answer of six tries back by 129-707 ms.
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: .seconds(30))
         var lags: [Int64] = []
-        for _ in 0..<6 {
-            let submit = try await client.post("/v1/jobs/slow", #"{"ms": 700}"#, headers: ["Prefer": "respond-async"])
+        while clock.now < deadline, !Self.endsWithQuickAnswers(lags) {
+            let submit = try await client.post("/v1/jobs/slow", #"{"ms": 300}"#, headers: ["Prefer": "respond-async"])
             let location = try #require(submit.header("Location"))
             let result = try await client.get(location + "/result", headers: ["Prefer": "wait=10"])
             let answeredAt = Timestamp.now
             #expect(result.status == 200)
-            #expect(result.text == #"{"slept_ms":700}"#)
+            #expect(result.text == #"{"slept_ms":300}"#)
             #expect(result.header("Preference-Applied") == "wait=10")
             let status = try await client.get(location).json()
             let finishedAt = try #require((status["finishedAt"] as? String).flatMap { Timestamp(rfc3339: $0) })
             lags.append(answeredAt.milliseconds - finishedAt.milliseconds)
-            if lags.last! < 100 { break }
         }
-        #expect(lags.min()! < 100, "long-poll answered \(lags) ms after the job finished")
+        #expect(Self.endsWithQuickAnswers(lags), "long-poll answered \(lags) ms after the job finished")
+    }
+
+    /// The last three answers came within 100 ms of their job's end.
+    private static func endsWithQuickAnswers(_ lags: [Int64]) -> Bool {
+        lags.count >= 3 && lags.suffix(3).allSatisfy { $0 < 100 }
     }
 
     @Test func longPollEndsWhenTheWaitElapses() async throws {
