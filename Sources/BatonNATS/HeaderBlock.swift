@@ -1,5 +1,3 @@
-import CNats
-
 /// A message's header block as it crosses the wire: `NATS/1.0[ status[ description]]\r\n`,
 /// `Name: value\r\n` per field, `\r\n`.
 ///
@@ -29,10 +27,8 @@ enum HeaderBlock {
         position = statusLF + 1
 
         var headers = NATSHeaders(minimumCapacity: 8)
-        var line = 0
-        var lastName: String?
+        var lastName: String?  // nil on the first line only
         while position < end {
-            defer { line += 1 }
             if bytes[position] == 13 {  // an empty line: the end of the block
                 guard position + 1 == end || (bytes[position + 1] == 10 && position + 2 == end) else { return nil }
                 break
@@ -40,7 +36,7 @@ enum HeaderBlock {
             let name: String
             let folded = isSpace(bytes[position])
             if folded {
-                guard line > 0, let last = lastName else { return nil }
+                guard let last = lastName else { return nil }
                 name = last
             } else {
                 guard let colon = (position..<end).first(where: { bytes[$0] == UInt8(ascii: ":") }) else { return nil }
@@ -66,18 +62,19 @@ enum HeaderBlock {
 
         // An inline status: `Status` (its first three characters) and `Description` (the
         // rest, trimmed), each replacing any field of that name.
+        // (nats.c's `natsMsgHeader_Set`: names compared as they are.)
+        func set(_ name: String, _ value: String) {
+            headers.fields.removeAll { $0.name == name }
+            headers.fields.append((name: name, value: value))
+        }
         if statusEnd > statusStart {
             let codeEnd = min(statusStart + 3, statusEnd)
-            headers.fields.removeAll { $0.name == "Status" }
-            headers.fields.append((name: "Status", value: text(bytes, statusStart, codeEnd)))
+            set("Status", text(bytes, statusStart, codeEnd))
             var descriptionStart = codeEnd
             var descriptionEnd = statusEnd
             while descriptionStart < descriptionEnd, isSpace(bytes[descriptionStart]) { descriptionStart += 1 }
             while descriptionEnd > descriptionStart, isSpace(bytes[descriptionEnd - 1]) { descriptionEnd -= 1 }
-            if descriptionEnd > descriptionStart {
-                headers.fields.removeAll { $0.name == "Description" }
-                headers.fields.append((name: "Description", value: text(bytes, descriptionStart, descriptionEnd)))
-            }
+            if descriptionEnd > descriptionStart { set("Description", text(bytes, descriptionStart, descriptionEnd)) }
         }
         return headers
     }

@@ -100,7 +100,9 @@ final class ReplyInbox: Sendable {
             guard let slot = state.slots[token] else { return nil }  // nobody waits any more
             switch slot.phase {
             case .registered:
-                state.slots.updateValue(Slot(phase: .arrived(message), deadline: slot.deadline, interruptible: slot.interruptible, keep: slot.keep), forKey: token)
+                var arrived = slot
+                arrived.phase = .arrived(message)
+                state.slots.updateValue(arrived, forKey: token)
                 return nil
             case .waiting(let continuation):
                 state.slots.removeValue(forKey: token)

@@ -50,18 +50,19 @@ typedef struct {
 } baton_natsMsgLeadingFields;
 
 // A received message's header block: its length in *length (0: no headers) and its bytes, or NULL
-// when Baton must ask nats.c (another libnats, a layout that does not match what the public
-// accessors say, or headers nats.c has already parsed, which it does in place).
+// when Baton must ask nats.c (a layout that does not match what the public accessors say, or
+// headers nats.c has already parsed, which it does in place). Only for a libnats where
+// baton_natsMsg_canCreateWithHeaderBlock() holds: the caller checks that once
+// (`NATSMessage.headerBlockSupported`), not on every message.
 static inline const char *baton_natsMsg_headerBlock(natsMsg *msg, int *length) {
     const baton_natsMsgLeadingFields *m = (const baton_natsMsgLeadingFields *) msg;
-    if (!baton_natsMsg_canCreateWithHeaderBlock()) return NULL;
     // The fields around `hdr` must be where the accessors find them.
     if (m->subject != natsMsg_GetSubject(msg) || m->reply != natsMsg_GetReply(msg)
         || m->data != natsMsg_GetData(msg) || m->dataLen != natsMsg_GetDataLength(msg)) return NULL;
     if (m->headers != NULL) return NULL;
     if (m->hdr == NULL || m->hdrLen <= 0) {
         *length = 0;
-        return m->data;
+        return "";
     }
     // In the message's own block: after its subject, ending before its payload.
     if (m->hdr <= m->subject || m->hdr + m->hdrLen >= m->data) return NULL;

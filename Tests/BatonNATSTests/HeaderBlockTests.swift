@@ -5,6 +5,12 @@ import Testing
 
 @testable import BatonNATS
 
+/// The values of each field name, in order within a name (nats.c reports names in its hash's
+/// order).
+private func byName(_ headers: NATSHeaders) -> [String: [String]] {
+    Dictionary(grouping: headers.fields, by: \.name).mapValues { $0.map(\.value) }
+}
+
 /// A message built with its header block encoded by Baton (`natsMsg_create`) reads back in
 /// nats.c exactly as one built with nats.c's own header calls: the same fields, values and
 /// payload. nats.c parses the block here as it parses one that came over the wire.
@@ -13,7 +19,7 @@ import Testing
     private func read(_ msg: OpaquePointer) -> (fields: [String: [String]], message: NATSMessage) {
         let message = NATSMessage(copying: msg)
         natsMsg_Destroy(msg)
-        return (Dictionary(grouping: message.headers.fields, by: \.name).mapValues { $0.map(\.value) }, message)
+        return (byName(message.headers), message)
     }
 
     @Test(arguments: [
@@ -108,10 +114,6 @@ import Testing
         }
         try #require(status == NATS_OK)
         return try #require(msg)
-    }
-
-    private func byName(_ headers: NATSHeaders) -> [String: [String]] {
-        Dictionary(grouping: headers.fields, by: \.name).mapValues { $0.map(\.value) }
     }
 
     @Test(arguments: blocks)
