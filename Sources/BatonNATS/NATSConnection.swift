@@ -44,6 +44,7 @@ public final class NATSConnection: Sendable {
             let clock = ContinuousClock()
             let deadline = clock.now.advanced(by: configuration.connectTimeout)
             var delay = configuration.reconnectDelay
+            var refusedSignatures = 0
             while true {
                 do {
                     let pointer = try await pool.runIfActive { () throws -> ConnectionPointer in
@@ -63,6 +64,15 @@ public final class NATSConnection: Sendable {
                             "name": "\(configuration.name)", "security": "\(configuration.security)",
                         ])
                     return connection
+                } catch let error as NATSError
+                    where error.kind == .authorizationFailed && configuration.security.signsNonce
+                    && NATSLibrary.dropsSomeSignatures && refusedSignatures < NATSLibrary.signatureRetries
+                {
+                    // Likely nats.c's own defect, not the credentials: a new nonce, a new signature.
+                    refusedSignatures += 1
+                    logger.debug(
+                        "NATS refused the signature; libnats before 3.8 leaves out 1 in 256, trying again",
+                        metadata: ["error": "\(error.message)", "try": "\(refusedSignatures + 1)"])
                 } catch let error as NATSError where clock.now < deadline && !error.isPermanent {
                     logger.info("NATS not reachable yet, retrying", metadata: ["error": "\(error.message)", "in": "\(delay)"])
                     try await Task.sleep(for: delay)
@@ -334,6 +344,23 @@ public enum NATSLibrary {
     }()
 
     static func openOnce() { _ = opened }
+
+    /// The version of the libnats this process runs on, as `nats_GetVersionNumber` gives it
+    /// (major << 16 | minor << 8 | patch).
+    public static let versionNumber = UInt32(nats_GetVersionNumber())
+
+    /// libnats before 3.8.0 (Debian bookworm has 3.4.1) base64-encodes the signature of the
+    /// server's nonce as empty when its first byte is zero, so it sends no `sig` in CONNECT and
+    /// the server answers `Authorization Violation`: 1 connect in 256 with an NKey or a
+    /// `.creds` file (nats.c 4108c7d, "Fix random authentication error due to missing
+    /// signature"). Each connect signs a new nonce, so `connect` tries such a refusal again
+    /// up to `signatureRetries` times: good credentials then fail 1 start in 256⁴, wrong ones
+    /// still fail within a second. A reconnect needs no help: nats.c gives up on a server
+    /// only after the same auth error twice in a row (1 in 65,536 reconnects).
+    public static let dropsSomeSignatures = versionNumber < 0x03_08_00
+
+    /// How many times `connect` retries a refused signature on a libnats that `dropsSomeSignatures`.
+    static let signatureRetries = 3
 }
 
 extension NATSConnection {

@@ -38,6 +38,9 @@ public struct NATSSecurity: Sendable, Equatable, CustomStringConvertible {
         self.token = token
     }
 
+    /// Whether connecting signs the server's nonce (an NKey, or the seed of a `.creds` file).
+    public var signsNonce: Bool { credentialsFile != nil || nkeySeedFile != nil }
+
     /// Whether the connection uses TLS with these servers.
     public func usesTLS(servers: [String]) -> Bool {
         tls != nil || servers.contains { $0.lowercased().hasPrefix("tls://") }
