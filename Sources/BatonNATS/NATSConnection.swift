@@ -44,7 +44,6 @@ public final class NATSConnection: Sendable {
             let clock = ContinuousClock()
             let deadline = clock.now.advanced(by: configuration.connectTimeout)
             var delay = configuration.reconnectDelay
-            var refusedSignatures = 0
             while true {
                 do {
                     let pointer = try await pool.runIfActive { () throws -> ConnectionPointer in
@@ -64,15 +63,6 @@ public final class NATSConnection: Sendable {
                             "name": "\(configuration.name)", "security": "\(configuration.security)",
                         ])
                     return connection
-                } catch let error as NATSError
-                    where error.kind == .authorizationFailed && configuration.security.signsNonce
-                    && NATSLibrary.dropsSomeSignatures && refusedSignatures < NATSLibrary.signatureRetries
-                {
-                    // Likely nats.c's own defect, not the credentials: a new nonce, a new signature.
-                    refusedSignatures += 1
-                    logger.debug(
-                        "NATS refused the signature; libnats before 3.8 leaves out 1 in 256, trying again",
-                        metadata: ["error": "\(error.message)", "try": "\(refusedSignatures + 1)"])
                 } catch let error as NATSError where clock.now < deadline && !error.isPermanent {
                     logger.info("NATS not reachable yet, retrying", metadata: ["error": "\(error.message)", "in": "\(delay)"])
                     try await Task.sleep(for: delay)
@@ -114,10 +104,18 @@ public final class NATSConnection: Sendable {
         try check("natsOptions_SetClosedCB", natsOptions_SetClosedCB(opts, closedTrampoline, closure))
         try check("natsOptions_SetErrorHandler", natsOptions_SetErrorHandler(opts, errorTrampoline, closure))
         var nc: OpaquePointer? = nil
-        do {
-            try check("connect to \(configuration.redactedServers.joined(separator: ","))", natsConnection_Connect(&nc, opts))
-        } catch let error as NATSError {
-            throw explained(error, configuration)
+        var refusedSignatures = 0
+        while nc == nil {
+            do {
+                try check("connect to \(configuration.redactedServers.joined(separator: ","))", natsConnection_Connect(&nc, opts))
+            } catch let error as NATSError
+                where error.kind == .authorizationFailed && configuration.security.signsNonce
+                && NATSLibrary.dropsSomeSignatures && refusedSignatures < NATSLibrary.signatureRetries
+            {
+                refusedSignatures += 1  // likely nats.c's own defect: a new nonce, a new signature
+            } catch let error as NATSError {
+                throw explained(error, configuration)
+            }
         }
         handedOver = true
         return ConnectionPointer(value: nc!)
@@ -347,19 +345,19 @@ public enum NATSLibrary {
 
     /// The version of the libnats this process runs on, as `nats_GetVersionNumber` gives it
     /// (major << 16 | minor << 8 | patch).
-    public static let versionNumber = UInt32(nats_GetVersionNumber())
+    static let versionNumber = UInt32(nats_GetVersionNumber())
 
     /// libnats before 3.8.0 (Debian bookworm has 3.4.1) base64-encodes the signature of the
     /// server's nonce as empty when its first byte is zero, so it sends no `sig` in CONNECT and
     /// the server answers `Authorization Violation`: 1 connect in 256 with an NKey or a
     /// `.creds` file (nats.c 4108c7d, "Fix random authentication error due to missing
-    /// signature"). Each connect signs a new nonce, so `connect` tries such a refusal again
-    /// up to `signatureRetries` times: good credentials then fail 1 start in 256⁴, wrong ones
+    /// signature"). Each connect signs a new nonce, so the connect call is made again on such a
+    /// refusal, up to `signatureRetries` times: good credentials then fail 1 start in 256⁴, wrong ones
     /// still fail within a second. A reconnect needs no help: nats.c gives up on a server
     /// only after the same auth error twice in a row (1 in 65,536 reconnects).
-    public static let dropsSomeSignatures = versionNumber < 0x03_08_00
+    static let dropsSomeSignatures = versionNumber < 0x03_08_00
 
-    /// How many times `connect` retries a refused signature on a libnats that `dropsSomeSignatures`.
+    /// How many times a connect retries a refused signature on a libnats that `dropsSomeSignatures`.
     static let signatureRetries = 3
 }
 

@@ -39,7 +39,7 @@ public struct NATSSecurity: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Whether connecting signs the server's nonce (an NKey, or the seed of a `.creds` file).
-    public var signsNonce: Bool { credentialsFile != nil || nkeySeedFile != nil }
+    var signsNonce: Bool { credentialsFile != nil || nkeySeedFile != nil }
 
     /// Whether the connection uses TLS with these servers.
     public func usesTLS(servers: [String]) -> Bool {
