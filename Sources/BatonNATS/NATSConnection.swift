@@ -13,11 +13,11 @@ import Synchronization
 /// flush, JetStream admin) run on `blockingPool`, never on a NIO event loop or the cooperative pool.
 public final class NATSConnection: Sendable {
     let handle: ConnectionHandle
-    let configuration: NATSConfiguration
+    public let configuration: NATSConfiguration
     let logger: Logger
     let blockingPool: NIOThreadPool
     let inbox: ReplyInbox
-    private let inboxSubscription: Mutex<InboxSubscription?>
+    private let inboxSubscription: Mutex<DirectSubscription?>
     private let events: ConnectionEvents
 
     private init(

@@ -5,29 +5,46 @@ import Synchronization
 import Glibc
 #endif
 
-/// Delivers the messages of a connection's own inboxes on nats.c's reading thread.
+/// Delivers the messages of a connection's own inboxes, and of the request subjects it serves,
+/// on nats.c's reading thread.
 ///
 /// nats.c hands every message from the thread that reads the socket to the subscription's
 /// delivery thread (a mutex, a condition variable and a thread wake-up) before any callback
 /// runs; for a reply that a task awaits, that is a second thread hop on top of the task's own
 /// resumption: ~0.7 futex calls and a context switch per reply, on every request, JetStream
-/// publish and KV operation. A route takes the messages under its subject prefix on the
-/// reading thread instead (through nats.c's message filter, see `CNats/shim.h`), so that the
-/// reply resumes its task from there.
+/// publish and KV operation. A route takes the messages under its subject prefix (or of its one
+/// subject) on the reading thread instead (through nats.c's message filter, see
+/// `CNats/shim.h`), so that the reply resumes its task, or the request starts its own, from there.
 ///
-/// Only for prefixes that are this connection's own (`_INBOX.<nuid>.`): the filter sees a
-/// message before nats.c looks at its subscription's state, so a route must outlive, or end
-/// with, the subscription that brings its messages, and no other subscription of the
-/// connection may match the prefix (it would not see those messages). And only for an inbox
-/// whose every message carries the inbox's subject, as request replies do: the filter matches
-/// subjects, so a subscription whose messages come under other subjects too (a JetStream pull's
-/// messages carry their stream subject, its status messages the inbox) would have them split
-/// over two paths and reordered. A route's `deliver` must not block: it runs on the thread
-/// that reads for the whole connection.
+/// Only for subjects that are this connection's alone (`_INBOX.<nuid>.`, a service's request
+/// subject): the filter sees a message before nats.c looks at its subscription's state, so a
+/// route must outlive, or end with, the subscription that brings its messages, and no other
+/// subscription of the connection may match it (it would not see those messages, and its copies
+/// would come to the route). And only for a subscription whose every message carries the routed
+/// subject, as request replies and requests do: the filter matches subjects, so a subscription
+/// whose messages come under other subjects too (a JetStream pull's messages carry their stream
+/// subject, its status messages the inbox) would have them split over two paths and reordered.
+/// A route's `deliver` must not block: it runs on the thread that reads for the whole connection.
 final class ReaderDelivery: Sendable {
     private struct Route {
-        let prefix: [UInt8]
+        /// The subject's bytes, NUL-terminated when `exact`.
+        let bytes: [UInt8]
+        let exact: Bool
         let deliver: @Sendable (NATSMessage) -> Void
+
+        init(_ subject: String, exact: Bool, deliver: @escaping @Sendable (NATSMessage) -> Void) {
+            self.bytes = Array(subject.utf8) + (exact ? [0] : [])
+            self.exact = exact
+            self.deliver = deliver
+        }
+
+        /// True when `subject` is this route's subject (`exact`) or starts with its prefix.
+        func matches(_ subject: UnsafePointer<CChar>) -> Bool {
+            bytes.withUnsafeBufferPointer { bytes in
+                // With the terminating NUL in `bytes`, strncmp compares whole strings.
+                strncmp(subject, UnsafeRawPointer(bytes.baseAddress!).assumingMemoryBound(to: CChar.self), bytes.count) == 0
+            }
+        }
     }
 
     private let routes = Mutex<[Route]>([])
@@ -48,32 +65,24 @@ final class ReaderDelivery: Sendable {
     /// True when messages under a route's prefix are delivered on the reading thread.
     var isActive: Bool { active.load(ordering: .acquiring) }
 
-    /// Delivers messages whose subject starts with `prefix` to `deliver`, on the reading thread.
-    /// Returns false (nothing routed) when the filter is not installed.
+    /// Delivers messages whose subject is `subject` (`exact`) or starts with it to `deliver`, on
+    /// the reading thread. Returns false (nothing routed) when the filter is not installed.
     @discardableResult
-    func route(prefix: String, to deliver: @escaping @Sendable (NATSMessage) -> Void) -> Bool {
+    func route(_ subject: String, exact: Bool, to deliver: @escaping @Sendable (NATSMessage) -> Void) -> Bool {
         guard isActive else { return false }
-        routes.withLock { $0.append(Route(prefix: Array(prefix.utf8), deliver: deliver)) }
+        routes.withLock { $0.append(Route(subject, exact: exact, deliver: deliver)) }
         return true
     }
 
-    /// Stops routing `prefix`: its messages go through their subscription again.
-    func removeRoute(prefix: String) {
-        let bytes = Array(prefix.utf8)
-        routes.withLock { $0.removeAll { $0.prefix == bytes } }
+    /// Stops routing `subject`: its messages go through their subscription again.
+    func removeRoute(_ subject: String, exact: Bool) {
+        let bytes = Route(subject, exact: exact, deliver: { _ in }).bytes
+        routes.withLock { $0.removeAll { $0.bytes == bytes && $0.exact == exact } }
     }
 
-    /// The route whose prefix `subject` (a C string) starts with.
+    /// The route that `subject` (a C string) matches.
     fileprivate func deliverer(for subject: UnsafePointer<CChar>) -> (@Sendable (NATSMessage) -> Void)? {
-        routes.withLock { routes in
-            for route in routes {
-                let matches = route.prefix.withUnsafeBufferPointer { prefix in
-                    strncmp(subject, UnsafeRawPointer(prefix.baseAddress!).assumingMemoryBound(to: CChar.self), prefix.count) == 0
-                }
-                if matches { return route.deliver }
-            }
-            return nil
-        }
+        routes.withLock { routes in routes.first { $0.matches(subject) }?.deliver }
     }
 }
 
@@ -89,18 +98,19 @@ private let readerDeliveryFilter: baton_natsMsgFilter = { _, msgPointer, closure
     deliver(message)
 }
 
-/// A subscription to one of the connection's own inboxes (`<inbox>.*`), whose messages go to a
-/// callback: on nats.c's reading thread where the library allows it (`ReaderDelivery`), else on
-/// the subscription's delivery thread.
-final class InboxSubscription: Sendable {
+/// A subscription whose messages go to a callback: on nats.c's reading thread where the library
+/// allows it (`ReaderDelivery`), else on the subscription's delivery thread.
+public final class DirectSubscription: Sendable {
     private let handle: SubscriptionHandle
     private let delivery: ReaderDelivery
-    private let prefix: String
+    private let subject: String
+    private let exact: Bool
 
-    fileprivate init(handle: SubscriptionHandle, delivery: ReaderDelivery, prefix: String) {
+    fileprivate init(handle: SubscriptionHandle, delivery: ReaderDelivery, subject: String, exact: Bool) {
         self.handle = handle
         self.delivery = delivery
-        self.prefix = prefix
+        self.subject = subject
+        self.exact = exact
     }
 
     /// Messages nats.c handed to the subscription's delivery thread (not taken on the reading
@@ -112,9 +122,16 @@ final class InboxSubscription: Sendable {
 
     /// Removes interest at once; messages already on their way are dropped, and the
     /// subscription's `onComplete` runs.
-    func unsubscribe() {
-        delivery.removeRoute(prefix: prefix)
+    public func unsubscribe() {
+        delivery.removeRoute(subject, exact: exact)
         handle.unsubscribe()
+    }
+
+    /// Stops new messages and delivers those on their way (through the subscription, to the
+    /// same callback), then runs `onComplete`.
+    public func drain() {
+        delivery.removeRoute(subject, exact: exact)
+        _ = natsSubscription_Drain(handle.pointer)
     }
 }
 
@@ -126,14 +143,35 @@ extension NATSConnection {
     /// continuation). `onComplete` runs once no message will come any more.
     func subscribe(
         inbox: String, onMessage: @escaping @Sendable (NATSMessage) -> Void, onComplete: @escaping @Sendable () -> Void = {}
-    ) throws -> InboxSubscription {
-        let prefix = inbox + "."
-        handle.delivery.route(prefix: prefix, to: onMessage)
+    ) throws -> DirectSubscription {
+        try subscribe(routing: inbox + ".", exact: false, wildcard: inbox + ".*", queue: nil, onMessage: onMessage, onComplete: onComplete)
+    }
+
+    /// Subscribes to `subject` (no wildcards), optionally in a queue group, handing each message
+    /// to `onMessage` on nats.c's reading thread where the library allows it: one thread hop
+    /// fewer than a subscription's delivery thread, for a server that takes requests. Keep
+    /// `onMessage` short and non-blocking (start a task, yield to a buffer): it runs on the
+    /// thread that reads for the whole connection. No other subscription of this connection may
+    /// take `subject` (its copies of the messages would come here too). `onComplete` runs once
+    /// no message will come any more (after `drain` or `unsubscribe`).
+    public func subscribe(
+        direct subject: String, queue: String?,
+        onMessage: @escaping @Sendable (NATSMessage) -> Void, onComplete: @escaping @Sendable () -> Void = {}
+    ) throws -> DirectSubscription {
+        precondition(!subject.contains("*") && !subject.hasSuffix(">"), "a direct subscription takes one subject, not a wildcard")
+        return try subscribe(routing: subject, exact: true, wildcard: subject, queue: queue, onMessage: onMessage, onComplete: onComplete)
+    }
+
+    private func subscribe(
+        routing subject: String, exact: Bool, wildcard: String, queue: String?,
+        onMessage: @escaping @Sendable (NATSMessage) -> Void, onComplete: @escaping @Sendable () -> Void
+    ) throws -> DirectSubscription {
+        handle.delivery.route(subject, exact: exact, to: onMessage)
         do {
-            let subscription = try subscribe(to: prefix + "*", queue: nil, onMessage: onMessage, onComplete: onComplete)
-            return InboxSubscription(handle: subscription, delivery: handle.delivery, prefix: prefix)
+            let subscription = try subscribe(to: wildcard, queue: queue, onMessage: onMessage, onComplete: onComplete)
+            return DirectSubscription(handle: subscription, delivery: handle.delivery, subject: subject, exact: exact)
         } catch {
-            handle.delivery.removeRoute(prefix: prefix)
+            handle.delivery.removeRoute(subject, exact: exact)
             throw error
         }
     }

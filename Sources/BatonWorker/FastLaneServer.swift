@@ -14,35 +14,29 @@ struct FastLaneServer: Sendable {
     /// This process's `$SRV.STATS` counters for the service.
     let stats: MicroEndpointStats
 
-    /// Serves until `stopping` (then it unsubscribes, lets the handlers running finish and
-    /// returns) or until cancelled (handlers are cancelled too and answer 503).
+    /// Serves until `stopping` (then it stops taking requests, lets the handlers running finish
+    /// and returns) or until cancelled (handlers are cancelled too and answer 503).
     func run(stopping: StopSignal) async throws {
+        let tasks = FastLaneTasks(
+            limit: configuration.concurrency, bufferLimit: connection.configuration.subscriptionBufferLimit, logger: logger
+        ) { request, cancel in
+            await handle(request, cancel: cancel)
+        }
         let subscription = try connection.subscribe(
-            to: Subjects.fast(service: service.name), queue: Subjects.queueGroup(service: service.name))
-        let drainOnStop = Task {
+            direct: Subjects.fast(service: service.name), queue: Subjects.queueGroup(service: service.name),
+            onMessage: { tasks.admit($0) }, onComplete: { tasks.close() })
+        await withTaskCancellationHandler {
             await stopping.wait()
             subscription.drain()
-        }
-        defer { drainOnStop.cancel() }
-        await withTaskCancellationHandler {
-            await withTaskGroup(of: Void.self) { group in
-                var running = 0
-                for await request in subscription {
-                    if running >= configuration.concurrency {
-                        await group.next()
-                        running -= 1
-                    }
-                    running += 1
-                    group.addTask { await handle(request) }
-                }
-                await group.waitForAll()
-            }
+            await tasks.finished()
         } onCancel: {
             subscription.drain()
+            tasks.cancelAll()
         }
     }
 
-    private func handle(_ request: NATSMessage) async {
+    /// Runs one request in the task `FastLaneTasks` started for it; `cancel` cancels that task.
+    private func handle(_ request: NATSMessage, cancel: @escaping @Sendable () -> Void) async {
         guard let replyTo = request.replyTo else { return }
         let id = request.headers[Headers.jobID].flatMap { JobID.isValid($0) ? $0 : nil } ?? JobID.make()
         let trace = request.headers[Headers.traceparent].flatMap { TraceContext(traceparent: $0, tracestate: request.headers[Headers.tracestate]) }
@@ -58,9 +52,8 @@ struct FastLaneServer: Sendable {
         let inFlight = WorkerMetrics.inFlight(service: service.name)
         inFlight.increment()
         defer { inFlight.decrement() }
-        let handler = Task { await JobOutcome.of(jobID: id) { try await stats.measure { try await service.handler(job, context) } } }
-        token.onCancel { handler.cancel() }
-        let result = await withTaskCancellationHandler { await handler.value } onCancel: { handler.cancel() }
+        token.onCancel(cancel)
+        let result = await JobOutcome.of(jobID: id) { try await stats.measure { try await service.handler(job, context) } }
         let outcome = result
             ?? (token.isCancelled
                 ? JobOutcome.failure(status: 409, message: "The job was cancelled.", jobID: id)

@@ -119,9 +119,10 @@ struct DeliveryTests {
         #expect(try await client.get(location + "/result").status == 409)
     }
 
-    @Test func cancelRunningJobCancelsItsHandler() async throws {
+    @Test(arguments: [Lane.durable, .fast])
+    func cancelRunningJobCancelsItsHandler(lane: Lane) async throws {
         let system = try await SharedSystem.get()
-        let gate = try await GateService.start(natsURL: system.server.url)
+        let gate = try await GateService.start(natsURL: system.server.url, lane: lane)
         defer { Task { await gate.stop() } }
         let client = system.client
         let submit = try await client.post("/v1/jobs/\(gate.name)", "10000", headers: ["Prefer": "respond-async"])
@@ -163,6 +164,34 @@ struct DeliveryTests {
         let status = try await client.get(location).json()
         #expect(status["state"] as? String == "cancelled")
         #expect(status["startedAt"] == nil)
+    }
+
+    /// A fast-lane worker runs at most its concurrency of requests at once; the others wait
+    /// their turn in the worker (not lost, not run beside the first) and are answered in order.
+    @Test func aFastLaneWorkerQueuesRequestsBeyondItsConcurrency() async throws {
+        let system = try await SharedSystem.get()
+        let gate = try await GateService.start(natsURL: system.server.url, lane: .fast)
+        defer { Task { await gate.stop() } }
+        let client = system.client
+        let first = try await gate.hold(through: client)
+        let queued = try await withThrowingTaskGroup(of: String.self) { group in
+            for input in ["11", "12", "13"] {
+                group.addTask {
+                    let response = try await client.post("/v1/jobs/\(gate.name)", input, headers: ["Prefer": "respond-async"])
+                    return try #require(response.header("Location"))
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(gate.started == ["hold"])
+        gate.release()
+        for location in queued + [try #require(first.header("Location"))] {
+            let result = try await client.get(location + "/result", headers: ["Prefer": "wait=20"])
+            #expect(result.status == 200)
+        }
+        #expect(Set(gate.started) == ["hold", "11", "12", "13"])
+        #expect(gate.started.first == "hold")
     }
 
     // MARK: - Idempotency
@@ -283,8 +312,8 @@ struct DeliveryTests {
     }
 }
 
-/// A durable service of its own per test, concurrency 1, that records which inputs started and
-/// when a handler saw cancellation. The input is how long it runs, in ms.
+/// A service of its own per test (durable unless asked), concurrency 1, that records which
+/// inputs started and when a handler saw cancellation. The input is how long it runs, in ms.
 final class GateService: Sendable {
     let name = "gate-\(UInt32.random(in: 0...UInt32.max))"
     private let state = Mutex<(started: [String], cancelled: [String: ContinuousClock.Instant])>(([], [:]))
@@ -305,11 +334,11 @@ final class GateService: Sendable {
     }
     func cancelledAt(_ input: String) -> ContinuousClock.Instant? { state.withLock { $0.cancelled[input] } }
 
-    static func start(natsURL: String) async throws -> GateService {
+    static func start(natsURL: String, lane: Lane = .durable) async throws -> GateService {
         let gate = GateService()
         let connection = try await NATSConnection.connect(NATSConfiguration(servers: [natsURL], name: gate.name), logger: quietLogger("test.gate"))
         gate.connection.withLock { $0 = connection }
-        let service = ServiceDefinition(name: gate.name) { [gate] job, _ in
+        let service = ServiceDefinition(name: gate.name, lane: lane) { [gate] job, _ in
             let input = job.text
             gate.state.withLock { $0.started.append(input) }
             do {

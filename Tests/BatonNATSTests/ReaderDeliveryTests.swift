@@ -47,6 +47,44 @@ struct ReaderDeliveryTests {
         #expect(received.withLock { $0.count } == 20)
     }
 
+    /// A direct subscription (a server's request subject) takes its one subject on the reading
+    /// thread, leaves the neighbouring subjects to their own subscriptions, and on `drain`
+    /// completes and takes no more.
+    @Test(arguments: [true, false])
+    func directSubscriptionTakesItsOneSubject(readerDelivery: Bool) async throws {
+        let connection = try await connect(readerDelivery: readerDelivery)
+        defer { Task { await connection.close() } }
+        let subject = uniqueSubject("direct")
+        let below = try connection.subscribe(to: subject + ".>")
+        let longer = try connection.subscribe(to: subject + "x")
+        let received = Shared<[String]>([])
+        let completed = Shared(false)
+        let subscription = try connection.subscribe(
+            direct: subject, queue: "servers", onMessage: { message in received.withLock { $0.append(message.string) } },
+            onComplete: { completed.withLock { $0 = true } })
+        try await connection.flush()
+        for i in 0..<20 { try connection.publish(ByteBuffer(string: "m\(i)"), to: subject) }
+        try connection.publish(ByteBuffer(string: "below"), to: subject + ".child")
+        try connection.publish(ByteBuffer(string: "longer"), to: subject + "x")
+        try await connection.flush()
+        try await waitUntil(timeout: .seconds(10)) { received.withLock { $0.count } == 20 }
+        var belowMessages = below.makeAsyncIterator()
+        #expect(await belowMessages.next()?.string == "below")
+        var longerMessages = longer.makeAsyncIterator()
+        #expect(await longerMessages.next()?.string == "longer")
+        #expect(Set(received.value) == Set((0..<20).map { "m\($0)" }))
+        #expect(subscription.deliveredThroughSubscription == (readerDelivery ? 0 : 20))
+
+        subscription.drain()
+        try await waitUntil(timeout: .seconds(10)) { completed.value }
+        try connection.publish(ByteBuffer(string: "late"), to: subject)
+        try await connection.flush()
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(received.withLock { $0.count } == 20)
+        below.unsubscribe()
+        longer.unsubscribe()
+    }
+
     /// Requests (the reply inbox) and JetStream calls answer on both paths.
     @Test(arguments: [true, false])
     func requestsAnswer(readerDelivery: Bool) async throws {
