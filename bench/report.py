@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 
 (base, cores, cpu, versions, commit, duration, conns, held,
  H, H1, N, F, F1, D, D1, Fhalf, Dhalf, A, a_bad, drain_rate, W, w_ok, w_bad, w_rss, S, S1,
- js_D, js_S, w_end, w_end_back, worker_rss) = sys.argv[1:]
+ js_D, js_S, w_end, w_end_back, worker_rss, R, R1) = sys.argv[1:]
 
 
 def parse(line):
@@ -15,7 +15,7 @@ def parse(line):
     return dict(rps=float(rps), p50=float(p50), p99=float(p99), non2xx=int(non2xx), errors=int(errors))
 
 
-H, H1, N, F, F1, D, D1, Fhalf, Dhalf, A, W, S, S1 = map(parse, (H, H1, N, F, F1, D, D1, Fhalf, Dhalf, A, W, S, S1))
+H, H1, N, F, F1, D, D1, Fhalf, Dhalf, A, W, S, S1, R, R1 = map(parse, (H, H1, N, F, F1, D, D1, Fhalf, Dhalf, A, W, S, S1, R, R1))
 
 
 def parse_js(token):
@@ -49,6 +49,8 @@ counts = {
     "s_js_writes_per_durable_job": js_S["writes"] if js_S else nan,
     "held_end_failures": int(w_end),
     "worker_rss_mb": int(worker_rss),
+    "F_over_R": F["rps"] / R["rps"],
+    "R_over_limit": R["rps"] / limit,
 }
 targets = {
     "F_over_limit": (">=", 0.8), "D_over_F": (">=", 0.5), "added_p50_ms": ("<=", 0.3),
@@ -67,12 +69,14 @@ rows = [
     ("H", "raw Hummingbird, POST /hello (echo-shaped)", H),
     ("N", "raw NATS request-reply via BatonNATS", N),
     ("F", "Baton sync, fast lane (echo-fast)", F),
+    ("R", "Hummingbird + one BatonNATS request to the worker's echo-fast, no gateway logic", R),
     ("D", "Baton sync, durable lane (echo)", D),
     ("S", "D on a nats-server with sync_interval: always", S),
     ("A", "Baton Prefer: respond-async accepts (echo)", A),
     ("W", f"{held} held sync calls (slow, 5 s)", W),
     ("H·1", "H at 1 connection", H1),
     ("F·1", "F at 1 connection", F1),
+    ("R·1", "R at 1 connection", R1),
     ("D·1", "D at 1 connection", D1),
     ("S·1", "S at 1 connection", S1),
     ("F·½", "F paced at half of F's peak", Fhalf),
@@ -99,6 +103,9 @@ lines += [
     f" ({w_end_back} of them handing the job back).",
     f"- The worker's resident set once it has run F, D, D·1 and the paced phases: {worker_rss} MB (it must not grow with the jobs run).",
     f"- Limit of doing both HTTP and NATS on these cores: H·N/(H+N) = {limit:.0f} req/s.",
+    f"- R, the fast lane's design with nothing of Baton's gateway in it (HTTP in, one BatonNATS request to the same worker, HTTP out):"
+    f" R/limit = {R['rps'] / limit:.2f}, F/R = {F['rps'] / R['rps']:.2f} (what the gateway's own work costs: services, ids, headers,"
+    f" trace context, metrics, problem documents); at 1 connection F·1 − R·1 = {(F1['p50'] - R1['p50']) * 1000:.0f} µs at p50.",
     f"- Strict durability (fsync on every write, `sync_interval: always`): S/D = {S['rps'] / D['rps']:.2f} at {conns} connections,"
     f" p50 at 1 connection {S1['p50']:.2f} ms against {D1['p50']:.2f} ms.",
 ]
@@ -139,9 +146,9 @@ open(base + ".md", "w").write(report)
 print(report)
 
 fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
-names = ["H", "N", "F", "D", "A"]
-values = [H, N, F, D, A]
-left.bar(names, [v["rps"] for v in values], color=["#999", "#999", "#2a7", "#27a", "#a72"])
+names = ["H", "N", "R", "F", "D", "A"]
+values = [H, N, R, F, D, A]
+left.bar(names, [v["rps"] for v in values], color=["#999", "#999", "#999", "#2a7", "#27a", "#a72"])
 left.set_title(f"throughput, {conns} connections (req/s)")
 for i, v in enumerate(values):
     left.text(i, v["rps"], f"{v['rps']:.0f}", ha="center", va="bottom", fontsize=8)

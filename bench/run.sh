@@ -122,6 +122,14 @@ echo "== F: Baton sync, fast lane (echo-fast)"
 record F "$(wrk_run -t$THREADS -c$CONNS -d${DURATION}s -s bench/post.lua $G/v1/jobs/echo-fast)"
 record F1 "$(wrk_run -t1 -c1 -d5s -s bench/post.lua $G/v1/jobs/echo-fast)"
 
+echo "== R: HTTP in, one NATS request to the same worker's echo-fast, HTTP out (no gateway logic)"
+RPORT=$(free_port)
+"$BIN/baton-bench" hello --port "$RPORT" --nats-url "$NATS" & RPID=$!; PIDS+=($RPID)
+wait_http "http://127.0.0.1:$RPORT/hello"
+record R "$(wrk_run -t$THREADS -c$CONNS -d${DURATION}s -s bench/post.lua http://127.0.0.1:$RPORT/relay/baton.svc.echo-fast)"
+record R1 "$(wrk_run -t1 -c1 -d5s -s bench/post.lua http://127.0.0.1:$RPORT/relay/baton.svc.echo-fast)"
+stop $RPID
+
 echo "== D: Baton sync, durable lane (echo)"
 js_phase D "$MON" -t$THREADS -c$CONNS -d${DURATION}s -s bench/post.lua $G/v1/jobs/echo
 record D1 "$(wrk_run -t1 -c1 -d5s -s bench/post.lua $G/v1/jobs/echo)"
@@ -208,4 +216,5 @@ VERSIONS="$(swift --version 2>&1 | head -1); nats-server $(bench_version "$NATS_
 python3 bench/report.py "bench/results/$DATE" "$(nproc)" "$CPU" "$VERSIONS" "$COMMIT" "$DURATION" "$CONNS" "$HELD" \
   "${R[H]}" "${R[H1]}" "${R[N]}" "${R[F]}" "${R[F1]}" "${R[D]}" "${R[D1]}" "${R[Fhalf]}" "${R[Dhalf]}" \
   "${R[A]}" "${A_BAD:-0}" "${DRAIN_RATE:-0}" "${R[W]}" "${W_OK:-0}" "${W_BAD:-0}" "${W_RSS:-0}" \
-  "${R[S]}" "${R[S1]}" "${R[js_D]}" "${R[js_S]}" "${W_END:-0}" "${W_END_BACK:-0}" "${WORKER_RSS:-0}"
+  "${R[S]}" "${R[S1]}" "${R[js_D]}" "${R[js_S]}" "${W_END:-0}" "${W_END_BACK:-0}" "${WORKER_RSS:-0}" \
+  "${R[R]}" "${R[R1]}"

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BatonNATS
 import Hummingbird
 import Logging
 
@@ -9,6 +10,8 @@ struct HelloCommand: AsyncParsableCommand {
 
     @Option var host = "127.0.0.1"
     @Option var port = 8090
+    @Option(name: .customLong("nats-url"), help: "Also serve POST /relay/<subject>: the body as a NATS request, the reply's payload as the answer.")
+    var natsURL: String?
 
     func run() async throws {
         var logger = Logger(label: "bench.hello")
@@ -20,6 +23,17 @@ struct HelloCommand: AsyncParsableCommand {
             var request = request
             let body = try await request.collectBody(upTo: 1 << 20)
             return Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: body))
+        }
+        if let natsURL {
+            // Baseline HN: HTTP in, one NATS request-reply, HTTP out, and nothing else — what
+            // the fast lane would cost with no gateway logic at all.
+            let connection = try await NATSConnection.connect(NATSConfiguration(urls: natsURL, name: "bench-relay"), logger: logger)
+            router.post("/relay/:subject") { request, context -> Response in
+                var request = request
+                let body = try await request.collectBody(upTo: 1 << 20)
+                let reply = try await connection.request(body, to: try context.parameters.require("subject"), timeout: .seconds(5))
+                return Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: reply.payload))
+            }
         }
         let app = Application(
             router: router, configuration: .init(address: .hostname(host, port: port), serverName: "baton"), logger: logger)
