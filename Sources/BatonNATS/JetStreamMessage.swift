@@ -12,23 +12,15 @@ public struct JetStreamMessage: Sendable {
     private let connection: NATSConnection
 
     init?(_ message: NATSMessage, connection: NATSConnection) {
-        // $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>, or the v2 form
-        // with domain and account hash in front (12+ tokens).
-        guard let reply = message.replyTo, reply.hasPrefix("$JS.ACK.") else { return nil }
-        let tokens = reply.split(separator: ".", omittingEmptySubsequences: false)
-        let offset: Int
-        switch tokens.count {
-        case 9: offset = 4
-        case 12...: offset = 6
-        default: return nil
-        }
-        guard let delivered = Int(tokens[offset]), let sseq = UInt64(tokens[offset + 1]),
-            let pending = UInt64(tokens[offset + 4])
-        else { return nil }
+        guard let reply = message.replyTo, let ack = AckSubject(reply) else { return nil }
+        self.init(message, ack: ack, connection: connection)
+    }
+
+    init(_ message: NATSMessage, ack: AckSubject, connection: NATSConnection) {
         self.message = message
-        self.deliveryCount = delivered
-        self.streamSequence = sseq
-        self.pending = pending
+        self.deliveryCount = ack.delivered
+        self.streamSequence = ack.streamSequence
+        self.pending = ack.pending
         self.connection = connection
     }
 

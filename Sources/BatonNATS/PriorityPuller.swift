@@ -55,7 +55,7 @@ public struct PriorityPuller: Sendable {
             to: inbox + ".*", queue: nil, onMessage: { eventInput.yield(.message($0)) }, onComplete: { eventInput.finish() })
         let stream = self.stream
         let consumers = self.consumers
-        let levelOf = Dictionary(uniqueKeysWithValues: consumers.enumerated().map { ($0.element, $0.offset) })
+        let levelOf = Dictionary(uniqueKeysWithValues: consumers.enumerated().map { (Substring($0.element), $0.offset) })
         let initial: PriorityPullState = {
             var state = PriorityPullState(capacity: max(1, maxInFlight), levels: consumers.count, coverOrder: coverOrder)
             state.waitExpiry = waitExpiry
@@ -136,8 +136,9 @@ public struct PriorityPuller: Sendable {
                                             "reason": "\(message.statusDescription ?? "")",
                                         ])
                                     }
-                                } else if let jsMessage = JetStreamMessage(message, connection: connection) {
-                                    let level = Self.consumerName(ackSubject: message.replyTo).flatMap { levelOf[$0] }
+                                } else if let reply = message.replyTo, let ack = AckSubject(reply) {
+                                    let jsMessage = JetStreamMessage(message, ack: ack, connection: connection)
+                                    let level = levelOf[ack.consumer]
                                     if state.received(level: level, pending: jsMessage.pending) {
                                         start(jsMessage)
                                     } else {
@@ -172,13 +173,7 @@ public struct PriorityPuller: Sendable {
     /// The consumer named in a JetStream ack subject: `$JS.ACK.<stream>.<consumer>.…` (9
     /// tokens), or the v2 form with domain and account hash in front (12 or more).
     static func consumerName(ackSubject: String?) -> String? {
-        guard let ackSubject, ackSubject.hasPrefix("$JS.ACK.") else { return nil }
-        let tokens = ackSubject.split(separator: ".", omittingEmptySubsequences: false)
-        switch tokens.count {
-        case 9: return String(tokens[3])
-        case 12...: return String(tokens[5])
-        default: return nil
-        }
+        ackSubject.flatMap(AckSubject.init).map { String($0.consumer) }
     }
 
     private enum Event: Sendable {

@@ -395,7 +395,9 @@ struct DurableJobRunner: Sendable {
 
     /// The job's priority, the last token of its subject (`baton.jobs.<service>.<priority>`).
     private static func priority(of message: JetStreamMessage) -> Priority? {
-        message.subject.split(separator: ".").last.flatMap { Priority(rawValue: String($0)) }
+        let subject = message.subject
+        let last = subject.lastIndex(of: ".").map { subject[subject.index(after: $0)...] } ?? subject[...]
+        return Priority(rawValue: String(last))
     }
 
     /// Runs the handler while heartbeating the message; a cancel request cancels it. Returns

@@ -251,4 +251,23 @@ private struct FakeServer {
         #expect(PriorityPuller.consumerName(ackSubject: "$JS.ACK.dom.acc.S.c-low.1.2.3.1700000000.0.tok") == "c-low")
         #expect(PriorityPuller.consumerName(ackSubject: "_INBOX.x") == nil)
     }
+
+    @Test func ackSubjectGivesTheDeliveryMetadata() throws {
+        let v1 = try #require(AckSubject("$JS.ACK.BATON_JOBS.baton-echo-high.3.1042.17.1700000000000000000.25"))
+        #expect(v1.consumer == "baton-echo-high")
+        #expect(v1.delivered == 3)
+        #expect(v1.streamSequence == 1042)
+        #expect(v1.pending == 25)
+        let v2 = try #require(AckSubject("$JS.ACK.hub.ACCHASH.BATON_JOBS.c-low.1.7.7.1700000000000000000.0.r4nd"))
+        #expect(v2.consumer == "c-low")
+        #expect(v2.delivered == 1)
+        #expect(v2.streamSequence == 7)
+        #expect(v2.pending == 0)
+        for bad in [
+            "$JS.ACK.S.c.1.2.3.4", "$JS.ACK.S.c.1.2.3.4.5.6", "$JS.ACK.S.c.x.2.3.4.5", "$JS.ACK.S.c.1.-2.3.4.5",
+            "$JS.ACK.S..1.2.3.4.5", "$JS.ACK.S.c.1.2.3.4.", "$JS.ACK.S.c.1.99999999999999999999.3.4.5", "$JS.NAK.S.c.1.2.3.4.5", "",
+        ] {
+            #expect(AckSubject(bad) == nil, "\(bad)")
+        }
+    }
 }
