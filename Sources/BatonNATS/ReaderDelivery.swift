@@ -33,9 +33,13 @@ final class ReaderDelivery: Sendable {
         let deliver: @Sendable (NATSMessage) -> Void
 
         init(_ subject: String, exact: Bool, deliver: @escaping @Sendable (NATSMessage) -> Void) {
-            self.bytes = Array(subject.utf8) + (exact ? [0] : [])
+            self.bytes = Self.bytes(of: subject, exact: exact)
             self.exact = exact
             self.deliver = deliver
+        }
+
+        static func bytes(of subject: String, exact: Bool) -> [UInt8] {
+            Array(subject.utf8) + (exact ? [0] : [])
         }
 
         /// True when `subject` is this route's subject (`exact`) or starts with its prefix.
@@ -62,7 +66,7 @@ final class ReaderDelivery: Sendable {
         return installed
     }
 
-    /// True when messages under a route's prefix are delivered on the reading thread.
+    /// True when the messages of a route are delivered on the reading thread.
     var isActive: Bool { active.load(ordering: .acquiring) }
 
     /// Delivers messages whose subject is `subject` (`exact`) or starts with it to `deliver`, on
@@ -76,8 +80,8 @@ final class ReaderDelivery: Sendable {
 
     /// Stops routing `subject`: its messages go through their subscription again.
     func removeRoute(_ subject: String, exact: Bool) {
-        let bytes = Route(subject, exact: exact, deliver: { _ in }).bytes
-        routes.withLock { $0.removeAll { $0.bytes == bytes && $0.exact == exact } }
+        let bytes = Route.bytes(of: subject, exact: exact)
+        routes.withLock { $0.removeAll { $0.bytes == bytes } }
     }
 
     /// The route that `subject` (a C string) matches.
