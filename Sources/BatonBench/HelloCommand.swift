@@ -25,8 +25,8 @@ struct HelloCommand: AsyncParsableCommand {
             return Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: body))
         }
         if let natsURL {
-            // Baseline HN: HTTP in, one NATS request-reply, HTTP out, and nothing else — what
-            // the fast lane would cost with no gateway logic at all.
+            // Phase R of `make bench`: HTTP in, one NATS request-reply, HTTP out, and nothing
+            // else — what the fast lane would cost with no gateway logic at all.
             let connection = try await NATSConnection.connect(NATSConfiguration(urls: natsURL, name: "bench-relay"), logger: logger)
             router.post("/relay/:subject") { request, context -> Response in
                 var request = request

@@ -170,12 +170,6 @@ public struct PriorityPuller: Sendable {
         }
     }
 
-    /// The consumer named in a JetStream ack subject: `$JS.ACK.<stream>.<consumer>.…` (9
-    /// tokens), or the v2 form with domain and account hash in front (12 or more).
-    static func consumerName(ackSubject: String?) -> String? {
-        ackSubject.flatMap(AckSubject.init).map { String($0.consumer) }
-    }
-
     private enum Event: Sendable {
         case message(NATSMessage)
         case finished

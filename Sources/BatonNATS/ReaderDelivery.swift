@@ -27,14 +27,12 @@ import Glibc
 /// A route's `deliver` must not block: it runs on the thread that reads for the whole connection.
 final class ReaderDelivery: Sendable {
     private struct Route {
-        /// The subject's bytes, NUL-terminated when `exact`.
+        /// The subject's bytes, NUL-terminated for an exact route.
         let bytes: [UInt8]
-        let exact: Bool
         let deliver: @Sendable (NATSMessage) -> Void
 
         init(_ subject: String, exact: Bool, deliver: @escaping @Sendable (NATSMessage) -> Void) {
             self.bytes = Self.bytes(of: subject, exact: exact)
-            self.exact = exact
             self.deliver = deliver
         }
 
@@ -42,7 +40,7 @@ final class ReaderDelivery: Sendable {
             Array(subject.utf8) + (exact ? [0] : [])
         }
 
-        /// True when `subject` is this route's subject (`exact`) or starts with its prefix.
+        /// True when `subject` is this route's subject (exact) or starts with its prefix.
         func matches(_ subject: UnsafePointer<CChar>) -> Bool {
             bytes.withUnsafeBufferPointer { bytes in
                 // With the terminating NUL in `bytes`, strncmp compares whole strings.

@@ -247,9 +247,9 @@ private struct FakeServer {
     }
 
     @Test func consumerNameComesFromTheAckSubject() {
-        #expect(PriorityPuller.consumerName(ackSubject: "$JS.ACK.S.baton-echo-high.1.2.3.1700000000.0") == "baton-echo-high")
-        #expect(PriorityPuller.consumerName(ackSubject: "$JS.ACK.dom.acc.S.c-low.1.2.3.1700000000.0.tok") == "c-low")
-        #expect(PriorityPuller.consumerName(ackSubject: "_INBOX.x") == nil)
+        #expect(AckSubject("$JS.ACK.S.baton-echo-high.1.2.3.1700000000.0")?.consumer == "baton-echo-high")
+        #expect(AckSubject("$JS.ACK.dom.acc.S.c-low.1.2.3.1700000000.0.tok")?.consumer == "c-low")
+        #expect(AckSubject("_INBOX.x")?.consumer == nil)
     }
 
     @Test func ackSubjectGivesTheDeliveryMetadata() throws {
