@@ -167,7 +167,7 @@ public final class NATSConnection: Sendable {
     /// Publishes a message (headers and reply subject included). Does not wait for the server.
     public func publish(_ message: NATSMessage) throws {
         let msg = try message.makeCMessage()
-        defer { natsMsg_Destroy(msg) }
+        defer { NATSMessage.destroy(msg) }
         try check("publish(\(message.subject))", natsConnection_PublishMsg(handle.pointer, msg))
     }
 

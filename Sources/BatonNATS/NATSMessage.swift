@@ -165,12 +165,26 @@ extension NATSMessage {
 
     /// Whether this libnats takes an encoded header block (see `CNats/shim.h`);
     /// `BATON_NATS_HEADER_BLOCK=0` turns it off, to compare.
-    /// (A message `natsMsg_create` makes is freed through nats.c's collector: the library must
-    /// be open, as it is wherever a connection publishes.)
+    /// (A message `natsMsg_create` makes may be freed through nats.c's collector: the library
+    /// must be open, as it is wherever a connection publishes.)
     static let headerBlockSupported: Bool = {
         NATSLibrary.openOnce()
         return baton_natsMsg_canCreateWithHeaderBlock() && getenv("BATON_NATS_HEADER_BLOCK").map { String(cString: $0) } != "0"
     }()
+
+    /// Whether messages are freed on the thread that is done with them (`destroy(_:)`) rather
+    /// than by nats.c's collector thread: on a libnats whose message layout Baton knows (see
+    /// `CNats/shim.h`); `BATON_NATS_FREE_IN_PLACE=0` turns it off, to compare.
+    static let freesInPlace: Bool = {
+        NATSLibrary.openOnce()
+        return baton_natsMsg_canCreateWithHeaderBlock() && getenv("BATON_NATS_FREE_IN_PLACE").map { String(cString: $0) } != "0"
+    }()
+
+    /// Destroys a nats.c message Baton is done with (received, or built to publish): freed here
+    /// and now where the library allows it, instead of waking nats.c's collector thread.
+    static func destroy(_ msg: OpaquePointer) {
+        if freesInPlace { baton_natsMsg_destroyNow(msg) } else { natsMsg_Destroy(msg) }
+    }
 
     /// The message in one allocation, its headers encoded here as NATS writes them
     /// (`NATS/1.0\r\n`, `Name: value\r\n` per field in order, `\r\n`) instead of through

@@ -19,7 +19,7 @@ final class SubscriptionContext: Sendable {
 let natsMessageTrampoline: natsMsgHandler = { _, _, msg, closure in
     guard let msg, let closure else { return }
     let message = NATSMessage(copying: msg)
-    natsMsg_Destroy(msg)
+    NATSMessage.destroy(msg)
     Unmanaged<SubscriptionContext>.fromOpaque(closure).takeUnretainedValue().onMessage(message)
 }
 

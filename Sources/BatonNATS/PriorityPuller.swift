@@ -47,14 +47,14 @@ public struct PriorityPuller: Sendable {
         let connection = jetStream.connection
         let inbox = try NATSConnection.makeInbox()
         let (events, eventInput) = AsyncStream.makeStream(of: Event.self)
-        // Pulled messages go straight into the loop's events, from the subscription's delivery
-        // thread. Not from the reading thread (`ReaderDelivery`): a pull's messages carry their
-        // stream subject, its status messages the inbox, and only one path keeps them in order
-        // (a 404 that overtook its request's messages parked them until a redelivery).
-        let subscription = try connection.subscribe(
-            to: inbox + ".*", queue: nil, onMessage: { eventInput.yield(.message($0)) }, onComplete: { eventInput.finish() })
         let stream = self.stream
         let consumers = self.consumers
+        // Pulled messages go straight into the loop's events, from nats.c's reading thread: the
+        // pulled ones and the pulls' status messages by the same path, in the order they came
+        // (a 404 that overtook its request's messages parked them until a redelivery).
+        let subscription = try connection.subscribe(
+            pullInbox: inbox, stream: stream, consumers: consumers,
+            onMessage: { eventInput.yield(.message($0)) }, onComplete: { eventInput.finish() })
         let levelOf = Dictionary(uniqueKeysWithValues: consumers.enumerated().map { (Substring($0.element), $0.offset) })
         let initial: PriorityPullState = {
             var state = PriorityPullState(capacity: max(1, maxInFlight), levels: consumers.count, coverOrder: coverOrder)

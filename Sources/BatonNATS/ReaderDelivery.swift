@@ -16,40 +16,56 @@ import Glibc
 /// subject) on the reading thread instead (through nats.c's message filter, see
 /// `CNats/shim.h`), so that the reply resumes its task, or the request starts its own, from there.
 ///
-/// Only for subjects that are this connection's alone (`_INBOX.<nuid>.`, a service's request
-/// subject): the filter sees a message before nats.c looks at its subscription's state, so a
-/// route must outlive, or end with, the subscription that brings its messages, and no other
-/// subscription of the connection may match it (it would not see those messages, and its copies
-/// would come to the route). And only for a subscription whose every message carries the routed
-/// subject, as request replies and requests do: the filter matches subjects, so a subscription
-/// whose messages come under other subjects too (a JetStream pull's messages carry their stream
-/// subject, its status messages the inbox) would have them split over two paths and reordered.
+/// Only for messages that are this connection's alone (`_INBOX.<nuid>.`, a service's request
+/// subject, the acks of a pull consumer it alone pulls from): the filter sees a message before
+/// nats.c looks at its subscription's state, so a route must outlive, or end with, the
+/// subscription that brings its messages, and no other subscription of the connection may match
+/// it (it would not see those messages, and its copies would come to the route). And every
+/// message of a subscription must match one of its routes, or none may: a subscription whose
+/// messages went two paths would have them reordered. A JetStream pull's messages carry their
+/// stream subject, its status messages the inbox: its routes are the inbox (subject prefix) and
+/// the consumers' ack subjects (reply prefix), installed together (`route(_:to:)`).
 /// A route's `deliver` must not block: it runs on the thread that reads for the whole connection.
 final class ReaderDelivery: Sendable {
-    private struct Route {
-        /// The subject's bytes, NUL-terminated for an exact route.
+    /// What a route matches: a message's subject or its reply subject, by prefix or whole.
+    struct Key: Equatable, Sendable {
+        enum Field: Sendable { case subject, reply }
+        let field: Field
+        /// The bytes compared, NUL-terminated for a whole subject.
         let bytes: [UInt8]
-        let deliver: @Sendable (NATSMessage) -> Void
 
-        init(_ subject: String, exact: Bool, deliver: @escaping @Sendable (NATSMessage) -> Void) {
-            self.bytes = Self.bytes(of: subject, exact: exact)
-            self.deliver = deliver
+        /// Messages whose subject is `subject` (`exact`) or starts with it.
+        static func subject(_ subject: String, exact: Bool) -> Key {
+            Key(field: .subject, bytes: Array(subject.utf8) + (exact ? [0] : []))
         }
 
-        static func bytes(of subject: String, exact: Bool) -> [UInt8] {
-            Array(subject.utf8) + (exact ? [0] : [])
+        /// Messages whose reply subject starts with `prefix`.
+        static func reply(prefix: String) -> Key {
+            Key(field: .reply, bytes: Array(prefix.utf8))
         }
 
-        /// True when `subject` is this route's subject (exact) or starts with its prefix.
-        func matches(_ subject: UnsafePointer<CChar>) -> Bool {
+        /// True when `string` (a C string) matches.
+        func matches(_ string: UnsafePointer<CChar>) -> Bool {
             bytes.withUnsafeBufferPointer { bytes in
                 // With the terminating NUL in `bytes`, strncmp compares whole strings.
-                strncmp(subject, UnsafeRawPointer(bytes.baseAddress!).assumingMemoryBound(to: CChar.self), bytes.count) == 0
+                strncmp(string, UnsafeRawPointer(bytes.baseAddress!).assumingMemoryBound(to: CChar.self), bytes.count) == 0
             }
         }
     }
 
-    private let routes = Mutex<[Route]>([])
+    private struct Route {
+        let key: Key
+        /// The subscription's routes share one group: installed and removed together.
+        let group: Int
+        let deliver: @Sendable (NATSMessage) -> Void
+    }
+
+    private struct Routes {
+        var all: [Route] = []
+        var lastGroup = 0
+    }
+
+    private let routes = Mutex(Routes())
     private let active = Atomic<Bool>(false)
 
     init() {}
@@ -67,35 +83,55 @@ final class ReaderDelivery: Sendable {
     /// True when the messages of a route are delivered on the reading thread.
     var isActive: Bool { active.load(ordering: .acquiring) }
 
-    /// Delivers messages whose subject is `subject` (`exact`) or starts with it to `deliver`, on
-    /// the reading thread. Returns false (nothing routed) when the filter is not installed.
-    @discardableResult
-    func route(_ subject: String, exact: Bool, to deliver: @escaping @Sendable (NATSMessage) -> Void) -> Bool {
-        guard isActive else { return false }
-        routes.withLock { $0.append(Route(subject, exact: exact, deliver: deliver)) }
-        return true
+    /// Delivers the messages that match any of `keys` to `deliver`, on the reading thread;
+    /// returns the routes' group, for `removeRoutes`. Nil, routing nothing, when the filter is
+    /// not installed — or when another subscription of this connection routes one of the keys
+    /// already: its messages and the new subscription's would be told apart by nothing the
+    /// filter sees, so that subscription's routes go too, and both take their messages through
+    /// their delivery threads. (Dropping routes keeps each subscription's order: the messages a
+    /// route took were delivered, on the reading thread, before the next one was read.)
+    func route(_ keys: [Key], to deliver: @escaping @Sendable (NATSMessage) -> Void) -> Int? {
+        guard isActive else { return nil }
+        return routes.withLock { routes in
+            let taken = Set(routes.all.filter { keys.contains($0.key) }.map(\.group))
+            guard taken.isEmpty else {
+                routes.all.removeAll { taken.contains($0.group) }
+                return nil
+            }
+            routes.lastGroup += 1
+            let group = routes.lastGroup
+            routes.all.append(contentsOf: keys.map { Route(key: $0, group: group, deliver: deliver) })
+            return group
+        }
     }
 
-    /// Stops routing `subject`: its messages go through their subscription again.
-    func removeRoute(_ subject: String, exact: Bool) {
-        let bytes = Route.bytes(of: subject, exact: exact)
-        routes.withLock { $0.removeAll { $0.bytes == bytes } }
+    /// Stops routing a group: its messages go through their subscription again.
+    func removeRoutes(_ group: Int?) {
+        guard let group else { return }
+        routes.withLock { $0.all.removeAll { $0.group == group } }
     }
 
-    /// The route that `subject` (a C string) matches.
-    fileprivate func deliverer(for subject: UnsafePointer<CChar>) -> (@Sendable (NATSMessage) -> Void)? {
-        routes.withLock { routes in routes.first { $0.matches(subject) }?.deliver }
+    /// The route that a message with `subject` and `reply` (C strings) matches.
+    fileprivate func deliverer(subject: UnsafePointer<CChar>, reply: UnsafePointer<CChar>?) -> (@Sendable (NATSMessage) -> Void)? {
+        routes.withLock { routes in
+            routes.all.first { route in
+                switch route.key.field {
+                case .subject: route.key.matches(subject)
+                case .reply: reply.map(route.key.matches) ?? false
+                }
+            }?.deliver
+        }
     }
 }
 
-/// nats.c's message filter (reading thread): a message under a route's prefix is copied into
+/// nats.c's message filter (reading thread): a message that a route matches is copied into
 /// Swift, destroyed, taken from nats.c (`*msg = NULL`) and delivered; any other is left alone.
 private let readerDeliveryFilter: baton_natsMsgFilter = { _, msgPointer, closure in
     guard let msgPointer, let msg = msgPointer.pointee, let closure, let subject = natsMsg_GetSubject(msg) else { return }
     let delivery = Unmanaged<ReaderDelivery>.fromOpaque(closure).takeUnretainedValue()
-    guard let deliver = delivery.deliverer(for: subject) else { return }
+    guard let deliver = delivery.deliverer(subject: subject, reply: natsMsg_GetReply(msg)) else { return }
     let message = NATSMessage(copying: msg)
-    natsMsg_Destroy(msg)
+    NATSMessage.destroy(msg)
     msgPointer.pointee = nil
     deliver(message)
 }
@@ -105,14 +141,13 @@ private let readerDeliveryFilter: baton_natsMsgFilter = { _, msgPointer, closure
 public final class DirectSubscription: Sendable {
     private let handle: SubscriptionHandle
     private let delivery: ReaderDelivery
-    private let subject: String
-    private let exact: Bool
+    /// Its routes' group; nil when its messages go through the subscription.
+    private let routes: Int?
 
-    fileprivate init(handle: SubscriptionHandle, delivery: ReaderDelivery, subject: String, exact: Bool) {
+    fileprivate init(handle: SubscriptionHandle, delivery: ReaderDelivery, routes: Int?) {
         self.handle = handle
         self.delivery = delivery
-        self.subject = subject
-        self.exact = exact
+        self.routes = routes
     }
 
     /// Messages nats.c handed to the subscription's delivery thread (not taken on the reading
@@ -125,14 +160,14 @@ public final class DirectSubscription: Sendable {
     /// Removes interest at once; messages already on their way are dropped, and the
     /// subscription's `onComplete` runs.
     public func unsubscribe() {
-        delivery.removeRoute(subject, exact: exact)
+        delivery.removeRoutes(routes)
         handle.unsubscribe()
     }
 
     /// Stops new messages and delivers those on their way (through the subscription, to the
     /// same callback), then runs `onComplete`.
     public func drain() {
-        delivery.removeRoute(subject, exact: exact)
+        delivery.removeRoutes(routes)
         _ = natsSubscription_Drain(handle.pointer)
     }
 }
@@ -140,13 +175,28 @@ public final class DirectSubscription: Sendable {
 extension NATSConnection {
     /// Subscribes to `inbox.*`, where `inbox` is a fresh `makeInbox()` that only this
     /// connection uses and whose messages all come under it (request replies, not a JetStream
-    /// pull's: see `ReaderDelivery`), handing each message to `onMessage` — on the reading
-    /// thread when possible: keep it short and non-blocking (yield to a stream, resume a
+    /// pull's: see `subscribe(pullInbox:)`), handing each message to `onMessage` — on the
+    /// reading thread when possible: keep it short and non-blocking (yield to a stream, resume a
     /// continuation). `onComplete` runs once no message will come any more.
     func subscribe(
         inbox: String, onMessage: @escaping @Sendable (NATSMessage) -> Void, onComplete: @escaping @Sendable () -> Void = {}
     ) throws -> DirectSubscription {
-        try subscribe(routing: inbox + ".", exact: false, wildcard: inbox + ".*", queue: nil, onMessage: onMessage, onComplete: onComplete)
+        try subscribe(routing: [.subject(inbox + ".", exact: false)], wildcard: inbox + ".*", queue: nil, onMessage: onMessage, onComplete: onComplete)
+    }
+
+    /// Subscribes to `inbox.*` for the replies to JetStream pull requests on `consumers` of
+    /// `stream` — the pulled messages (under their stream subjects, acked on
+    /// `$JS.ACK.<stream>.<consumer>.…`) and the pulls' status messages (under the inbox) — and
+    /// hands them, in the order they came, to `onMessage`: all on the reading thread where the
+    /// library allows it and no other subscription of this connection pulls from one of these
+    /// consumers, else all through the subscription's delivery thread. Keep `onMessage` short
+    /// and non-blocking.
+    func subscribe(
+        pullInbox inbox: String, stream: String, consumers: [String],
+        onMessage: @escaping @Sendable (NATSMessage) -> Void, onComplete: @escaping @Sendable () -> Void = {}
+    ) throws -> DirectSubscription {
+        let routes: [ReaderDelivery.Key] = [.subject(inbox + ".", exact: false)] + consumers.map { .reply(prefix: "$JS.ACK.\(stream).\($0).") }
+        return try subscribe(routing: routes, wildcard: inbox + ".*", queue: nil, onMessage: onMessage, onComplete: onComplete)
     }
 
     /// Subscribes to `subject` (no wildcards), optionally in a queue group, handing each message
@@ -161,19 +211,20 @@ extension NATSConnection {
         onMessage: @escaping @Sendable (NATSMessage) -> Void, onComplete: @escaping @Sendable () -> Void = {}
     ) throws -> DirectSubscription {
         precondition(!subject.contains("*") && !subject.hasSuffix(">"), "a direct subscription takes one subject, not a wildcard")
-        return try subscribe(routing: subject, exact: true, wildcard: subject, queue: queue, onMessage: onMessage, onComplete: onComplete)
+        return try subscribe(routing: [.subject(subject, exact: true)], wildcard: subject, queue: queue, onMessage: onMessage, onComplete: onComplete)
     }
 
+    /// Routes `keys` (all or none) and subscribes; the routes end with the subscription.
     private func subscribe(
-        routing subject: String, exact: Bool, wildcard: String, queue: String?,
+        routing keys: [ReaderDelivery.Key], wildcard: String, queue: String?,
         onMessage: @escaping @Sendable (NATSMessage) -> Void, onComplete: @escaping @Sendable () -> Void
     ) throws -> DirectSubscription {
-        handle.delivery.route(subject, exact: exact, to: onMessage)
+        let routes = handle.delivery.route(keys, to: onMessage)
         do {
             let subscription = try subscribe(to: wildcard, queue: queue, onMessage: onMessage, onComplete: onComplete)
-            return DirectSubscription(handle: subscription, delivery: handle.delivery, subject: subject, exact: exact)
+            return DirectSubscription(handle: subscription, delivery: handle.delivery, routes: routes)
         } catch {
-            handle.delivery.removeRoute(subject, exact: exact)
+            handle.delivery.removeRoutes(routes)
             throw error
         }
     }

@@ -85,6 +85,57 @@ struct ReaderDeliveryTests {
         longer.unsubscribe()
     }
 
+    /// A JetStream pull's replies — the pulled messages under their stream subject, then the
+    /// pull's status under the inbox — reach the callback in the order they came, on the reading
+    /// thread when the filter is on. Two pull subscriptions of one connection on one consumer
+    /// cannot be told apart by the filter: the second one's routes are refused and the first
+    /// one's dropped, so both take their replies through their delivery threads, each its own.
+    @Test(arguments: [true, false])
+    func pullRepliesKeepTheirOrder(readerDelivery: Bool) async throws {
+        let connection = try await connect(readerDelivery: readerDelivery)
+        defer { Task { await connection.close() } }
+        let js = try JetStream(connection)
+        let name = "PULLRD\(UInt32.random(in: 0...UInt32.max))"
+        var spec = StreamSpec(name: name, subjects: ["\(name).>"])
+        spec.retention = .workQueue
+        try await js.ensureStream(spec)
+        try await js.ensureConsumer(ConsumerSpec(stream: name, durable: "\(name)-c", filterSubject: "\(name).jobs"))
+
+        /// Subscribes, publishes `count` jobs, pulls them with one no-wait request; returns what
+        /// came, in order, and how much of it came through the subscription's delivery thread.
+        /// (The pull's status: `404` from current servers, `408` from 2.9.)
+        func pull(count: Int) async throws -> ([String], Int) {
+            let inbox = try NATSConnection.makeInbox()
+            let received = Shared<[String]>([])
+            let subscription = try connection.subscribe(
+                pullInbox: inbox, stream: name, consumers: ["\(name)-c"],
+                onMessage: { message in received.withLock { $0.append(message.status != nil ? "status" : message.string) } })
+            defer { subscription.unsubscribe() }
+            for i in 0..<count { try await js.publish(ByteBuffer(string: "j\(i)"), to: "\(name).jobs") }
+            try connection.publish(
+                ByteBuffer(string: "{\"batch\":\(count + 5),\"no_wait\":true}"), to: "$JS.API.CONSUMER.MSG.NEXT.\(name).\(name)-c",
+                replyTo: "\(inbox).1")
+            try await waitUntil(timeout: .seconds(10)) { received.withLock { $0.last?.hasPrefix("status") ?? false } }
+            return (received.value, subscription.deliveredThroughSubscription)
+        }
+        // (The pulled messages stay unacked: each pull takes the ones published for it.)
+        let (alone, throughSubscription) = try await pull(count: 5)
+        #expect(alone == ["j0", "j1", "j2", "j3", "j4", "status"])
+        #expect(throughSubscription == (readerDelivery ? 0 : 6))
+
+        let first = try await pull(count: 3)
+        let otherReceived = Shared(0)
+        let other = try connection.subscribe(
+            pullInbox: try NATSConnection.makeInbox(), stream: name, consumers: ["\(name)-c"], onMessage: { _ in otherReceived.withLock { $0 += 1 } })
+        defer { other.unsubscribe() }
+        let (second, secondThroughSubscription) = try await pull(count: 3)
+        #expect(first.0 == ["j0", "j1", "j2", "status"])
+        #expect(second == ["j0", "j1", "j2", "status"])
+        #expect(secondThroughSubscription == 4)
+        #expect(otherReceived.value == 0)
+        #expect(other.deliveredThroughSubscription == 0)
+    }
+
     /// Requests (the reply inbox) and JetStream calls answer on both paths.
     @Test(arguments: [true, false])
     func requestsAnswer(readerDelivery: Bool) async throws {
