@@ -215,17 +215,37 @@ extension NATSConnection {
     }
 
     /// Routes `keys` (all or none) and subscribes; the routes end with the subscription.
+    ///
+    /// A message that reaches the subscription's delivery thread while its routes are in place
+    /// is one the routes do not match (a server writing some other form of ack subject than
+    /// nats-server's `$JS.ACK.<stream>.<consumer>.`): the routes are dropped then, so that from
+    /// then on everything comes one way, in order. (Until then, a pull's status may overtake its
+    /// messages; `PriorityPullState` runs such late messages as capacity allows.)
     private func subscribe(
         routing keys: [ReaderDelivery.Key], wildcard: String, queue: String?,
         onMessage: @escaping @Sendable (NATSMessage) -> Void, onComplete: @escaping @Sendable () -> Void
     ) throws -> DirectSubscription {
-        let routes = handle.delivery.route(keys, to: onMessage)
+        let delivery = handle.delivery
+        let routes = delivery.route(keys, to: onMessage)
+        let routed = RoutedFlag()
+        var throughSubscription = onMessage
+        if let routes {
+            throughSubscription = { message in
+                if routed.value.exchange(false, ordering: .relaxed) { delivery.removeRoutes(routes) }
+                onMessage(message)
+            }
+        }
         do {
-            let subscription = try subscribe(to: wildcard, queue: queue, onMessage: onMessage, onComplete: onComplete)
-            return DirectSubscription(handle: subscription, delivery: handle.delivery, routes: routes)
+            let subscription = try subscribe(to: wildcard, queue: queue, onMessage: throughSubscription, onComplete: onComplete)
+            return DirectSubscription(handle: subscription, delivery: delivery, routes: routes)
         } catch {
-            handle.delivery.removeRoutes(routes)
+            delivery.removeRoutes(routes)
             throw error
         }
     }
+}
+
+/// Whether a subscription's routes are still in place (see `subscribe(routing:)`).
+private final class RoutedFlag: Sendable {
+    let value = Atomic<Bool>(true)
 }

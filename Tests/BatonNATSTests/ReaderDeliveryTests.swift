@@ -136,6 +136,39 @@ struct ReaderDeliveryTests {
         #expect(other.deliveredThroughSubscription == 0)
     }
 
+    /// A pull subscription whose routes do not match its messages' ack subjects (here: routes
+    /// for another consumer) gives its routes up when the first such message reaches its
+    /// delivery thread: the next pull's messages and status all come that way, in order.
+    @Test func aPullSubscriptionWhoseRoutesMissGivesThemUp() async throws {
+        let connection = try await connect(readerDelivery: true)
+        defer { Task { await connection.close() } }
+        let js = try JetStream(connection)
+        let name = "PULLMISS\(UInt32.random(in: 0...UInt32.max))"
+        var spec = StreamSpec(name: name, subjects: ["\(name).>"])
+        spec.retention = .workQueue
+        try await js.ensureStream(spec)
+        try await js.ensureConsumer(ConsumerSpec(stream: name, durable: "\(name)-c", filterSubject: "\(name).jobs"))
+        let inbox = try NATSConnection.makeInbox()
+        let received = Shared<[String]>([])
+        let subscription = try connection.subscribe(
+            pullInbox: inbox, stream: name, consumers: ["\(name)-other"],
+            onMessage: { message in received.withLock { $0.append(message.status != nil ? "status" : message.string) } })
+        defer { subscription.unsubscribe() }
+        for round in 1...2 {
+            let before = received.withLock { $0.count }
+            let throughBefore = subscription.deliveredThroughSubscription
+            for i in 0..<3 { try await js.publish(ByteBuffer(string: "j\(i)"), to: "\(name).jobs") }
+            try connection.publish(
+                ByteBuffer(string: "{\"batch\":8,\"no_wait\":true}"), to: "$JS.API.CONSUMER.MSG.NEXT.\(name).\(name)-c",
+                replyTo: "\(inbox).\(round)")
+            try await waitUntil(timeout: .seconds(10)) { received.withLock { $0.count } == before + 4 }
+            if round == 2 {
+                #expect(Array(received.value[before...]) == ["j0", "j1", "j2", "status"])
+                #expect(subscription.deliveredThroughSubscription - throughBefore == 4)
+            }
+        }
+    }
+
     /// Requests (the reply inbox) and JetStream calls answer on both paths.
     @Test(arguments: [true, false])
     func requestsAnswer(readerDelivery: Bool) async throws {
