@@ -1,33 +1,27 @@
+import Synchronization
+
 #if canImport(Darwin)
 import Darwin
 #elseif canImport(Glibc)
 import Glibc
 #endif
 
-/// Bytes from the system's cryptographic random source, any number in one call.
+/// Bytes from the system's cryptographic random source.
 ///
 /// `SystemRandomNumberGenerator` makes a `getrandom` system call per 8 bytes; a submitted job
-/// drew eight of them (its id and its trace context): two of every eight system calls of a
-/// gateway on the fast lane. Job ids must stay unguessable: this is still the kernel's source,
-/// only asked once per value.
+/// drew eight of them (its id and its trace context). One call per value still made two per
+/// fast-lane call, ~3% of a gateway's CPU in perf (a system call costs more in a VM). So the
+/// bytes come from a pool of the kernel's bytes, refilled 4 KB at a time (16 `getrandom` calls
+/// of 256 bytes) every ~200 submits. They are still the kernel's CSPRNG output, unguessable as before; each byte is
+/// handed out once and wiped from the pool as it is (a later leak of the pool's memory shows no
+/// id already given). Darwin's `arc4random_buf` is used as it is.
 public enum RandomBytes {
     public static func fill(_ buffer: UnsafeMutableRawBufferPointer) {
-        guard let base = buffer.baseAddress, buffer.count > 0 else { return }
+        guard buffer.baseAddress != nil, buffer.count > 0 else { return }
         #if canImport(Darwin)
-        arc4random_buf(base, buffer.count)
+        arc4random_buf(buffer.baseAddress!, buffer.count)
         #else
-        // getentropy: one getrandom call for up to 256 bytes.
-        var filled = 0
-        while filled < buffer.count {
-            let count = min(256, buffer.count - filled)
-            guard getentropy(base + filled, count) == 0 else {
-                // Not expected on Linux ≥ 3.17; the standard library's generator never fails.
-                var generator = SystemRandomNumberGenerator()
-                for i in filled..<buffer.count { buffer[i] = generator.next() }
-                return
-            }
-            filled += count
-        }
+        pool.take(into: buffer)
         #endif
     }
 
@@ -47,4 +41,59 @@ public enum RandomBytes {
             }
         }
     }
+
+    #if !canImport(Darwin)
+    private static let pool = Pool()
+
+    /// The kernel's random bytes not handed out yet: `bytes[next...]`, under `lock`.
+    /// `@unchecked Sendable`: its buffer and counters are only touched with the lock held.
+    final class Pool: @unchecked Sendable {
+        static let size = 4096
+        private let lock = Mutex(())
+        private let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: Pool.size, alignment: 16)
+        private var next = Pool.size
+        /// Refills so far (for the tests).
+        private var refillCount = 0
+
+        deinit { bytes.deallocate() }
+
+        var refills: Int { lock.withLock { _ in refillCount } }
+
+        func take(into buffer: UnsafeMutableRawBufferPointer) {
+            nonisolated(unsafe) let buffer = buffer
+            lock.withLock { _ in
+                var filled = 0
+                while filled < buffer.count {
+                    if next == Pool.size { refill() }
+                    let count = min(buffer.count - filled, Pool.size - next)
+                    let source = UnsafeMutableRawBufferPointer(rebasing: bytes[next..<(next + count)])
+                    UnsafeMutableRawBufferPointer(rebasing: buffer[filled..<(filled + count)]).copyMemory(from: UnsafeRawBufferPointer(source))
+                    source.initializeMemory(as: UInt8.self, repeating: 0)
+                    next += count
+                    filled += count
+                }
+            }
+        }
+
+        private func refill() {
+            refillCount += 1
+            var filled = 0
+            while filled < Pool.size {
+                // getentropy: one getrandom call for up to 256 bytes.
+                let count = min(256, Pool.size - filled)
+                guard getentropy(bytes.baseAddress! + filled, count) == 0 else {
+                    // Not expected on Linux ≥ 3.17; the standard library's generator never fails.
+                    var generator = SystemRandomNumberGenerator()
+                    for i in filled..<Pool.size { bytes[i] = generator.next() }
+                    break
+                }
+                filled += count
+            }
+            next = 0
+        }
+    }
+
+    /// Refills of this process's pool so far.
+    static var refills: Int { pool.refills }
+    #endif
 }
