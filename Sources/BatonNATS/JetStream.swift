@@ -243,19 +243,26 @@ private struct PublishAckWire: Decodable {
 extension PublishAck {
     /// Parses the server's publish acknowledgement. Every durable job waits on several of
     /// these, so the common shape (`{"stream":"S","seq":N[,"duplicate":true]}`) is scanned
-    /// directly; errors and anything unusual go through `JSONDecoder`.
+    /// directly, in the payload's own bytes; errors and anything unusual go through
+    /// `JSONDecoder`.
     init(parsing payload: ByteBuffer) throws {
-        let bytes = payload.readableBytesView
-        if !bytes.containsSequence("\"error\""),
-            let stream = bytes.stringValue(after: "\"stream\":\""),
-            let sequence = bytes.integerValue(after: "\"seq\":")
-        {
+        let scanned: PublishAck? = payload.withUnsafeReadableBytes { bytes in
+            guard bytes.find("\"error\"") == nil,
+                let streamStart = bytes.find("\"stream\":\"").map({ $0 + 10 }),
+                let streamEnd = bytes[streamStart...].firstIndex(of: UInt8(ascii: "\"")),
+                let sequence = bytes.find("\"seq\":").flatMap({ bytes.integer(at: $0 + 6) })
+            else { return nil }
             // The server writes `"duplicate": true` (with a space) for a deduplicated publish.
-            let duplicate = bytes.containsSequence("\"duplicate\": true") || bytes.containsSequence("\"duplicate\":true")
-            self.init(stream: stream, sequence: sequence, duplicate: duplicate)
+            let duplicate = bytes.find("\"duplicate\": true") != nil || bytes.find("\"duplicate\":true") != nil
+            return PublishAck(
+                stream: String(decoding: UnsafeRawBufferPointer(rebasing: bytes[streamStart..<streamEnd]), as: UTF8.self),
+                sequence: sequence, duplicate: duplicate)
+        }
+        if let scanned {
+            self = scanned
             return
         }
-        let ack = try JSONDecoder().decode(PublishAckWire.self, from: Data(bytes))
+        let ack = try JSONDecoder().decode(PublishAckWire.self, from: Data(payload.readableBytesView))
         if let error = ack.error { throw error.natsError }
         guard let stream = ack.stream, let sequence = ack.seq else {
             throw NATSError(.protocolViolation, "unexpected publish ack: \(String(buffer: payload))")
@@ -264,35 +271,33 @@ extension PublishAck {
     }
 }
 
-extension ByteBufferView {
-    fileprivate func range(of needle: String) -> Range<Index>? {
-        let pattern = Array(needle.utf8)
-        guard !pattern.isEmpty, count >= pattern.count else { return nil }
-        var i = startIndex
-        while i <= endIndex - pattern.count {
-            if self[i] == pattern[0], self[i..<(i + pattern.count)].elementsEqual(pattern) { return i..<(i + pattern.count) }
-            i += 1
+extension UnsafeRawBufferPointer {
+    /// Where `needle` (ASCII) first occurs.
+    fileprivate func find(_ needle: StaticString) -> Int? {
+        guard let base = baseAddress, count >= needle.utf8CodeUnitCount else { return nil }
+        return needle.withUTF8Buffer { needle in
+            // memchr to each candidate first byte, memcmp the rest (memmem is a GNU extension
+            // that Glibc's module map leaves out).
+            let first = Int32(needle[0])
+            var offset = 0
+            while count - offset >= needle.count, let hit = memchr(base + offset, first, count - offset - needle.count + 1) {
+                let at = base.distance(to: UnsafeRawPointer(hit))
+                if memcmp(base + at, needle.baseAddress!, needle.count) == 0 { return at }
+                offset = at + 1
+            }
+            return nil
         }
-        return nil
     }
 
-    fileprivate func containsSequence(_ needle: String) -> Bool { range(of: needle) != nil }
-
-    fileprivate func stringValue(after key: String) -> String? {
-        guard let start = range(of: key)?.upperBound, let end = self[start...].firstIndex(of: UInt8(ascii: "\"")) else { return nil }
-        return String(decoding: self[start..<end], as: UTF8.self)
-    }
-
-    fileprivate func integerValue(after key: String) -> UInt64? {
-        guard let start = range(of: key)?.upperBound else { return nil }
+    /// The decimal digits at `offset`, if any.
+    fileprivate func integer(at offset: Int) -> UInt64? {
         var value: UInt64 = 0
-        var digits = 0
-        for byte in self[start...] {
-            guard byte >= 48, byte <= 57 else { break }
-            value = value &* 10 &+ UInt64(byte - 48)
-            digits += 1
+        var index = offset
+        while index < count, self[index] >= 48, self[index] <= 57 {
+            value = value &* 10 &+ UInt64(self[index] - 48)
+            index += 1
         }
-        return digits > 0 ? value : nil
+        return index > offset ? value : nil
     }
 }
 

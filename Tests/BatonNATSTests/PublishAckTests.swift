@@ -1,0 +1,27 @@
+import NIOCore
+import Testing
+
+@testable import BatonNATS
+
+/// The publish acknowledgements nats-server writes (2.9 and 2.15 alike), scanned without
+/// `JSONDecoder`; errors and odd shapes through it.
+@Suite("publish ack") struct PublishAckTests {
+    private func parse(_ text: String) throws -> PublishAck { try PublishAck(parsing: ByteBuffer(string: text)) }
+
+    @Test func theCommonShapes() throws {
+        #expect(try parse(#"{"stream":"BATON_JOBS","seq":123456}"#) == PublishAck(stream: "BATON_JOBS", sequence: 123_456, duplicate: false))
+        #expect(try parse(#"{"stream":"KV_baton-jobs","seq":7,"duplicate": true}"#) == PublishAck(stream: "KV_baton-jobs", sequence: 7, duplicate: true))
+        #expect(try parse(#"{"stream":"S","domain":"hub","seq":18446744073709551615}"#) == PublishAck(stream: "S", sequence: .max, duplicate: false))
+        // Spaces after the colons: not the server's own shape, so JSONDecoder reads it.
+        #expect(try parse(#"{"stream": "S", "seq": 9}"#) == PublishAck(stream: "S", sequence: 9, duplicate: false))
+    }
+
+    @Test func errorsThrow() {
+        #expect {
+            try parse(#"{"error":{"code":400,"err_code":10071,"description":"wrong last sequence: 4"},"stream":"S","seq":0}"#)
+        } throws: { ($0 as? NATSError)?.kind == .wrongLastSequence }
+        #expect(throws: (any Error).self) { try parse(#"{"stream":"S"}"#) }
+        #expect(throws: (any Error).self) { try parse("") }
+        #expect(throws: (any Error).self) { try parse(#"{"seq":"#) }
+    }
+}
