@@ -11,10 +11,11 @@ import Glibc
 /// `SystemRandomNumberGenerator` makes a `getrandom` system call per 8 bytes; a submitted job
 /// drew eight of them (its id and its trace context). One call per value still made two per
 /// fast-lane call, ~3% of a gateway's CPU in perf (a system call costs more in a VM). So the
-/// bytes come from a pool of the kernel's bytes, refilled 4 KB at a time (16 `getrandom` calls
-/// of 256 bytes) every ~200 submits. They are still the kernel's CSPRNG output, unguessable as before; each byte is
-/// handed out once and wiped from the pool as it is (a later leak of the pool's memory shows no
-/// id already given). Darwin's `arc4random_buf` is used as it is.
+/// bytes come from a pool of the kernel's bytes, refilled 4 KB at a time (16 `getentropy` calls
+/// of 256 bytes) every ~100 submits (a job id and a trace context draw 40 bytes). They are still
+/// the kernel's CSPRNG output, unguessable as before; each byte is handed out once and wiped
+/// from the pool as it goes (a later leak of the pool's memory shows no id already given).
+/// Darwin's `arc4random_buf` is used as it is.
 public enum RandomBytes {
     public static func fill(_ buffer: UnsafeMutableRawBufferPointer) {
         guard buffer.baseAddress != nil, buffer.count > 0 else { return }
