@@ -5,15 +5,15 @@ import Synchronization
 import Glibc
 #endif
 
-/// Delivers the messages of a connection's own inboxes, and of the request subjects it serves,
-/// on nats.c's reading thread.
+/// Delivers the messages of a connection's own inboxes, of the request subjects it serves and
+/// of the JetStream pulls it makes, on nats.c's reading thread.
 ///
 /// nats.c hands every message from the thread that reads the socket to the subscription's
 /// delivery thread (a mutex, a condition variable and a thread wake-up) before any callback
 /// runs; for a reply that a task awaits, that is a second thread hop on top of the task's own
 /// resumption: ~0.7 futex calls and a context switch per reply, on every request, JetStream
 /// publish and KV operation. A route takes the messages under its subject prefix (or of its one
-/// subject) on the reading thread instead (through nats.c's message filter, see
+/// subject, or whose reply subject starts with its prefix) on the reading thread instead (through nats.c's message filter, see
 /// `CNats/shim.h`), so that the reply resumes its task, or the request starts its own, from there.
 ///
 /// Only for messages that are this connection's alone (`_INBOX.<nuid>.`, a service's request
