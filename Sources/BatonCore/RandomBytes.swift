@@ -94,7 +94,5 @@ public enum RandomBytes {
         }
     }
 
-    /// Refills of this process's pool so far.
-    static var refills: Int { pool.refills }
     #endif
 }
