@@ -248,9 +248,9 @@ extension PublishAck {
     init(parsing payload: ByteBuffer) throws {
         let scanned: PublishAck? = payload.withUnsafeReadableBytes { bytes in
             guard bytes.find("\"error\"") == nil,
-                let streamStart = bytes.find("\"stream\":\"").map({ $0 + 10 }),
+                let streamStart = bytes.find("\"stream\":\"").map({ $0 + #""stream":""#.utf8.count }),
                 let streamEnd = bytes[streamStart...].firstIndex(of: UInt8(ascii: "\"")),
-                let sequence = bytes.find("\"seq\":").flatMap({ bytes.integer(at: $0 + 6) })
+                let sequence = bytes.find("\"seq\":").flatMap({ bytes.integer(at: $0 + #""seq":"#.utf8.count) })
             else { return nil }
             // The server writes `"duplicate": true` (with a space) for a deduplicated publish.
             let duplicate = bytes.find("\"duplicate\": true") != nil || bytes.find("\"duplicate\":true") != nil

@@ -20,6 +20,16 @@ struct ReaderDeliveryTests {
         return try await NATSConnection.connect(configuration, logger: logger)
     }
 
+    /// A work-queue stream `<prefix><random>` with one pull consumer `<name>-c` on `<name>.jobs`.
+    func makeWorkQueue(_ js: JetStream, prefix: String) async throws -> String {
+        let name = "\(prefix)\(UInt32.random(in: 0...UInt32.max))"
+        var spec = StreamSpec(name: name, subjects: ["\(name).>"])
+        spec.retention = .workQueue
+        try await js.ensureStream(spec)
+        try await js.ensureConsumer(ConsumerSpec(stream: name, durable: "\(name)-c", filterSubject: "\(name).jobs"))
+        return name
+    }
+
     @Test(arguments: [true, false])
     func inboxMessagesReachTheirCallback(readerDelivery: Bool) async throws {
         let connection = try await connect(readerDelivery: readerDelivery)
@@ -95,11 +105,7 @@ struct ReaderDeliveryTests {
         let connection = try await connect(readerDelivery: readerDelivery)
         defer { Task { await connection.close() } }
         let js = try JetStream(connection)
-        let name = "PULLRD\(UInt32.random(in: 0...UInt32.max))"
-        var spec = StreamSpec(name: name, subjects: ["\(name).>"])
-        spec.retention = .workQueue
-        try await js.ensureStream(spec)
-        try await js.ensureConsumer(ConsumerSpec(stream: name, durable: "\(name)-c", filterSubject: "\(name).jobs"))
+        let name = try await makeWorkQueue(js, prefix: "PULLRD")
 
         /// Subscribes, publishes `count` jobs, pulls them with one no-wait request; returns what
         /// came, in order, and how much of it came through the subscription's delivery thread.
@@ -143,11 +149,7 @@ struct ReaderDeliveryTests {
         let connection = try await connect(readerDelivery: true)
         defer { Task { await connection.close() } }
         let js = try JetStream(connection)
-        let name = "PULLMISS\(UInt32.random(in: 0...UInt32.max))"
-        var spec = StreamSpec(name: name, subjects: ["\(name).>"])
-        spec.retention = .workQueue
-        try await js.ensureStream(spec)
-        try await js.ensureConsumer(ConsumerSpec(stream: name, durable: "\(name)-c", filterSubject: "\(name).jobs"))
+        let name = try await makeWorkQueue(js, prefix: "PULLMISS")
         let inbox = try NATSConnection.makeInbox()
         let received = Shared<[String]>([])
         let subscription = try connection.subscribe(
