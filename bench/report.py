@@ -5,9 +5,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-(base, cores, cpu, versions, commit, duration, conns, held,
- H, H1, N, F, F1, D, D1, Fhalf, Dhalf, A, a_bad, drain_rate, W, w_ok, w_bad, w_rss, S, S1,
- js_D, js_S, w_end, w_end_back, worker_rss, R, R1) = sys.argv[1:]
+(base, cores, cpu, versions, commit, duration, conns, held, rounds, results,
+ a_bad, w_ok, w_bad, w_rss, js_D, js_S, w_end, w_end_back, worker_rss) = sys.argv[1:]
+rounds = int(rounds)
 
 
 def parse(line):
@@ -15,7 +15,35 @@ def parse(line):
     return dict(rps=float(rps), p50=float(p50), p99=float(p99), non2xx=int(non2xx), errors=int(errors))
 
 
-H, H1, N, F, F1, D, D1, Fhalf, Dhalf, A, W, S, S1, R, R1 = map(parse, (H, H1, N, F, F1, D, D1, Fhalf, Dhalf, A, W, S, S1, R, R1))
+# bench/run.sh's measurements: "NAME rps p50 p99 non2xx errors", a round's phases as NAME.<round>.
+phases, by_round, drains = {}, {}, []
+for line in open(results):
+    name, rest = line.split(" ", 1)
+    if name.startswith("drain."):
+        drains.append(float(rest))
+    elif "." in name:
+        phase, number = name.split(".")
+        by_round.setdefault(int(number), {})[phase] = parse(rest)
+    else:
+        phases[name] = parse(rest)
+
+
+def median(values):
+    values = sorted(values)
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+
+
+def merged(phase):
+    """A round phase's row: the median of each column over the rounds (non-2xx and errors summed)."""
+    runs = [by_round[r][phase] for r in sorted(by_round)]
+    return dict(rps=median([x["rps"] for x in runs]), p50=median([x["p50"] for x in runs]),
+                p99=median([x["p99"] for x in runs]), non2xx=sum(x["non2xx"] for x in runs),
+                errors=sum(x["errors"] for x in runs))
+
+
+H, H1, N, F, F1, D, D1, Fhalf, Dhalf, A, R, R1 = map(merged, ("H", "H1", "N", "F", "F1", "D", "D1", "Fhalf", "Dhalf", "A", "R", "R1"))
+W, S, S1 = phases["W"], phases["S"], phases["S1"]
 
 
 def parse_js(token):
@@ -30,16 +58,36 @@ def parse_js(token):
 
 js_D, js_S = parse_js(js_D), parse_js(js_S)
 nan = float("nan")
-limit = H["rps"] * N["rps"] / (H["rps"] + N["rps"])
+
+
+def round_ratios(p):
+    """The ratios of one round's phases (each from phases minutes apart at most)."""
+    limit = p["H"]["rps"] * p["N"]["rps"] / (p["H"]["rps"] + p["N"]["rps"])
+    return {
+        "F_over_limit": p["F"]["rps"] / limit,
+        "D_over_F": p["D"]["rps"] / p["F"]["rps"],
+        "added_p50_ms": p["F1"]["p50"] - p["H1"]["p50"],
+        "added_p99_ms": p["Fhalf"]["p99"],
+        "d_half_p99_ms": p["Dhalf"]["p99"],
+        "async_accept_per_s": p["A"]["rps"],
+        "F_over_R": p["F"]["rps"] / p["R"]["rps"],
+        "R_over_limit": p["R"]["rps"] / limit,
+        "limit": limit,
+    }
+
+
+per_round = {r: round_ratios(by_round[r]) for r in sorted(by_round)}
+medians = {key: median([x[key] for x in per_round.values()]) for key in next(iter(per_round.values()))}
+limit = medians["limit"]
 ratios = {
-    "F_over_limit": F["rps"] / limit,
-    "D_over_F": D["rps"] / F["rps"],
-    "added_p50_ms": F1["p50"] - H1["p50"],
-    "added_p99_ms": Fhalf["p99"],
-    "d_half_p99_ms": Dhalf["p99"],
+    "F_over_limit": medians["F_over_limit"],
+    "D_over_F": medians["D_over_F"],
+    "added_p50_ms": medians["added_p50_ms"],
+    "added_p99_ms": medians["added_p99_ms"],
+    "d_half_p99_ms": medians["d_half_p99_ms"],
     "held_calls_ok": int(w_ok),
     "held_rss_mb": int(w_rss),
-    "async_accept_per_s": A["rps"] - 0,
+    "async_accept_per_s": medians["async_accept_per_s"],
 }
 # Counts without a target: what nats-server counted per durable job, and the worker's end failures.
 counts = {
@@ -49,8 +97,8 @@ counts = {
     "s_js_writes_per_durable_job": js_S["writes"] if js_S else nan,
     "held_end_failures": int(w_end),
     "worker_rss_mb": int(worker_rss),
-    "F_over_R": F["rps"] / R["rps"],
-    "R_over_limit": R["rps"] / limit,
+    "F_over_R": medians["F_over_R"],
+    "R_over_limit": medians["R_over_limit"],
 }
 targets = {
     "F_over_limit": (">=", 0.8), "D_over_F": (">=", 0.5), "added_p50_ms": ("<=", 0.3),
@@ -89,6 +137,9 @@ lines = [
     f"Every phase on the same box, one after another: nats-server, gateway, worker and wrk share the cores.",
     f"Throughput phases: {conns} connections (N: {conns} requests in flight), {duration} s each; latency phases: 1 connection, 5 s;",
     "paced phases: 32 connections at half the phase's peak rate (wrk with a fixed per-connection delay). Latencies from wrk --latency.",
+    f"H, N, F, R, D, A and their 1-connection and paced phases ran in {rounds} interleaved rounds: their rows are each column's",
+    "median over the rounds (non-2xx and socket errors summed), and each ratio is the median of the rounds' own ratios (per-round",
+    "values below). S and W ran once.",
     "",
     "| phase | what | req/s | p50 ms | p99 ms | non-2xx | socket errors |",
     "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
@@ -97,14 +148,15 @@ for name, what, r in rows:
     lines.append(f"| {name} | {what} | {r['rps']:.0f} | {r['p50']:.3f} | {r['p99']:.3f} | {r['non2xx']} | {r['errors']} |")
 lines += [
     "",
-    f"- A: {A['rps']:.0f} jobs/s accepted ({a_bad} answers other than 202); workers then drained the queue at {float(drain_rate):.0f} jobs/s.",
+    f"- A: {A['rps']:.0f} jobs/s accepted (median; {a_bad} answers other than 202 in all rounds); after each round's A the worker"
+    f" drained the queue at {median(drains):.0f} jobs/s (median of {', '.join(f'{d:.0f}' for d in drains)}).",
     f"- W: {w_ok} of the {held} held calls (one per connection) answered 200 with the right body within the 12 s phase, {w_bad} wrong;"
     f" gateway peak RSS {w_rss} MB; the worker logged {w_end} `cannot record the end of the job` warnings by the phase's end"
     f" ({w_end_back} of them handing the job back).",
-    f"- The worker's resident set once it has run F, D, D·1 and the paced phases: {worker_rss} MB (it must not grow with the jobs run).",
-    f"- Limit of doing both HTTP and NATS on these cores: H·N/(H+N) = {limit:.0f} req/s.",
+    f"- The worker's resident set once it has run every round's F, D, D·1 and paced phases: {worker_rss} MB (it must not grow with the jobs run).",
+    f"- Limit of doing both HTTP and NATS on these cores: H·N/(H+N) = {limit:.0f} req/s (median of the rounds').",
     f"- R, the fast lane's design with nothing of Baton's gateway in it (HTTP in, one BatonNATS request to the same worker, HTTP out):"
-    f" R/limit = {R['rps'] / limit:.2f}, F/R = {F['rps'] / R['rps']:.2f} (what the gateway's own work costs: services, ids, headers,"
+    f" R/limit = {medians['R_over_limit']:.2f}, F/R = {medians['F_over_R']:.2f} (what the gateway's own work costs: services, ids, headers,"
     f" trace context, metrics, problem documents); at 1 connection F·1 − R·1 = {(F1['p50'] - R1['p50']) * 1000:.0f} µs at p50.",
     f"- Strict durability (fsync on every write, `sync_interval: always`): S/D = {S['rps'] / D['rps']:.2f} at {conns} connections,"
     f" p50 at 1 connection {S1['p50']:.2f} ms against {D1['p50']:.2f} ms.",
@@ -137,6 +189,12 @@ for key, value in ratios.items():
     op, target = targets[key]
     shown = f"{value:.3f}" if isinstance(value, float) else str(value)
     lines.append(f"| {key} | {shown} | {op} {target} | {'yes' if met(key) else 'no'} |")
+keys = ["F_over_limit", "D_over_F", "added_p50_ms", "added_p99_ms", "d_half_p99_ms", "async_accept_per_s", "F_over_R", "R_over_limit"]
+lines += ["", "Each round's ratios (the table above takes their medians):", "",
+          "| round | " + " | ".join(keys) + " | limit req/s |", "| --- |" + " ---: |" * (len(keys) + 1)]
+for number, values in per_round.items():
+    lines.append(f"| {number} | " + " | ".join(f"{values[k]:.3f}" if k != "async_accept_per_s" else f"{values[k]:.0f}" for k in keys)
+                 + f" | {values['limit']:.0f} |")
 lines += ["", f"![chart]({base.split('/')[-1]}.png)", "", "```"]
 for key, value in {**ratios, **counts}.items():
     lines.append(f"{key}={value:.3f}" if isinstance(value, float) else f"{key}={value}")

@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 . bench/common.sh
 
 DURATION=${DURATION:-10}        # seconds per throughput phase
+ROUNDS=${ROUNDS:-3}             # rounds of the phases the ratios come from; the report takes medians
 CONNS=${CONNS:-64}              # connections (H, F, D, A) = requests in flight (N)
 HELD=${HELD:-10000}             # W: concurrent held sync calls
 THREADS=${THREADS:-2}           # wrk threads
@@ -83,19 +84,17 @@ PY
 }
 
 declare -A R
-record() { R[$1]="$2"; echo "   $1: $2"; }
+# Every measurement also goes to $WORK/results ("NAME rps p50 p99 non2xx errors"; a round's
+# phases are NAME.<round>), which bench/report.py reads.
+record() { R[$1]="$2"; echo "$1 $2" >> "$WORK/results"; echo "   $1: $2"; }
 
-echo "== H: raw Hummingbird"
+# H's bare server and R's relay stay up for all rounds (idle between their phases).
 HPORT=$(free_port)
-"$BIN/baton-bench" hello --port "$HPORT" & HPID=$!; PIDS+=($HPID)
+"$BIN/baton-bench" hello --port "$HPORT" & PIDS+=($!)
 wait_http "http://127.0.0.1:$HPORT/hello"
-record H "$(wrk_run -t$THREADS -c$CONNS -d${DURATION}s -s bench/post.lua http://127.0.0.1:$HPORT/hello)"
-record H1 "$(wrk_run -t1 -c1 -d5s -s bench/post.lua http://127.0.0.1:$HPORT/hello)"
-stop $HPID
-
-echo "== N: raw NATS request-reply through BatonNATS"
-N_LINE=$("$BIN/baton-bench" nats-rr --nats-url "$NATS" --concurrency "$CONNS" --duration "$DURATION")
-record N "$(echo "$N_LINE" | sed -E 's/.*rps=([0-9]+) p50_us=([0-9]+) p99_us=([0-9]+).*/\1 \2 \3/' | awk '{printf "%s %.3f %.3f 0 0", $1, $2/1000, $3/1000}')"
+RPORT=$(free_port)
+"$BIN/baton-bench" hello --port "$RPORT" --nats-url "$NATS" & PIDS+=($!)
+wait_http "http://127.0.0.1:$RPORT/hello"
 
 # A worker's metrics on any free port: the default one may be taken on a shared box.
 start_worker() {  # $1 = concurrency, $2 = a log file (else the terminal)
@@ -118,21 +117,64 @@ start_gateway
 G=http://127.0.0.1:$GPORT
 wait_durable F
 
-echo "== F: Baton sync, fast lane (echo-fast)"
-record F "$(wrk_run -t$THREADS -c$CONNS -d${DURATION}s -s bench/post.lua $G/v1/jobs/echo-fast)"
-record F1 "$(wrk_run -t1 -c1 -d5s -s bench/post.lua $G/v1/jobs/echo-fast)"
+paced() {  # $1 = target rps, $2 = url, $3 = the phase's p50 at one connection (ms)
+  # wrk waits `delay` after each answer, so a connection's cycle is delay + latency.
+  local conns=32 delay
+  delay=$(python3 -c "print(max(1, round($conns * 1000 / max($1, 1) - $3)))")
+  DELAY_MS=$delay wrk_run -t$THREADS -c$conns -d${DURATION}s -s bench/paced.lua "$2"
+}
+p50() { echo "$1" | awk '{print $2}'; }
 
-echo "== R: HTTP in, one NATS request to the same worker's echo-fast, HTTP out (no gateway logic)"
-RPORT=$(free_port)
-"$BIN/baton-bench" hello --port "$RPORT" --nats-url "$NATS" & RPID=$!; PIDS+=($RPID)
-wait_http "http://127.0.0.1:$RPORT/hello"
-record R "$(wrk_run -t$THREADS -c$CONNS -d${DURATION}s -s bench/post.lua http://127.0.0.1:$RPORT/relay/baton.svc.echo-fast)"
-record R1 "$(wrk_run -t1 -c1 -d5s -s bench/post.lua http://127.0.0.1:$RPORT/relay/baton.svc.echo-fast)"
-stop $RPID
+# The phases the ratios come from, in ROUNDS interleaved rounds: this box's speed drifts by
+# ±20% over minutes, so one pass can land a phase on a slow stretch and its ratio with it. Each
+# round yields every ratio from phases minutes apart at most; the report takes their medians.
+for round in $(seq "$ROUNDS"); do
+  echo "== round $round of $ROUNDS"
+  echo "== H: raw Hummingbird"
+  record H.$round "$(wrk_run -t$THREADS -c$CONNS -d${DURATION}s -s bench/post.lua http://127.0.0.1:$HPORT/hello)"
+  record H1.$round "$(wrk_run -t1 -c1 -d5s -s bench/post.lua http://127.0.0.1:$HPORT/hello)"
 
-echo "== D: Baton sync, durable lane (echo)"
-js_phase D "$MON" -t$THREADS -c$CONNS -d${DURATION}s -s bench/post.lua $G/v1/jobs/echo
-record D1 "$(wrk_run -t1 -c1 -d5s -s bench/post.lua $G/v1/jobs/echo)"
+  echo "== N: raw NATS request-reply through BatonNATS"
+  N_LINE=$("$BIN/baton-bench" nats-rr --nats-url "$NATS" --concurrency "$CONNS" --duration "$DURATION")
+  record N.$round "$(echo "$N_LINE" | sed -E 's/.*rps=([0-9]+) p50_us=([0-9]+) p99_us=([0-9]+).*/\1 \2 \3/' | awk '{printf "%s %.3f %.3f 0 0", $1, $2/1000, $3/1000}')"
+
+  echo "== F: Baton sync, fast lane (echo-fast)"
+  record F.$round "$(wrk_run -t$THREADS -c$CONNS -d${DURATION}s -s bench/post.lua $G/v1/jobs/echo-fast)"
+  record F1.$round "$(wrk_run -t1 -c1 -d5s -s bench/post.lua $G/v1/jobs/echo-fast)"
+
+  echo "== R: HTTP in, one NATS request to the same worker's echo-fast, HTTP out (no gateway logic)"
+  record R.$round "$(wrk_run -t$THREADS -c$CONNS -d${DURATION}s -s bench/post.lua http://127.0.0.1:$RPORT/relay/baton.svc.echo-fast)"
+  record R1.$round "$(wrk_run -t1 -c1 -d5s -s bench/post.lua http://127.0.0.1:$RPORT/relay/baton.svc.echo-fast)"
+
+  echo "== D: Baton sync, durable lane (echo)"
+  if (( round == ROUNDS )); then   # nats-server's own counts of one D phase
+    js_phase D.$round "$MON" -t$THREADS -c$CONNS -d${DURATION}s -s bench/post.lua $G/v1/jobs/echo
+    R[js_D]=${R[js_D.$round]}
+  else
+    record D.$round "$(wrk_run -t$THREADS -c$CONNS -d${DURATION}s -s bench/post.lua $G/v1/jobs/echo)"
+  fi
+  record D1.$round "$(wrk_run -t1 -c1 -d5s -s bench/post.lua $G/v1/jobs/echo)"
+
+  echo "== latency at half of this round's peak (paced)"
+  record Fhalf.$round "$(paced $(( ${R[F.$round]%% *} / 2 )) $G/v1/jobs/echo-fast "$(p50 "${R[F1.$round]}")")"
+  record Dhalf.$round "$(paced $(( ${R[D.$round]%% *} / 2 )) $G/v1/jobs/echo "$(p50 "${R[D1.$round]}")")"
+
+  echo "== A: respond-async accept rate (no worker running), then the workers' drain rate"
+  # The worker's resident set once it has run every durable job of the rounds so far: it must
+  # not grow with the jobs run (a task group once kept every finished job's task, ~27 KB a job).
+  WORKER_RSS=$(awk '/VmRSS/ {printf "%.0f", $2/1024}' /proc/$WPID/status)
+  echo "   worker resident set after the durable phases: ${WORKER_RSS} MB"
+  stop $WPID
+  A_OUT=$(wrk_run -t$THREADS -c$CONNS -d${DURATION}s -s bench/async.lua $G/v1/jobs/echo)
+  A_BAD=$(( ${A_BAD:-0} + $(grep -o 'bad_responses=[0-9]*' "$WORK/last-wrk.txt" | cut -d= -f2) ))
+  record A.$round "$A_OUT"
+  start_worker
+  DRAIN=$("$BIN/baton-bench" drain --nats-url "$NATS")   # the queue is empty again for the next round
+  echo "   drain: $(echo "$DRAIN" | tr '\n' ' ')"
+  DRAIN_RATE=$(echo "$DRAIN" | grep -o 'rate=[0-9]*' | cut -d= -f2)
+  echo "drain.$round $DRAIN_RATE" >> "$WORK/results"
+  wait_durable "round $round"
+done
 
 echo "== S: durable lane on a nats-server with jetstream { sync_interval: always } (fsync on every write)"
 # The strict-durability setting of nats/README.md, side by side with D (nats-server 2.10+).
@@ -160,33 +202,8 @@ CONF
   NATS=${MAIN[0]} G=${MAIN[1]} GPID=${MAIN[2]} WPID=${MAIN[3]}
 else
   echo "   skipped: sync_interval needs nats-server 2.10+"
-  R[S]="nan nan nan 0 0"; R[S1]="nan nan nan 0 0"; R[js_S]=""
+  record S "nan nan nan 0 0"; record S1 "nan nan nan 0 0"; R[js_S]=""
 fi
-
-echo "== latency at half of peak (paced)"
-paced() {  # $1 = target rps, $2 = url, $3 = the phase's p50 at one connection (ms)
-  # wrk waits `delay` after each answer, so a connection's cycle is delay + latency.
-  local conns=32 delay
-  delay=$(python3 -c "print(max(1, round($conns * 1000 / max($1, 1) - $3)))")
-  DELAY_MS=$delay wrk_run -t$THREADS -c$conns -d${DURATION}s -s bench/paced.lua "$2"
-}
-p50() { echo "$1" | awk '{print $2}'; }
-record Fhalf "$(paced $(( ${R[F]%% *} / 2 )) $G/v1/jobs/echo-fast "$(p50 "${R[F1]}")")"
-record Dhalf "$(paced $(( ${R[D]%% *} / 2 )) $G/v1/jobs/echo "$(p50 "${R[D1]}")")"
-
-echo "== A: respond-async accept rate (no worker running), then the workers' drain rate"
-# The worker's resident set once it has run every durable job of D, D·1 and D·½: it must not
-# grow with the jobs run (a task group once kept every finished job's task, ~27 KB a job).
-WORKER_RSS=$(awk '/VmRSS/ {printf "%.0f", $2/1024}' /proc/$WPID/status)
-echo "   worker resident set after the durable phases: ${WORKER_RSS} MB"
-stop $WPID
-A_OUT=$(wrk_run -t$THREADS -c$CONNS -d${DURATION}s -s bench/async.lua $G/v1/jobs/echo)
-A_BAD=$(grep -o 'bad_responses=[0-9]*' "$WORK/last-wrk.txt" | cut -d= -f2)
-record A "$A_OUT"
-start_worker
-DRAIN=$("$BIN/baton-bench" drain --nats-url "$NATS")
-echo "   drain: $(echo "$DRAIN" | tr '\n' ' ')"
-DRAIN_RATE=$(echo "$DRAIN" | grep -o 'rate=[0-9]*' | cut -d= -f2)
 
 echo "== W: $HELD concurrent held sync calls (slow, 5 s) on a fresh gateway"
 stop $GPID; stop $WPID
@@ -214,7 +231,5 @@ CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 CPU+=", $(awk '/MemTotal/ {printf "%.1f GB RAM", $2/1024/1024}' /proc/meminfo), $(uname -sr)"
 VERSIONS="$(swift --version 2>&1 | head -1); nats-server $(bench_version "$NATS_SERVER"); nats.c $(dpkg-query -W -f='${Version}' libnats-dev); $( (wrk --version 2>&1 || true) | head -1 | cut -d' ' -f1-2)"
 python3 bench/report.py "bench/results/$DATE" "$(nproc)" "$CPU" "$VERSIONS" "$COMMIT" "$DURATION" "$CONNS" "$HELD" \
-  "${R[H]}" "${R[H1]}" "${R[N]}" "${R[F]}" "${R[F1]}" "${R[D]}" "${R[D1]}" "${R[Fhalf]}" "${R[Dhalf]}" \
-  "${R[A]}" "${A_BAD:-0}" "${DRAIN_RATE:-0}" "${R[W]}" "${W_OK:-0}" "${W_BAD:-0}" "${W_RSS:-0}" \
-  "${R[S]}" "${R[S1]}" "${R[js_D]}" "${R[js_S]}" "${W_END:-0}" "${W_END_BACK:-0}" "${WORKER_RSS:-0}" \
-  "${R[R]}" "${R[R1]}"
+  "$ROUNDS" "$WORK/results" "${A_BAD:-0}" "${W_OK:-0}" "${W_BAD:-0}" "${W_RSS:-0}" \
+  "${R[js_D]}" "${R[js_S]}" "${W_END:-0}" "${W_END_BACK:-0}" "${WORKER_RSS:-0}"
