@@ -6,7 +6,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 (base, cores, cpu, versions, commit, duration, conns, held, rounds, results,
- a_bad, w_ok, w_bad, w_rss, js_D, js_S, w_end, w_end_back, worker_rss) = sys.argv[1:]
+ a_bad, w_ok, w_bad, w_rss, js_D, js_S, w_end, w_end_back, worker_rss, worker_rss_last) = sys.argv[1:]
 rounds = int(rounds)
 
 
@@ -20,7 +20,8 @@ phases, by_round, drains = {}, {}, []
 for line in open(results):
     name, rest = line.split(" ", 1)
     if name.startswith("drain."):
-        drains.append(float(rest))
+        rate, queued = rest.split()
+        drains.append((float(rate), int(queued)))
     elif "." in name:
         phase, number = name.split(".")
         by_round.setdefault(int(number), {})[phase] = parse(rest)
@@ -97,6 +98,7 @@ counts = {
     "s_js_writes_per_durable_job": js_S["writes"] if js_S else nan,
     "held_end_failures": int(w_end),
     "worker_rss_mb": int(worker_rss),
+    "worker_rss_last_mb": int(worker_rss_last),
     "F_over_R": medians["F_over_R"],
     "R_over_limit": medians["R_over_limit"],
 }
@@ -149,11 +151,13 @@ for name, what, r in rows:
 lines += [
     "",
     f"- A: {A['rps']:.0f} jobs/s accepted (median; {a_bad} answers other than 202 in all rounds); after each round's A the worker"
-    f" drained the queue at {median(drains):.0f} jobs/s (median of {', '.join(f'{d:.0f}' for d in drains)}).",
+    f" drained the queue at {median([r for r, _ in drains]):.0f} jobs/s (median of {', '.join(f'{r:.0f}' for r, _ in drains)}).",
     f"- W: {w_ok} of the {held} held calls (one per connection) answered 200 with the right body within the 12 s phase, {w_bad} wrong;"
     f" gateway peak RSS {w_rss} MB; the worker logged {w_end} `cannot record the end of the job` warnings by the phase's end"
     f" ({w_end_back} of them handing the job back).",
-    f"- The worker's resident set once it has run every round's F, D, D·1 and paced phases: {worker_rss} MB (it must not grow with the jobs run).",
+    f"- The worker's resident set once it has run round 1's F, D, D·1 and paced phases: {worker_rss} MB; after the last round's:"
+    f" {worker_rss_last} MB, with {rounds - 1} drains of A's queue ({', '.join(f'{q:,}' for _, q in drains[:-1]) or 'none'} jobs, up to 256 at once) in between"
+    " (it must not grow with the jobs run).",
     f"- Limit of doing both HTTP and NATS on these cores: H·N/(H+N) = {limit:.0f} req/s (median of the rounds').",
     f"- R, the fast lane's design with nothing of Baton's gateway in it (HTTP in, one BatonNATS request to the same worker, HTTP out):"
     f" R/limit = {medians['R_over_limit']:.2f}, F/R = {medians['F_over_R']:.2f} (what the gateway's own work costs: services, ids, headers,"

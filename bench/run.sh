@@ -96,9 +96,12 @@ RPORT=$(free_port)
 "$BIN/baton-bench" hello --port "$RPORT" --nats-url "$NATS" & PIDS+=($!)
 wait_http "http://127.0.0.1:$RPORT/hello"
 
-# A worker's metrics on any free port: the default one may be taken on a shared box.
+# A worker's metrics on any free port: the default one may be taken on a shared box. No queue
+# bound (--max-queued 0, gateway and worker alike): A queues 10,000+ jobs a second with no
+# worker running, and the default bound (100,000 per service and priority) would refuse some
+# within a phase — and a 503 is cheaper than an accept.
 start_worker() {  # $1 = concurrency, $2 = a log file (else the terminal)
-  local args=(worker --nats-url "$NATS" --services echo,echo-fast,slow --concurrency "${1:-256}" --metrics-port 0 --log-level warning)
+  local args=(worker --nats-url "$NATS" --services echo,echo-fast,slow --concurrency "${1:-256}" --max-queued 0 --metrics-port 0 --log-level warning)
   if [[ -n ${2:-} ]]; then "$BIN/baton" "${args[@]}" >"$2" 2>&1 & WPID=$!; else "$BIN/baton" "${args[@]}" & WPID=$!; fi
   PIDS+=($WPID)
 }
@@ -109,7 +112,7 @@ wait_durable() {
 }
 start_gateway() {
   GPORT=$(free_port)
-  "$BIN/baton" gateway --nats-url "$NATS" --port "$GPORT" --host 127.0.0.1 --log-level warning & GPID=$!; PIDS+=($GPID)
+  "$BIN/baton" gateway --nats-url "$NATS" --port "$GPORT" --host 127.0.0.1 --max-queued 0 --log-level warning & GPID=$!; PIDS+=($GPID)
   wait_http "http://127.0.0.1:$GPORT/readyz"
 }
 start_worker
@@ -163,6 +166,7 @@ for round in $(seq "$ROUNDS"); do
   # The worker's resident set once it has run every durable job of the rounds so far: it must
   # not grow with the jobs run (a task group once kept every finished job's task, ~27 KB a job).
   WORKER_RSS=$(awk '/VmRSS/ {printf "%.0f", $2/1024}' /proc/$WPID/status)
+  WORKER_RSS_FIRST=${WORKER_RSS_FIRST:-$WORKER_RSS}
   echo "   worker resident set after the durable phases: ${WORKER_RSS} MB"
   stop $WPID
   A_OUT=$(wrk_run -t$THREADS -c$CONNS -d${DURATION}s -s bench/async.lua $G/v1/jobs/echo)
@@ -172,7 +176,7 @@ for round in $(seq "$ROUNDS"); do
   DRAIN=$("$BIN/baton-bench" drain --nats-url "$NATS")   # the queue is empty again for the next round
   echo "   drain: $(echo "$DRAIN" | tr '\n' ' ')"
   DRAIN_RATE=$(echo "$DRAIN" | grep -o 'rate=[0-9]*' | cut -d= -f2)
-  echo "drain.$round $DRAIN_RATE" >> "$WORK/results"
+  echo "drain.$round $DRAIN_RATE $(echo "$DRAIN" | grep -o 'queued=[0-9]*' | cut -d= -f2)" >> "$WORK/results"
   wait_durable "round $round"
 done
 
@@ -192,7 +196,7 @@ CONF
   MAIN=("$NATS" "$G" "$GPID" "$WPID")
   NATS=nats://127.0.0.1:$SYNC_PORT
   # A second worker next to D's: its metrics on any free port.
-  "$BIN/baton" worker --nats-url "$NATS" --services echo --concurrency 256 --metrics-port 0 --log-level warning & WPID=$!; PIDS+=($WPID)
+  "$BIN/baton" worker --nats-url "$NATS" --services echo --concurrency 256 --max-queued 0 --metrics-port 0 --log-level warning & WPID=$!; PIDS+=($WPID)
   start_gateway
   G=http://127.0.0.1:$GPORT
   wait_durable S
@@ -232,4 +236,4 @@ CPU+=", $(awk '/MemTotal/ {printf "%.1f GB RAM", $2/1024/1024}' /proc/meminfo), 
 VERSIONS="$(swift --version 2>&1 | head -1); nats-server $(bench_version "$NATS_SERVER"); nats.c $(dpkg-query -W -f='${Version}' libnats-dev); $( (wrk --version 2>&1 || true) | head -1 | cut -d' ' -f1-2)"
 python3 bench/report.py "bench/results/$DATE" "$(nproc)" "$CPU" "$VERSIONS" "$COMMIT" "$DURATION" "$CONNS" "$HELD" \
   "$ROUNDS" "$WORK/results" "${A_BAD:-0}" "${W_OK:-0}" "${W_BAD:-0}" "${W_RSS:-0}" \
-  "${R[js_D]}" "${R[js_S]}" "${W_END:-0}" "${W_END_BACK:-0}" "${WORKER_RSS:-0}"
+  "${R[js_D]}" "${R[js_S]}" "${W_END:-0}" "${W_END_BACK:-0}" "${WORKER_RSS_FIRST:-0}" "${WORKER_RSS:-0}"
