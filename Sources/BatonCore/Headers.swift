@@ -12,6 +12,11 @@ public enum Headers {
     /// `headers` when the record the gateway creates holds nothing the job's headers do not
     /// carry (no webhook, no idempotency key), so a worker may write it without reading it.
     public static let record = "Baton-Record"
+    /// `delete` on a job whose record the gateway writes once the job is stored, with the job
+    /// message's stream sequence (`JobRecord.queueSequence`): a cancel while the job is queued
+    /// deletes the message as well as ending the job, so a worker's first delivery of it needs
+    /// no look for an end (PROTOCOL §6.7).
+    public static let cancel = "Baton-Cancel"
     /// On answer entries (the job's end): the terminal state, when the attempt that ended it
     /// started and how many there were, when it ended, why it failed, which worker ended it.
     public static let state = "Baton-State"

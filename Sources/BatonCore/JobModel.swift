@@ -78,6 +78,10 @@ public struct JobRecord: Sendable, Codable, Equatable {
     public var traceparent: String?
     /// The job whose dead letter this one replays (`POST /v1/dead-letters/{sequence}/replay`).
     public var replayOf: String?
+    /// The job message's sequence in stream `BATON_JOBS`, when the gateway wrote the record
+    /// once the job was stored (jobs published with `Baton-Cancel: delete`): a cancel while the
+    /// job is queued deletes that message, so that no worker takes it.
+    public var queueSequence: UInt64?
     /// Set when the gateway queued the job again after its first publish seemed to fail (an
     /// idempotent retry of a `503`): the id of the copy that may run it, which its message
     /// carries in `Baton-Queued-As` and as its `Nats-Msg-Id`. That first publish may have been

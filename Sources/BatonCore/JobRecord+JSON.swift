@@ -37,6 +37,7 @@ extension JobRecord {
             inner.field("percent", progress.percent)
             writer.buffer = inner.finish()
         }
+        writer.field("queueSequence", queueSequence)
         writer.field("queuedAs", queuedAs)
         writer.field("replayOf", replayOf)
         writer.field("service", service)
@@ -98,6 +99,12 @@ struct JSONObjectWriter {
     }
 
     mutating func field(_ name: StaticString, _ value: Int?) {
+        guard let value else { return }
+        key(name)
+        buffer.writeString(String(value))
+    }
+
+    mutating func field(_ name: StaticString, _ value: UInt64?) {
         guard let value else { return }
         key(name)
         buffer.writeString(String(value))

@@ -220,11 +220,15 @@ struct JobDispatcher: Sendable {
         var headers = jobHeaders(id: id, contentType: contentType, created: record.createdAt, options: options)
         let replyTo = wait > .zero ? connection.makeReplySubject() : nil
         headers[Headers.replyTo] = replyTo
-        // A record with nothing the headers do not carry is written together with the job and
-        // may be overwritten by the worker's running mark without a read. One with a webhook or
-        // an idempotency key is written first: a retry must find it before anything runs.
-        let together = record.webhook == nil && !options.recordUpFront
-        if together { headers[Headers.record] = "headers" }
+        // A record with nothing the headers do not carry is written once the job is stored (with
+        // its stream sequence, for a cancel to delete it) and may be overwritten by the worker's
+        // running mark without a read. One with a webhook or an idempotency key is written
+        // first: a retry must find it before anything runs.
+        let recordAfter = record.webhook == nil && !options.recordUpFront
+        if recordAfter {
+            headers[Headers.record] = "headers"
+            headers[Headers.cancel] = "delete"
+        }
         let subject = Subjects.job(service: service, priority: options.priority)
         do {
             // A tighter bound of this gateway's own than the stream's: refused like a publish to
@@ -232,8 +236,8 @@ struct JobDispatcher: Sendable {
             guard try await admission.admit(service: service, priority: options.priority) else {
                 throw NATSError(.streamFull, "this gateway's --max-queued (\(admission.bound)) reached")
             }
-            if together {
-                try await createAndPublish(record, input, to: subject, headers: headers)
+            if recordAfter {
+                record = try await publishThenCreate(record, input, to: subject, headers: headers)
             } else {
                 record = try await createThenPublish(record, input, to: subject, headers: headers)
             }
@@ -247,29 +251,30 @@ struct JobDispatcher: Sendable {
         return (record, replyTo)
     }
 
-    /// Writes the record and publishes the job at once: one round trip instead of two, both in
-    /// flight from this task (sent, then their acknowledgements awaited; not a child task each,
-    /// whose hand-offs cost more than the waits). The worker's running mark may land before the
-    /// record (the create then finds it: fine). A job published without its record still runs
-    /// (its worker records it), so a record that cannot be written is retried once and then
-    /// only logged; a job that cannot be published marks its record `failed` (the client gets a
-    /// 503 and the job never runs).
-    private func createAndPublish(_ record: JobRecord, _ input: ByteBuffer, to subject: String, headers: NATSHeaders) async throws {
-        let creation = Result { try store.sendCreate(record, by: .gateway) }
-        let publication = Result { try jetStream.send(input, to: subject, headers: headers, messageID: record.id) }
-        let published = await outcome { try await publication.get().ack() }
-        let created = await outcome { try await creation.get().ack() }
-        if case .failure(let error) = published {
-            if case .success = created { await markNotQueued(record.id, because: error) }
-            throw error
+    /// Publishes the job, then writes its record with the job message's stream sequence
+    /// (`JobRecord.queueSequence`), so that a cancel while the job is queued can delete the
+    /// message (`Baton-Cancel: delete`) and a worker's first delivery needs no look for an end.
+    /// The record's write overlaps the job's run rather than its publish: the gateway waits for
+    /// the answer anyway, and a worker needs no record to start (it rebuilds one from the
+    /// headers). A job published without its record still runs (its worker records it), so a
+    /// record that cannot be written is retried once and then only logged; a job that cannot be
+    /// published has no record (the client gets a 503; the job never runs).
+    private func publishThenCreate(_ record: JobRecord, _ input: ByteBuffer, to subject: String, headers: NATSHeaders) async throws -> JobRecord {
+        let ack = try await jetStream.publish(input, to: subject, headers: headers, messageID: record.id)
+        var record = record
+        record.queueSequence = ack.sequence
+        for attempt in 1...2 {
+            do {
+                _ = try await store.create(record, by: .gateway)
+                return record
+            } catch let error as NATSError where error.kind == .wrongLastSequence {
+                return record  // its worker's running mark came first: the job is no longer queued
+            } catch {
+                guard attempt == 2 else { continue }
+                logger.warning("job queued without its record; its worker records it", metadata: ["job": "\(record.id)", "error": "\(error)"])
+            }
         }
-        guard case .failure(let error) = created, (error as? NATSError)?.kind != .wrongLastSequence else { return }
-        do {
-            try await store.create(record, by: .gateway)
-        } catch let error as NATSError where error.kind == .wrongLastSequence {
-        } catch {
-            logger.warning("job queued without its record; its worker records it", metadata: ["job": "\(record.id)", "error": "\(error)"])
-        }
+        return record
     }
 
     /// Writes the record, then publishes the job; returns the record as it stands. A record
@@ -319,10 +324,6 @@ struct JobDispatcher: Sendable {
             record.finishedAt = .now
             return true
         }
-    }
-
-    private func outcome<T: Sendable>(_ body: () async throws -> T) async -> Result<T, any Error> {
-        do { return .success(try await body()) } catch { return .failure(error) }
     }
 
     func jobHeaders(id: String, contentType: String?, created: Timestamp, options: SubmitOptions) -> NATSHeaders {

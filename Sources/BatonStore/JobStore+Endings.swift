@@ -47,8 +47,11 @@ extension JobStore {
     }
 
     /// Cancels a job that has not ended: ends it with a `409 job-cancelled` answer (first end
-    /// wins, so a worker finishing at the same moment either wins or sees the cancellation) and
-    /// tells the workers on `baton.cancel.<job>`, so a running handler is cancelled.
+    /// wins, so a worker finishing at the same moment either wins or sees the cancellation),
+    /// deletes its message from the jobs stream when the record holds its sequence (so that no
+    /// worker takes a job cancelled while queued: a worker's first delivery of such a job does
+    /// not look for an end, PROTOCOL §6.7), and tells the workers on `baton.cancel.<job>`, so a
+    /// running handler is cancelled.
     ///
     /// - Parameter snapshot: the job as the caller just read it (`record(_:)`); read if absent.
     public func cancel(_ id: String, from snapshot: StoredRecord? = nil) async throws -> CancelOutcome {
@@ -59,8 +62,22 @@ extension JobStore {
         let proposed = JobEnding.cancelledByClient(id, service: current.record.service)
         let ending = try await finish(id, by: .client, ending: proposed, webhook: current.record.webhook != nil)
         try? records.jetStream.connection.publish(ByteBuffer(), to: Subjects.cancel(job: id))
+        if ending.state == .cancelled, let sequence = current.record.queueSequence {
+            try await deleteQueued(sequence)
+        }
         let record = current.record.ended(with: ending)
         return ending.state == .cancelled ? .cancelled(record) : .alreadyEnded(record)
+    }
+
+    /// Deletes a cancelled job's message from the jobs stream (gone already: acked by the worker
+    /// that ran it, or an earlier cancel's delete). Tried twice: the job has ended, and the
+    /// caller's error then says that its message may still reach a worker.
+    private func deleteQueued(_ sequence: UInt64) async throws {
+        do {
+            try await records.jetStream.deleteMessage(stream: Streams.jobs, sequence: sequence)
+        } catch {
+            try await records.jetStream.deleteMessage(stream: Streams.jobs, sequence: sequence)
+        }
     }
 
     /// Ends a job whose deadline passed before it started; it is not run.

@@ -305,14 +305,16 @@ struct DurableJobRunner: Sendable {
     }
 
     /// Starts an attempt. A first delivery whose record the gateway built from the headers
-    /// alone reads only whether the job ended (a cancel while it was queued) and defers its
-    /// running mark; any other delivery reads the record and marks it running at once (the
-    /// mark counts the attempt: older servers can reset a message's delivery count,
-    /// `ServerCapabilities.keepsDeliveryCountOnNak`).
+    /// alone defers its running mark; it looks for an end first (a cancel while the job was
+    /// queued) unless the job says `Baton-Cancel: delete` — then such a cancel deleted the
+    /// message, and a delivery means none came before it. Any other delivery reads the record
+    /// and marks it running at once (the mark counts the attempt: older servers can reset a
+    /// message's delivery count, `ServerCapabilities.keepsDeliveryCountOnNak`).
     @inline(never) private func start(_ id: String, message: JetStreamMessage, headersOnly: Bool) async throws -> Start {
         let now = Timestamp.now
         if headersOnly, message.deliveryCount == 1, deliveryCountIsExact {
-            if let entry = try await store.results.get(id), let ending = JobEnding(headers: entry.headers, body: entry.value) {
+            let cancelDeletes = message.headers[Headers.cancel] == "delete"
+            if !cancelDeletes, let entry = try await store.results.get(id), let ending = JobEnding(headers: entry.headers, body: entry.value) {
                 return .ended(StoredRecord(record: JobRecord(id: id, ending: ending), revision: 0, ending: ending))
             }
             var record = try rebuiltRecord(id, message: message)
@@ -390,6 +392,7 @@ struct DurableJobRunner: Sendable {
         record.owner = message.headers[Headers.owner]
         record.priority = Self.priority(of: message)
         record.traceparent = message.headers[Headers.traceparent]
+        if message.headers[Headers.cancel] == "delete" { record.queueSequence = message.streamSequence }
         return record
     }
 

@@ -28,6 +28,7 @@ import Testing
         record.traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
         record.replayOf = "00cwpr111bkayqe9tk7atew22r"
         record.queuedAs = "01cwpr111bkayqe9tk7atew22r"
+        record.queueSequence = 18_446_744_073_709_551_615
         return record
     }
 
