@@ -6,24 +6,58 @@ import Synchronization
 /// The jobs running in this worker process, so that a cancel request on `baton.cancel.<job>`
 /// reaches the handler as Swift task cancellation.
 ///
-/// A job is registered before its record is marked `running`, so a cancel that comes while it
-/// starts is not lost: the token remembers it and cancels the handler as soon as it runs.
+/// A job is registered before it starts, so a cancel that comes while it starts is not lost:
+/// the token remembers it and cancels the handler as soon as it runs. A cancel notice for a job
+/// not registered (yet) is remembered too, among the last `remembered` ones: the notice comes
+/// by a subscription of its own and a pulled job by the connection's reading thread, so a job
+/// delivered just before its cancel may be registered just after the notice. Its token then
+/// starts cancelled, and the runner looks for the job's end before it runs it
+/// (`DurableJobRunner.start`).
 final class Cancellations: Sendable {
-    private let tokens = Mutex<[String: CancelToken]>([:])
+    private struct State {
+        var tokens: [String: CancelToken] = [:]
+        /// Cancelled ids no token took, oldest first (at most `remembered`).
+        var recent: [String] = []
+        var recentSet: Set<String> = []
+    }
+
+    private let state = Mutex(State())
+    /// How many unclaimed cancel notices are remembered (cancels are rare; ~40 bytes each).
+    let remembered: Int
+
+    init(remembered: Int = 1024) {
+        self.remembered = remembered
+    }
 
     /// Registers a job; call `done` when it ends.
     func register(_ id: String) -> CancelToken {
         let token = CancelToken()
-        tokens.withLock { $0[id] = token }
+        let cancelled = state.withLock { state in
+            state.tokens[id] = token
+            return state.recentSet.contains(id)
+        }
+        if cancelled { token.cancel() }
         return token
     }
 
     func done(_ id: String) {
-        _ = tokens.withLock { $0.removeValue(forKey: id) }
+        _ = state.withLock { $0.tokens.removeValue(forKey: id) }
     }
 
-    func cancel(_ id: String) {
-        tokens.withLock { $0[id] }?.cancel()
+    /// A cancel notice for `id`: cancels its token, or remembers it for a job not registered
+    /// yet. Returns true when a registered job took it.
+    @discardableResult
+    func cancel(_ id: String) -> Bool {
+        let token = state.withLock { state -> CancelToken? in
+            if let token = state.tokens[id] { return token }
+            if state.recentSet.insert(id).inserted {
+                state.recent.append(id)
+                if state.recent.count > remembered { state.recentSet.remove(state.recent.removeFirst()) }
+            }
+            return nil
+        }
+        token?.cancel()
+        return token != nil
     }
 
     /// Listens on `baton.cancel.*` until the task is cancelled.
@@ -32,10 +66,7 @@ final class Cancellations: Sendable {
         await withTaskCancellationHandler {
             for await message in subscription {
                 guard let id = message.subject.split(separator: ".").last.map(String.init) else { continue }
-                if tokens.withLock({ $0[id] }) != nil {
-                    logger.info("cancel requested", metadata: ["job": "\(id)"])
-                    cancel(id)
-                }
+                if cancel(id) { logger.info("cancel requested", metadata: ["job": "\(id)"]) }
             }
         } onCancel: {
             subscription.unsubscribe()

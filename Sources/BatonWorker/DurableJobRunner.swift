@@ -127,7 +127,7 @@ struct DurableJobRunner: Sendable {
 
         let attempt: Attempt
         do {
-            switch try await start(id, message: message, headersOnly: headersOnly) {
+            switch try await start(id, message: message, headersOnly: headersOnly, token: token) {
             case .ended(let stored):
                 logger.info("job already \(stored.record.state.rawValue); acknowledging redelivery")
                 await answerAgain(message, id: id, stored: stored, reply: reply, logger: logger)
@@ -307,14 +307,15 @@ struct DurableJobRunner: Sendable {
     /// Starts an attempt. A first delivery whose record the gateway built from the headers
     /// alone defers its running mark; it looks for an end first (a cancel while the job was
     /// queued) unless the job says `Baton-Cancel: delete` — then such a cancel deleted the
-    /// message, and a delivery means none came before it. Any other delivery reads the record
+    /// message, and a delivery means none came before it, unless its notice is here already
+    /// (`token`: the cancel's delete raced the delivery). Any other delivery reads the record
     /// and marks it running at once (the mark counts the attempt: older servers can reset a
     /// message's delivery count, `ServerCapabilities.keepsDeliveryCountOnNak`).
-    @inline(never) private func start(_ id: String, message: JetStreamMessage, headersOnly: Bool) async throws -> Start {
+    @inline(never) private func start(_ id: String, message: JetStreamMessage, headersOnly: Bool, token: CancelToken) async throws -> Start {
         let now = Timestamp.now
         if headersOnly, message.deliveryCount == 1, deliveryCountIsExact {
-            let cancelDeletes = message.headers[Headers.cancel] == "delete"
-            if !cancelDeletes, let entry = try await store.results.get(id), let ending = JobEnding(headers: entry.headers, body: entry.value) {
+            let noCancelBefore = message.headers[Headers.cancel] == "delete" && !token.isCancelled
+            if !noCancelBefore, let entry = try await store.results.get(id), let ending = JobEnding(headers: entry.headers, body: entry.value) {
                 return .ended(StoredRecord(record: JobRecord(id: id, ending: ending), revision: 0, ending: ending))
             }
             var record = try rebuiltRecord(id, message: message)
