@@ -318,15 +318,17 @@ struct DurableJobRunner: Sendable {
             if !noCancelBefore, let entry = try await store.results.get(id), let ending = JobEnding(headers: entry.headers, body: entry.value) {
                 return .ended(StoredRecord(record: JobRecord(id: id, ending: ending), revision: 0, ending: ending))
             }
-            var record = try rebuiltRecord(id, message: message)
-            try record.apply(.start, by: .worker)
-            record.attempts = 1
-            record.startedAt = now
-            record.updatedAt = now
-            record.worker = configuration.workerID
-            let store = self.store
-            let marked = record
-            let cursor = RecordCursor(deferring: { try await store.overwrite(marked, by: .worker) }, after: configuration.runningMarkDelay)
+            // The mark is built only if it is written: most jobs end first.
+            let cursor = RecordCursor(
+                deferring: { [self] in
+                    var record = try rebuiltRecord(id, message: message)
+                    try record.apply(.start, by: .worker)
+                    record.attempts = 1
+                    record.startedAt = now
+                    record.updatedAt = now
+                    record.worker = configuration.workerID
+                    return try await store.overwrite(record, by: .worker)
+                }, after: configuration.runningMarkDelay)
             return .running(Attempt(cursor: cursor, number: 1, startedAt: now, webhook: false))
         }
         return try await startFromRecord(id, message: message, headersOnly: headersOnly, now: now)
