@@ -19,27 +19,12 @@ extension JetStream {
             }
             guard info.config?.filter_subject == filterSubject else { return false }
         }
-        let reply = try await connection.request(ByteBuffer(), to: "$JS.API.CONSUMER.DELETE.\(stream).\(name)", timeout: timeout)
-        let answer = try JSONDecoder().decode(DeleteWire.self, from: Data(reply.payload.readableBytesView))
-        if let error = answer.error {
-            if error.err_code == Self.consumerNotFound || error.err_code == Self.streamNotFound { return false }
-            throw error.natsError
-        }
-        return answer.success ?? false
+        return try await deleteRequest("$JS.API.CONSUMER.DELETE.\(stream).\(name)", absent: [Self.consumerNotFound, Self.streamNotFound])
     }
-
-    /// JetStream err_codes: consumer not found, stream not found.
-    private static let consumerNotFound = 10014
-    private static let streamNotFound = 10059
 
     private struct ConsumerInfoWire: Decodable {
         struct Config: Decodable { var filter_subject: String? }
         var config: Config?
-        var error: JetStreamAPIError?
-    }
-
-    private struct DeleteWire: Decodable {
-        var success: Bool?
         var error: JetStreamAPIError?
     }
 }
