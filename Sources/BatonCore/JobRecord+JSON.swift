@@ -98,13 +98,7 @@ struct JSONObjectWriter {
         buffer.writeJSONString(value)
     }
 
-    mutating func field(_ name: StaticString, _ value: Int?) {
-        guard let value else { return }
-        key(name)
-        buffer.writeString(String(value))
-    }
-
-    mutating func field(_ name: StaticString, _ value: UInt64?) {
+    mutating func field(_ name: StaticString, _ value: (some BinaryInteger)?) {
         guard let value else { return }
         key(name)
         buffer.writeString(String(value))

@@ -86,6 +86,8 @@ struct DurableJobRunner: Sendable {
         let deadline: Timestamp?
         /// The gateway's record holds only what the headers say: no webhook to look up.
         let headersOnly: Bool
+        /// `Baton-Cancel: delete`: a cancel while the job was queued deleted its message.
+        let cancelDeletes: Bool
 
         init?(_ message: JetStreamMessage, logger: Logger) {
             guard let id = message.headers[Headers.jobID], JobID.isValid(id) else { return nil }
@@ -104,6 +106,7 @@ struct DurableJobRunner: Sendable {
             reply = message.headers[Headers.replyTo]
             deadline = message.headers[Headers.deadline].flatMap { Timestamp(rfc3339: $0) }
             headersOnly = message.headers[Headers.record] == "headers"
+            cancelDeletes = message.headers[Headers.cancel] == "delete"
         }
     }
 
@@ -127,7 +130,7 @@ struct DurableJobRunner: Sendable {
 
         let attempt: Attempt
         do {
-            switch try await start(id, message: message, headersOnly: headersOnly, token: token) {
+            switch try await start(id, message: message, headersOnly: headersOnly, cancelDeletes: delivery.cancelDeletes, token: token) {
             case .ended(let stored):
                 logger.info("job already \(stored.record.state.rawValue); acknowledging redelivery")
                 await answerAgain(message, id: id, stored: stored, reply: reply, logger: logger)
@@ -311,10 +314,12 @@ struct DurableJobRunner: Sendable {
     /// (`token`: the cancel's delete raced the delivery). Any other delivery reads the record
     /// and marks it running at once (the mark counts the attempt: older servers can reset a
     /// message's delivery count, `ServerCapabilities.keepsDeliveryCountOnNak`).
-    @inline(never) private func start(_ id: String, message: JetStreamMessage, headersOnly: Bool, token: CancelToken) async throws -> Start {
+    @inline(never) private func start(
+        _ id: String, message: JetStreamMessage, headersOnly: Bool, cancelDeletes: Bool, token: CancelToken
+    ) async throws -> Start {
         let now = Timestamp.now
         if headersOnly, message.deliveryCount == 1, deliveryCountIsExact {
-            let noCancelBefore = message.headers[Headers.cancel] == "delete" && !token.isCancelled
+            let noCancelBefore = cancelDeletes && !token.isCancelled
             if !noCancelBefore, let entry = try await store.results.get(id), let ending = JobEnding(headers: entry.headers, body: entry.value) {
                 return .ended(StoredRecord(record: JobRecord(id: id, ending: ending), revision: 0, ending: ending))
             }
