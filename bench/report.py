@@ -138,7 +138,7 @@ lines = [
     f"Commit measured: {commit}. Machine: {cores} cores, {cpu}. Versions: {versions}.",
     f"Every phase on the same box, one after another: nats-server, gateway, worker and wrk share the cores.",
     f"Throughput phases: {conns} connections (N: {conns} requests in flight), {duration} s each; latency phases: 1 connection, 5 s;",
-    "paced phases: 32 connections at half the phase's peak rate (wrk with a fixed per-connection delay). Latencies from wrk --latency.",
+    "paced phases: 32 connections at half the phase's peak rate (each connection waits a random, exponentially distributed time between an answer and its next request: independent clients). Latencies from wrk --latency.",
     f"H, N, F, R, D, A and their 1-connection and paced phases ran in {rounds} interleaved rounds: their rows are each column's",
     "median over the rounds (non-2xx and socket errors summed), and each ratio is the median of the rounds' own ratios (per-round",
     "values below). S and W ran once.",

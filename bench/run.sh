@@ -121,7 +121,8 @@ G=http://127.0.0.1:$GPORT
 wait_durable F
 
 paced() {  # $1 = target rps, $2 = url, $3 = the phase's p50 at one connection (ms)
-  # wrk waits `delay` after each answer, so a connection's cycle is delay + latency.
+  # wrk waits a random time of mean `delay` after each answer (bench/paced.lua: exponential, so
+  # that the connections do not move in step), so a connection's mean cycle is delay + latency.
   local conns=32 delay
   delay=$(python3 -c "print(max(1, round($conns * 1000 / max($1, 1) - $3)))")
   DELAY_MS=$delay wrk_run -t$THREADS -c$conns -d${DURATION}s -s bench/paced.lua "$2"
