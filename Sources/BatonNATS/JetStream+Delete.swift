@@ -11,7 +11,8 @@ extension JetStream {
         var request = ByteBuffer()
         request.writeString(#"{"seq":\#(sequence),"no_erase":true}"#)
         return try await deleteRequest(
-            "$JS.API.STREAM.MSG.DELETE.\(stream)", request, absent: [Self.sequenceNotFound, Self.noMessageFound, Self.streamNotFound])
+            "$JS.API.STREAM.MSG.DELETE.\(stream)", request,
+            absent: [NATSError.jsSequenceNotFound, NATSError.jsNoMessageFound, NATSError.jsStreamNotFound])
     }
 
     /// A JetStream API delete (`$JS.API.*.DELETE.*`): true when it deleted something, false when
@@ -27,14 +28,6 @@ extension JetStream {
         }
         return answer.success ?? false
     }
-
-    /// JetStream err_codes: "sequence N not found" (what nats-server 2.9 through 2.15 answer a
-    /// delete of a message that is gone), "no message found", consumer not found, stream not
-    /// found.
-    static let sequenceNotFound = 10043
-    static let noMessageFound = 10057
-    static let consumerNotFound = 10014
-    static let streamNotFound = 10059
 
     private struct DeleteWire: Decodable {
         var success: Bool?

@@ -14,12 +14,13 @@ extension JetStream {
             let reply = try await connection.request(ByteBuffer(), to: "$JS.API.CONSUMER.INFO.\(stream).\(name)", timeout: timeout)
             let info = try JSONDecoder().decode(ConsumerInfoWire.self, from: Data(reply.payload.readableBytesView))
             if let error = info.error {
-                if error.err_code == Self.consumerNotFound || error.err_code == Self.streamNotFound { return false }
+                if error.err_code == NATSError.jsConsumerNotFound || error.err_code == NATSError.jsStreamNotFound { return false }
                 throw error.natsError
             }
             guard info.config?.filter_subject == filterSubject else { return false }
         }
-        return try await deleteRequest("$JS.API.CONSUMER.DELETE.\(stream).\(name)", absent: [Self.consumerNotFound, Self.streamNotFound])
+        return try await deleteRequest(
+            "$JS.API.CONSUMER.DELETE.\(stream).\(name)", absent: [NATSError.jsConsumerNotFound, NATSError.jsStreamNotFound])
     }
 
     private struct ConsumerInfoWire: Decodable {

@@ -60,6 +60,13 @@ public struct NATSError: Error, Sendable, CustomStringConvertible, Equatable {
     /// JetStream error code for "stream store failed" (JSStreamStoreFailedF); the description
     /// says why, e.g. "maximum messages per subject exceeded" for a full subject.
     static let jsStreamStoreFailed = 10077
+    /// JetStream error codes of an API delete whose target is absent: "sequence N not found"
+    /// (what nats-server 2.9 through 2.15 answer a delete of a message that is gone), "no message
+    /// found", consumer not found, stream not found.
+    static let jsSequenceNotFound = 10043
+    static let jsNoMessageFound = 10057
+    static let jsConsumerNotFound = 10014
+    static let jsStreamNotFound = 10059
 
     /// Builds an error from a failed nats.c call. Must run on the thread that made the call.
     static func fromLastError(_ status: natsStatus, _ what: String) -> NATSError {
