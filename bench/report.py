@@ -43,7 +43,8 @@ def merged(phase):
                 errors=sum(x["errors"] for x in runs))
 
 
-H, H1, N, F, F1, D, D1, Fhalf, Dhalf, A, R, R1 = map(merged, ("H", "H1", "N", "F", "F1", "D", "D1", "Fhalf", "Dhalf", "A", "R", "R1"))
+H, H1, N, F, F1, D, D1, Fhalf, Dhalf, A, R, R1, RD, RD1 = map(
+    merged, ("H", "H1", "N", "F", "F1", "D", "D1", "Fhalf", "Dhalf", "A", "R", "R1", "RD", "RD1"))
 W, S, S1 = phases["W"], phases["S"], phases["S1"]
 
 
@@ -73,6 +74,8 @@ def round_ratios(p):
         "async_accept_per_s": p["A"]["rps"],
         "F_over_R": p["F"]["rps"] / p["R"]["rps"],
         "R_over_limit": p["R"]["rps"] / limit,
+        "D_over_RD": p["D"]["rps"] / p["RD"]["rps"],
+        "RD_over_R": p["RD"]["rps"] / p["R"]["rps"],
         "limit": limit,
     }
 
@@ -101,6 +104,8 @@ counts = {
     "worker_rss_last_mb": int(worker_rss_last),
     "F_over_R": medians["F_over_R"],
     "R_over_limit": medians["R_over_limit"],
+    "D_over_RD": medians["D_over_RD"],
+    "RD_over_R": medians["RD_over_R"],
 }
 targets = {
     "F_over_limit": (">=", 0.8), "D_over_F": (">=", 0.5), "added_p50_ms": ("<=", 0.3),
@@ -121,6 +126,7 @@ rows = [
     ("F", "Baton sync, fast lane (echo-fast)", F),
     ("R", "Hummingbird + one BatonNATS request to the worker's echo-fast, no gateway logic", R),
     ("D", "Baton sync, durable lane (echo)", D),
+    ("RD", "Hummingbird + one JetStream job to a bare worker (answer stored, acked), no Baton logic", RD),
     ("S", "D on a nats-server with sync_interval: always", S),
     ("A", "Baton Prefer: respond-async accepts (echo)", A),
     ("W", f"{held} held sync calls (slow, 5 s)", W),
@@ -128,6 +134,7 @@ rows = [
     ("F·1", "F at 1 connection", F1),
     ("R·1", "R at 1 connection", R1),
     ("D·1", "D at 1 connection", D1),
+    ("RD·1", "RD at 1 connection", RD1),
     ("S·1", "S at 1 connection", S1),
     ("F·½", "F paced at half of F's peak", Fhalf),
     ("D·½", "D paced at half of D's peak", Dhalf),
@@ -139,7 +146,7 @@ lines = [
     f"Every phase on the same box, one after another: nats-server, gateway, worker and wrk share the cores.",
     f"Throughput phases: {conns} connections (N: {conns} requests in flight), {duration} s each; latency phases: 1 connection, 5 s;",
     "paced phases: 32 connections at half the phase's peak rate (each connection waits a random, exponentially distributed time between an answer and its next request: independent clients). Latencies from wrk --latency.",
-    f"H, N, F, R, D, A and their 1-connection and paced phases ran in {rounds} interleaved rounds: their rows are each column's",
+    f"H, N, F, R, D, RD, A and their 1-connection and paced phases ran in {rounds} interleaved rounds: their rows are each column's",
     "median over the rounds (non-2xx and socket errors summed), and each ratio is the median of the rounds' own ratios (per-round",
     "values below). S and W ran once.",
     "",
@@ -162,6 +169,12 @@ lines += [
     f"- R, the fast lane's design with nothing of Baton's gateway in it (HTTP in, one BatonNATS request to the same worker, HTTP out):"
     f" R/limit = {medians['R_over_limit']:.2f}, F/R = {medians['F_over_R']:.2f} (what the gateway's own work costs: services, ids, headers,"
     f" trace context, metrics, problem documents); at 1 connection F·1 − R·1 = {(F1['p50'] - R1['p50']) * 1000:.0f} µs at p50.",
+    f"- RD, the durable lane's design with nothing of Baton in it (HTTP in; the job published to a work-queue stream on file, its id as"
+    " message id; a bare worker pulls it, stores its answer create-only in a KV bucket, replies and acks; HTTP out: 2 stored"
+    f" messages and an ack per job, where D stores 3): RD/R = {medians['RD_over_R']:.2f} (what JetStream's durability costs against"
+    f" a core request on this stack), D/RD = {medians['D_over_RD']:.2f} (what Baton's durable lane adds: its record, lifecycle,"
+    f" headers, trace context, metrics); at 1 connection D·1 − RD·1 = {(D1['p50'] - RD1['p50']) * 1000:.0f} µs at p50."
+    f" D/F = (D/RD)·(RD/R)/(F/R): with F/R = {medians['F_over_R']:.2f}, D/F ≥ 0.5 needs D/RD ≥ {0.5 * medians['F_over_R'] / medians['RD_over_R']:.2f}.",
     f"- Strict durability (fsync on every write, `sync_interval: always`): S/D = {S['rps'] / D['rps']:.2f} at {conns} connections,"
     f" p50 at 1 connection {S1['p50']:.2f} ms against {D1['p50']:.2f} ms.",
 ]
@@ -193,7 +206,8 @@ for key, value in ratios.items():
     op, target = targets[key]
     shown = f"{value:.3f}" if isinstance(value, float) else str(value)
     lines.append(f"| {key} | {shown} | {op} {target} | {'yes' if met(key) else 'no'} |")
-keys = ["F_over_limit", "D_over_F", "added_p50_ms", "added_p99_ms", "d_half_p99_ms", "async_accept_per_s", "F_over_R", "R_over_limit"]
+keys = ["F_over_limit", "D_over_F", "added_p50_ms", "added_p99_ms", "d_half_p99_ms", "async_accept_per_s", "F_over_R", "R_over_limit",
+        "D_over_RD", "RD_over_R"]
 lines += ["", "Each round's ratios (the table above takes their medians):", "",
           "| round | " + " | ".join(keys) + " | limit req/s |", "| --- |" + " ---: |" * (len(keys) + 1)]
 for number, values in per_round.items():
@@ -208,9 +222,9 @@ open(base + ".md", "w").write(report)
 print(report)
 
 fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
-names = ["H", "N", "R", "F", "D", "A"]
-values = [H, N, R, F, D, A]
-left.bar(names, [v["rps"] for v in values], color=["#999", "#999", "#999", "#2a7", "#27a", "#a72"])
+names = ["H", "N", "R", "F", "RD", "D", "A"]
+values = [H, N, R, F, RD, D, A]
+left.bar(names, [v["rps"] for v in values], color=["#999", "#999", "#999", "#2a7", "#999", "#27a", "#a72"])
 left.set_title(f"throughput, {conns} connections (req/s)")
 for i, v in enumerate(values):
     left.text(i, v["rps"], f"{v['rps']:.0f}", ha="center", va="bottom", fontsize=8)

@@ -88,13 +88,16 @@ declare -A R
 # phases are NAME.<round>), which bench/report.py reads.
 record() { R[$1]="$2"; echo "$1 $2" >> "$WORK/results"; echo "   $1: $2"; }
 
-# H's bare server and R's relay stay up for all rounds (idle between their phases).
+# H's bare server, R's and RD's relay and RD's bare JetStream worker stay up for all rounds
+# (idle between their phases).
 HPORT=$(free_port)
 "$BIN/baton-bench" hello --port "$HPORT" & PIDS+=($!)
 wait_http "http://127.0.0.1:$HPORT/hello"
 RPORT=$(free_port)
 "$BIN/baton-bench" hello --port "$RPORT" --nats-url "$NATS" & PIDS+=($!)
 wait_http "http://127.0.0.1:$RPORT/hello"
+"$BIN/baton-bench" js-worker --nats-url "$NATS" --name echo --concurrency 256 & PIDS+=($!)
+for _ in $(seq 100); do curl -sf -X POST -d x "http://127.0.0.1:$RPORT/relay-jobs/echo" >/dev/null && break; sleep 0.1; done
 
 # A worker's metrics on any free port: the default one may be taken on a shared box. No queue
 # bound (--max-queued 0, gateway and worker alike): A queues 10,000+ jobs a second with no
@@ -158,6 +161,10 @@ for round in $(seq "$ROUNDS"); do
     record D.$round "$(wrk_run -t$THREADS -c$CONNS -d${DURATION}s -s bench/post.lua $G/v1/jobs/echo)"
   fi
   record D1.$round "$(wrk_run -t1 -c1 -d5s -s bench/post.lua $G/v1/jobs/echo)"
+
+  echo "== RD: HTTP in, one JetStream job to a bare worker that stores its answer, replies and acks, HTTP out (no Baton logic)"
+  record RD.$round "$(wrk_run -t$THREADS -c$CONNS -d${DURATION}s -s bench/post.lua http://127.0.0.1:$RPORT/relay-jobs/echo)"
+  record RD1.$round "$(wrk_run -t1 -c1 -d5s -s bench/post.lua http://127.0.0.1:$RPORT/relay-jobs/echo)"
 
   echo "== latency at half of this round's peak (paced)"
   record Fhalf.$round "$(paced $(( ${R[F.$round]%% *} / 2 )) $G/v1/jobs/echo-fast "$(p50 "${R[F1.$round]}")")"

@@ -6,11 +6,11 @@ import Logging
 /// Baseline H: a bare Hummingbird server with the gateway's server configuration, answering a
 /// fixed body, to measure what HTTP alone costs on this machine.
 struct HelloCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "hello", abstract: "Serve POST/GET /hello (baseline H).")
+    static let configuration = CommandConfiguration(commandName: "hello", abstract: "Serve POST/GET /hello (baseline H), and the relays of phases R and RD.")
 
     @Option var host = "127.0.0.1"
     @Option var port = 8090
-    @Option(name: .customLong("nats-url"), help: "Also serve POST /relay/<subject>: the body as a NATS request, the reply's payload as the answer.")
+    @Option(name: .customLong("nats-url"), help: "Also serve POST /relay/<subject> (the body as a NATS request, the reply's payload as the answer) and POST /relay-jobs/<name> (the body as a JetStream job for js-worker).")
     var natsURL: String?
 
     func run() async throws {
@@ -33,6 +33,16 @@ struct HelloCommand: AsyncParsableCommand {
                 let body = try await request.collectBody(upTo: 1 << 20)
                 let reply = try await connection.request(body, to: try context.parameters.require("subject"), timeout: .seconds(5))
                 return Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: reply.payload))
+            }
+            // Phase RD: HTTP in, one job through JetStream to `baton-bench js-worker`, HTTP out
+            // (`JetStreamPipeline`) — what the durable lane would cost with no Baton logic.
+            let jetStream = try JetStream(connection)
+            _ = try await JetStreamPipeline.ensure(jetStream)
+            router.post("/relay-jobs/:name") { request, context -> Response in
+                var request = request
+                let body = try await request.collectBody(upTo: 1 << 20)
+                let answer = try await JetStreamPipeline.submit(body, name: try context.parameters.require("name"), jetStream: jetStream)
+                return Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: answer))
             }
         }
         let app = Application(
