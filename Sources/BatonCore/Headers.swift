@@ -37,6 +37,8 @@ public enum Headers {
     public static let deadLetterKind = "Baton-Dead-Letter"
     /// The API key name that owns the job (when the gateway requires keys).
     public static let owner = "Baton-Owner"
+    /// The job's priority, in an answer entry that carries where the job came from (`JobEnding`).
+    public static let priority = "Baton-Priority"
     /// W3C Trace Context.
     public static let traceparent = "traceparent"
     public static let tracestate = "tracestate"

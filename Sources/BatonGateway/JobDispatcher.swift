@@ -51,8 +51,9 @@ indirect enum Submission: Sendable {
 /// each of them small (see `JobDispatcher.answer`).
 final class PendingAnswer: Sendable {
     enum Lane: Sendable {
-        /// The job is recorded (`queued`); its record is the `202`'s if the wait elapses.
-        case durable(JobRecord)
+        /// The job is queued; its record is the `202`'s if the wait elapses. `recorded`: the
+        /// record is written (else it is written only then: `JobDispatcher.queueDurable`).
+        case durable(JobRecord, recorded: Bool)
         /// The job is not recorded; it is, with this creation time, if the wait elapses.
         case fast(created: Timestamp)
     }
@@ -76,7 +77,7 @@ final class PendingAnswer: Sendable {
 
     /// The record of a durable job as it was queued.
     var queuedRecord: JobRecord? {
-        if case .durable(let record) = lane { record } else { nil }
+        if case .durable(let record, _) = lane { record } else { nil }
     }
 }
 
@@ -185,9 +186,9 @@ struct JobDispatcher: Sendable {
     // MARK: - Durable lane
 
     private func startDurable(service: String, input: ByteBuffer, contentType: String?, options: SubmitOptions) async throws -> SubmitStart<PendingAnswer> {
-        let (record, replyTo) = try await queueDurable(service: service, input: input, contentType: contentType, options: options)
+        let (record, replyTo, recorded) = try await queueDurable(service: service, input: input, contentType: contentType, options: options)
         guard let replyTo else { return .ended(.accepted(record)) }
-        return .waiting(PendingAnswer(id: record.id, service: service, replyTo: replyTo, options: options, lane: .durable(record)))
+        return .waiting(PendingAnswer(id: record.id, service: service, replyTo: replyTo, options: options, lane: .durable(record, recorded: recorded)))
     }
 
     @inline(never) private func answerDurable(_ pending: PendingAnswer) async -> Submission {
@@ -197,17 +198,29 @@ struct JobDispatcher: Sendable {
         return await acceptedAfterWait(pending)
     }
 
-    /// The `202` of a durable job whose client's wait elapsed: its record as it stands now.
+    /// The `202` of a durable job whose client's wait elapsed: its record as it stands now,
+    /// written first if it was left for this moment (`queueDurable`).
     @inline(never) private func acceptedAfterWait(_ pending: PendingAnswer) async -> Submission {
-        let queued = pending.queuedRecord!
+        guard case .durable(let queued, let recorded) = pending.lane else { preconditionFailure("a durable job's wait") }
+        if !recorded { await createRecord(queued) }
         return .accepted((try? await store.record(pending.id)?.record) ?? queued)
     }
 
-    /// Records and publishes a durable job; returns its record and the subject its answer comes
-    /// to (when the client waits).
+    /// Records and publishes a durable job; returns its record, the subject its answer comes
+    /// to (when the client waits), and whether the record is written.
+    ///
+    /// A record with nothing the job's headers do not carry (no webhook, no idempotency key, not
+    /// a replay) is written after the job is stored, and only if someone may look for it: at
+    /// once for `respond-async`, else once the client's wait ends without the answer. A call
+    /// answered within its wait never gets one (no one but its client knows the id, and the
+    /// client has the answer): its answer entry holds its end and where it came from
+    /// (`JobEnding`), which is what reads of it find. That is one stored message of three per
+    /// call less, the gateway's second round trip to JetStream, and ~15% of a durable call's
+    /// CPU on gateway and nats-server together (README, Performance). A job whose record is not
+    /// written yet still shows once it runs past the worker's running-mark delay.
     private func queueDurable(
         service: String, input: ByteBuffer, contentType: String?, options: SubmitOptions
-    ) async throws -> (JobRecord, replyTo: String?) {
+    ) async throws -> (JobRecord, replyTo: String?, recorded: Bool) {
         let id = options.id
         let wait = options.wait
         var record = try JobRecord(.accept, by: .gateway, id: id, service: service, lane: .durable)
@@ -221,10 +234,11 @@ struct JobDispatcher: Sendable {
         let replyTo = wait > .zero ? connection.makeReplySubject() : nil
         headers[Headers.replyTo] = replyTo
         // A record with nothing the headers do not carry is written once the job is stored (with
-        // its stream sequence, for a cancel to delete it) and may be overwritten by the worker's
-        // running mark without a read. One with a webhook or an idempotency key is written
-        // first: a retry must find it before anything runs.
+        // its stream sequence, for a cancel to delete it), if at all (above), and may be
+        // overwritten by the worker's running mark without a read. One with a webhook or an
+        // idempotency key is written first: a retry must find it before anything runs.
         let recordAfter = record.webhook == nil && !options.recordUpFront
+        var recorded = true
         if recordAfter {
             headers[Headers.record] = "headers"
             headers[Headers.cancel] = "delete"
@@ -237,7 +251,8 @@ struct JobDispatcher: Sendable {
                 throw NATSError(.streamFull, "this gateway's --max-queued (\(admission.bound)) reached")
             }
             if recordAfter {
-                record = try await publishThenCreate(record, input, to: subject, headers: headers)
+                record = try await publish(record, input, to: subject, headers: headers)
+                if replyTo == nil || options.replayOf != nil { await createRecord(record) } else { recorded = false }
             } else {
                 record = try await createThenPublish(record, input, to: subject, headers: headers)
             }
@@ -248,33 +263,37 @@ struct JobDispatcher: Sendable {
             if full { throw Problem.queueFull(service, retryAfter: configuration.queueFullRetryAfter) }
             throw Problem.unavailable("The job could not be queued (NATS JetStream unavailable); retry later.")
         }
-        return (record, replyTo)
+        return (record, replyTo, recorded)
     }
 
-    /// Publishes the job, then writes its record with the job message's stream sequence
-    /// (`JobRecord.queueSequence`), so that a cancel while the job is queued can delete the
-    /// message (`Baton-Cancel: delete`) and a worker's first delivery needs no look for an end.
-    /// The record's write overlaps the job's run rather than its publish: the gateway waits for
-    /// the answer anyway, and a worker needs no record to start (it rebuilds one from the
-    /// headers). A job published without its record still runs (its worker records it), so a
-    /// record that cannot be written is retried once and then only logged; a job that cannot be
-    /// published has no record (the client gets a 503; the job never runs).
-    private func publishThenCreate(_ record: JobRecord, _ input: ByteBuffer, to subject: String, headers: NATSHeaders) async throws -> JobRecord {
+    /// Publishes a job whose record is written after it (`Baton-Record: headers`); returns the
+    /// record with the job message's stream sequence (`JobRecord.queueSequence`), so that a
+    /// cancel while the job is queued can delete the message (`Baton-Cancel: delete`) and a
+    /// worker's first delivery needs no look for an end. A job that cannot be published has no
+    /// record (the client gets a 503; the job never runs).
+    private func publish(_ record: JobRecord, _ input: ByteBuffer, to subject: String, headers: NATSHeaders) async throws -> JobRecord {
         let ack = try await jetStream.publish(input, to: subject, headers: headers, messageID: record.id)
         var record = record
         record.queueSequence = ack.sequence
+        return record
+    }
+
+    /// Writes the record of a job published before it. The write overlaps the job's run: a
+    /// worker needs no record to start (it rebuilds one from the headers). A job published
+    /// without its record still runs (its worker records it), so a record that cannot be
+    /// written is retried once and then only logged.
+    private func createRecord(_ record: JobRecord) async {
         for attempt in 1...2 {
             do {
                 _ = try await store.create(record, by: .gateway)
-                return record
+                return
             } catch let error as NATSError where error.kind == .wrongLastSequence {
-                return record  // its worker's running mark came first: the job is no longer queued
+                return  // its worker's running mark came first: the job is no longer queued
             } catch {
                 guard attempt == 2 else { continue }
                 logger.warning("job queued without its record; its worker records it", metadata: ["job": "\(record.id)", "error": "\(error)"])
             }
         }
-        return record
     }
 
     /// Writes the record, then publishes the job; returns the record as it stands. A record

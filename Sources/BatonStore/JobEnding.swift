@@ -21,6 +21,9 @@ public struct JobEnding: Sendable, Equatable {
     /// The last progress the handler reported, when it reported any: its record may lag behind
     /// (progress writes are coalesced, and the end skips the one still pending).
     public var progress: JobProgress?
+    /// Where the job came from, for a job whose record may never have been written (a call
+    /// answered within its wait, `Baton-Record: headers`). Absent otherwise: the record says.
+    public var origin: JobOrigin?
 
     public init(
         answer: JobAnswer, state: JobState, service: String? = nil, finishedAt: Timestamp = .now, startedAt: Timestamp? = nil,
@@ -49,6 +52,11 @@ public struct JobEnding: Sendable, Equatable {
         headers[Headers.worker] = worker
         headers[Headers.progress] = progress?.percent.map { String($0) }
         headers[Headers.progressMessage] = progress?.message.map(Self.headerSafe)
+        if let origin {
+            headers[Headers.created] = origin.createdAt?.description
+            headers[Headers.owner] = origin.owner
+            headers[Headers.priority] = origin.priority?.rawValue
+        }
         return headers
     }
 
@@ -63,6 +71,10 @@ public struct JobEnding: Sendable, Equatable {
             attempts: headers[Headers.attempts].flatMap { Int($0) },
             error: headers[Headers.error], worker: headers[Headers.worker],
             progress: Self.progress(percent: headers[Headers.progress], message: headers[Headers.progressMessage]))
+        let origin = JobOrigin(
+            createdAt: headers[Headers.created].flatMap { Timestamp(rfc3339: $0) }, owner: headers[Headers.owner],
+            priority: headers[Headers.priority].flatMap(Priority.init(rawValue:)))
+        self.origin = origin.isEmpty ? nil : origin
     }
 
     private static func progress(percent: String?, message: String?) -> JobProgress? {
@@ -75,6 +87,24 @@ public struct JobEnding: Sendable, Equatable {
     static func headerSafe(_ text: String) -> String {
         String(text.prefix(1000)).replacingOccurrences(of: "\r", with: " ").replacingOccurrences(of: "\n", with: " ")
     }
+}
+
+/// Where a job came from — when and by whom it was created, at which priority — as the job's
+/// headers say (`Baton-Created`, `Baton-Owner`, its subject's priority). A job's end carries
+/// it when the job's record may never have been written, so that a read of the end alone
+/// shows it (and, with API keys on, its owner may read it).
+public struct JobOrigin: Sendable, Equatable {
+    public var createdAt: Timestamp?
+    public var owner: String?
+    public var priority: Priority?
+
+    public init(createdAt: Timestamp?, owner: String?, priority: Priority?) {
+        self.createdAt = createdAt
+        self.owner = owner
+        self.priority = priority
+    }
+
+    var isEmpty: Bool { createdAt == nil && owner == nil && priority == nil }
 }
 
 extension JobRecord {
@@ -103,7 +133,11 @@ extension JobRecord {
 
     /// The record of a job known only by its ending (its record expired or was never written).
     public init(id: String, ending: JobEnding) {
-        self.init(id: id, service: ending.service ?? "", lane: .durable, state: .queued, createdAt: ending.startedAt ?? ending.finishedAt)
+        self.init(
+            id: id, service: ending.service ?? "", lane: .durable, state: .queued,
+            createdAt: ending.origin?.createdAt ?? ending.startedAt ?? ending.finishedAt)
+        owner = ending.origin?.owner
+        priority = ending.origin?.priority
         self = ended(with: ending)
     }
 }

@@ -83,12 +83,13 @@ extension JobStore {
     /// Ends a job whose deadline passed before it started; it is not run.
     @discardableResult
     public func expire(
-        _ id: String, service: String, webhook: Bool, beforeEvent: (JobAnswer) -> Void = { _ in }
+        _ id: String, service: String, webhook: Bool, origin: JobOrigin? = nil, beforeEvent: (JobAnswer) -> Void = { _ in }
     ) async throws -> JobEnding {
         let problem = Problem.jobExpired(id)
-        let proposed = JobEnding(
+        var proposed = JobEnding(
             answer: JobAnswer(status: problem.statusCode, contentType: Problem.mediaType, body: problem.encoded()), state: .expired,
             service: service, error: problem.detail)
+        proposed.origin = origin
         return try await finish(id, by: .expiry, ending: proposed, webhook: webhook, beforeEvent: beforeEvent)
     }
 

@@ -108,6 +108,16 @@ struct DurableJobRunner: Sendable {
             headersOnly = message.headers[Headers.record] == "headers"
             cancelDeletes = message.headers[Headers.cancel] == "delete"
         }
+
+        /// Where the job came from, carried by its end when its record may never have been
+        /// written (`Baton-Record: headers`: a call answered within its wait has none), so that
+        /// a read of the end alone shows its creation time, owner and priority.
+        var origin: JobOrigin? {
+            guard headersOnly else { return nil }
+            return JobOrigin(
+                createdAt: message.headers[Headers.created].flatMap { Timestamp(rfc3339: $0) }, owner: message.headers[Headers.owner],
+                priority: DurableJobRunner.priority(of: message))
+        }
     }
 
     @inline(never) private func run(_ delivery: Delivery, token: CancelToken) async {
@@ -116,7 +126,7 @@ struct DurableJobRunner: Sendable {
         if let deadline, deadline < .now {
             await end(message, id: id, reply: reply, since: taken, logger: logger) { answerGateway in
                 let webhook = headersOnly ? false : try await store.record(id)?.record.webhook != nil
-                return try await store.expire(id, service: service.name, webhook: webhook, beforeEvent: answerGateway)
+                return try await store.expire(id, service: service.name, webhook: webhook, origin: delivery.origin, beforeEvent: answerGateway)
             }
             return
         }
@@ -191,10 +201,15 @@ struct DurableJobRunner: Sendable {
             await retryLater(message, attempt: attempt, id: id, outcome: outcome, logger: logger)
             return
         }
-        _ = attempt.cursor.abandon()  // the end says when it started
-        let ending = JobEnding(
+        // The job list reads records, and a call answered within its wait has none
+        // (`Baton-Record: headers`): one that did not succeed gets its running mark now, so that
+        // it is listed. Any other end skips the mark: the end says when it started.
+        if delivery.headersOnly, outcome.state != .succeeded { _ = await attempt.cursor.current() }
+        _ = attempt.cursor.abandon()
+        var ending = JobEnding(
             answer: outcome.answer, state: outcome.state, service: service.name, startedAt: attempt.startedAt,
             attempts: attempt.number, error: outcome.error, worker: configuration.workerID, progress: attempt.cursor.lastProgress)
+        ending.origin = delivery.origin
         await end(message, id: id, reply: reply, since: taken, logger: logger) { answerGateway in
             let ended = try await store.finish(id, by: .worker, ending: ending, webhook: attempt.webhook, beforeEvent: answerGateway)
             if outcome.retryable, ended.state == .failed {  // out of attempts
@@ -405,7 +420,7 @@ struct DurableJobRunner: Sendable {
     }
 
     /// The job's priority, the last token of its subject (`baton.jobs.<service>.<priority>`).
-    private static func priority(of message: JetStreamMessage) -> Priority? {
+    fileprivate static func priority(of message: JetStreamMessage) -> Priority? {
         let subject = message.subject
         let last = subject.lastIndex(of: ".").map { subject[subject.index(after: $0)...] } ?? subject[...]
         return Priority(rawValue: String(last))

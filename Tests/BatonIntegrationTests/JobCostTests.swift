@@ -1,6 +1,7 @@
 import BatonCore
 import BatonExamples
 import BatonNATS
+import BatonStore
 import BatonTestSupport
 import BatonWorker
 import EmbeddedNATS
@@ -41,19 +42,25 @@ import Testing
         return total
     }
 
-    /// Record, job, answer: three messages per short durable job, whether the client waits or
-    /// not; a job that runs past the running mark's delay costs a fourth. On servers whose
-    /// delivery counts are not exact every job is marked running before it runs (four).
-    @Test func aShortDurableJobCostsThreeStoredMessages() async throws {
+    /// Job and answer: two messages per short durable call answered within its wait (it gets
+    /// no record); record, job, answer: three per `respond-async` job. A job that runs past the
+    /// running mark's delay costs one more. On servers whose delivery counts are not exact
+    /// every job is marked running before it runs (one more each, or none more when the job
+    /// outran its record and the worker wrote it: the gateway's create then stores nothing).
+    @Test func aShortDurableJobCostsTwoOrThreeStoredMessages() async throws {
         let (server, gateway) = try await Self.system.value
         let exact = server.version.map { ServerCapabilities($0).keepsDeliveryCountOnNak } ?? false
         let js = try JetStream(gateway.connection)
+        let store = JobStore(jetStream: js)
         let client = gateway.client
         let before = try await storedMessages(js)
+        var answered: [(id: String, sent: Date)] = []
         for i in 0..<10 {
+            let sent = Date()
             let answer = try await client.post("/v1/jobs/echo", "sync \(i)")
             #expect(answer.status == 200)
             #expect(answer.text == "sync \(i)")
+            answered.append((try #require(answer.header("Baton-Job-Id")), sent))
         }
         var locations: [String] = []
         for i in 0..<10 {
@@ -68,11 +75,31 @@ import Testing
             #expect(status["startedAt"] as? String != nil)
             #expect(status["worker"] as? String == "cost")
         }
-        // Without exact counts the worker marks each job running before it runs: four, or three
-        // when the job outran its record and the worker wrote it (the gateway's create then
-        // finds it and stores nothing).
         let stored = try await storedMessages(js) - before
-        #expect(exact ? stored == 20 * 3 : (20 * 3...20 * 4).contains(stored), "\(stored) messages for 20 jobs")
+        let expected: ClosedRange<UInt64> = exact ? 50...50 : 60...70
+        #expect(expected.contains(stored), "\(stored) messages for 20 jobs")
+
+        // A call answered in time is read from its answer entry alone: with when it was created
+        // (before it started), at which priority, as a finished job.
+        for (id, sent) in answered {
+            if exact { #expect(try await store.records.get(id) == nil, "no record for a call answered in time") }
+            let status = try await client.get("/v1/jobs/\(id)").json()
+            #expect(status["state"] as? String == "succeeded")
+            #expect(status["service"] as? String == "echo")
+            #expect(status["worker"] as? String == "cost")
+            let created = try #require((status["createdAt"] as? String).flatMap { Timestamp(rfc3339: $0) })
+            let started = try #require((status["startedAt"] as? String).flatMap { Timestamp(rfc3339: $0) })
+            #expect(created <= started)
+            #expect(abs(created.date.timeIntervalSince(sent)) < 5)
+            #expect(try await client.get("/v1/jobs/\(id)/result").text.hasPrefix("sync "))
+        }
+
+        // A call whose wait ends first is recorded before its 202: its Location can be read.
+        let late = try await client.post("/v1/jobs/slow", #"{"ms": 2500}"#, headers: ["Prefer": "wait=1"])
+        #expect(late.status == 202)
+        let lateID = try #require(late.header("Baton-Job-Id"))
+        #expect(try await store.records.get(lateID) != nil, "recorded once the wait ended")
+        #expect(try await client.get("/v1/jobs/\(lateID)/result", headers: ["Prefer": "wait=10"]).status == 200)
 
         let long = try await client.post("/v1/jobs/slow", #"{"ms": 14000}"#, headers: ["Prefer": "respond-async"])
         let location = try #require(long.header("Location"))

@@ -31,6 +31,29 @@ import Testing
         #expect(ending.headers["Baton-Status"] == "503")
     }
 
+    /// A call answered within its wait has no record: its end carries where it came from, and
+    /// a read of the end alone shows it (with API keys on, the owner check needs `owner`).
+    @Test func anEndCarriesTheOriginOfAJobWithoutARecord() throws {
+        let created = Timestamp(rfc3339: "2026-12-02T07:59:59.125Z")!
+        var ending = JobEnding(
+            answer: answer, state: .succeeded, service: "echo", startedAt: Timestamp(rfc3339: "2026-12-02T08:00:00.250Z")!,
+            attempts: 1, worker: "w-1")
+        #expect(ending.headers["Baton-Created"] == nil, "no origin, no headers")
+        ending.origin = JobOrigin(createdAt: created, owner: "alice", priority: .high)
+        let read = try #require(JobEnding(headers: ending.headers, body: answer.body))
+        #expect(read.origin == ending.origin)
+        let record = JobRecord(id: JobID.make(), ending: read)
+        #expect(record.createdAt == created)
+        #expect(record.owner == "alice")
+        #expect(record.priority == .high)
+        #expect(record.state == .succeeded)
+        // An end without one (a worker of the previous revision): created when it started.
+        let bare = JobRecord(id: JobID.make(), ending: JobEnding(answer: answer, state: .succeeded, startedAt: ending.startedAt))
+        #expect(bare.createdAt == ending.startedAt)
+        #expect(bare.owner == nil)
+        #expect(JobEnding(headers: JobEnding(answer: answer, state: .failed).headers, body: answer.body)?.origin == nil)
+    }
+
     @Test func anAnswerEntryWithoutATerminalStateIsNoEnding() {
         #expect(JobEnding(headers: answer.natsHeaders(jobID: nil), body: answer.body) == nil)
         var headers = answer.natsHeaders(jobID: nil)

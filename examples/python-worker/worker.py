@@ -60,6 +60,7 @@ H_STATUS = "Baton-Status"
 H_CONTENT_TYPE = "Content-Type"
 H_DEADLINE = "Baton-Deadline"
 H_OWNER = "Baton-Owner"
+H_PRIORITY = "Baton-Priority"
 H_CREATED = "Baton-Created"
 H_QUEUED_AS = "Baton-Queued-As"  # which copy of a job queued again this is (the record's queuedAs)
 H_RECORD = "Baton-Record"  # "headers": the gateway's record holds only what the job's headers say
@@ -117,6 +118,16 @@ def done_subject(service: str, job: str) -> str:
 
 def dead_job_subject(service: str, job: str) -> str:
     return f"baton.dlq.jobs.{service}.{job}"
+
+
+def origin_of(msg) -> Dict[str, str]:
+    """Where a job came from, for its answer entry when its record may never be written
+    (`Baton-Record: headers`, PROTOCOL.md §2.3): creation time, owner, priority."""
+    if header(msg.headers, H_RECORD) != "headers":
+        return {}
+    origin = {H_CREATED: header(msg.headers, H_CREATED), H_OWNER: header(msg.headers, H_OWNER),
+              H_PRIORITY: msg.subject.rsplit(".", 1)[-1]}
+    return {name: value for name, value in origin.items() if value}
 
 
 def consumer_name(service: str, priority: str) -> str:
@@ -276,6 +287,9 @@ class Ending:
     attempts: Optional[int] = None
     error: Optional[str] = None
     worker: Optional[str] = None
+    # Where the job came from (`Baton-Created`, `Baton-Owner`, `Baton-Priority`), for a job whose
+    # record may never be written (`Baton-Record: headers`: a call answered within its wait).
+    origin: Dict[str, str] = field(default_factory=dict)
 
     def headers(self) -> Dict[str, str]:
         headers = self.answer.headers()
@@ -284,6 +298,7 @@ class Ending:
                     H_ATTEMPTS: None if self.attempts is None else str(self.attempts),
                     H_ERROR: None if self.error is None else header_safe(self.error), H_WORKER: self.worker}
         headers.update({name: value for name, value in optional.items() if value is not None})
+        headers.update(self.origin)
         return headers
 
     @staticmethod
@@ -785,7 +800,7 @@ class Worker:
             if deadline is not None and deadline < now_ms():
                 detail = f"Job {job_id} reached its deadline before a worker started it; it was not run."
                 answer = Answer(504, PROBLEM_MEDIA_TYPE, problem("/problems/job-expired", "Job expired", 504, detail, job_id))
-                ending = Ending(answer, "expired", self.service, error=detail)
+                ending = Ending(answer, "expired", self.service, error=detail, origin=origin_of(msg))
                 await self.end(msg, job_id, reply, ending, None)
                 return
             if attempt > self.max_attempts:
@@ -832,7 +847,7 @@ class Worker:
             # 5. End the job (its answer entry), reply, publish the event if it has a webhook, ack;
             #    a retryable failure out of attempts is also dead-lettered.
             ending = Ending(outcome.answer, outcome.state, self.service, started_at=record.get("startedAt"),
-                            attempts=attempt, error=outcome.error, worker=self.worker_id)
+                            attempts=attempt, error=outcome.error, worker=self.worker_id, origin=origin_of(msg))
             dead_letter = (msg, attempt, outcome.error or "failed") if last_retry else None
             await self.end(msg, job_id, reply, ending, webhook, dead_letter)
         finally:
