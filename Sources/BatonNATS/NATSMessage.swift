@@ -66,12 +66,21 @@ public struct NATSHeaders: Sendable, Equatable, Sequence, ExpressibleByDictionar
 }
 
 extension String {
-    /// ASCII case-insensitive comparison (header names are ASCII tokens).
+    /// ASCII case-insensitive comparison (header names are ASCII tokens). Most comparisons are
+    /// of two different names of the same length (a look-up passing the other fields), so the
+    /// bytes are compared in one loop over contiguous storage (native strings), which stops at
+    /// the first difference.
     func caseInsensitiveEquals(_ other: String) -> Bool {
         @inline(__always) func lower(_ c: UInt8) -> UInt8 { (c >= 65 && c <= 90) ? c | 0x20 : c }
         guard self.utf8.count == other.utf8.count else { return false }
-        // Names are mostly written the same way: the plain comparison first.
-        return self == other || zip(self.utf8, other.utf8).allSatisfy { lower($0) == lower($1) }
+        let compared = self.utf8.withContiguousStorageIfAvailable { a in
+            other.utf8.withContiguousStorageIfAvailable { b in
+                for i in a.indices where a[i] != b[i] && lower(a[i]) != lower(b[i]) { return false }
+                return true
+            }
+        }
+        if let compared, let compared { return compared }
+        return zip(self.utf8, other.utf8).allSatisfy { lower($0) == lower($1) }
     }
 }
 

@@ -42,20 +42,21 @@ public struct JobEnding: Sendable, Equatable {
 
     /// The entry's headers (the answer's status and content type, and the end).
     public var headers: NATSHeaders {
-        var headers = answer.natsHeaders(jobID: nil)
-        headers[Headers.state] = state.rawValue
-        headers[Headers.service] = service
-        headers[Headers.finished] = finishedAt.description
-        headers[Headers.started] = startedAt?.description
-        headers[Headers.attempts] = attempts.map(String.init)
-        headers[Headers.error] = error.map(Self.headerSafe)
-        headers[Headers.worker] = worker
-        headers[Headers.progress] = progress?.percent.map { String($0) }
-        headers[Headers.progressMessage] = progress?.message.map(Self.headerSafe)
+        // Each name once: `add`, not the subscript's look-up of an existing field per name.
+        var headers = answer.natsHeaders(jobID: nil, capacity: 14)
+        headers.add(Headers.state, state.rawValue)
+        headers.add(Headers.service, service)
+        headers.add(Headers.finished, finishedAt.description)
+        headers.add(Headers.started, startedAt?.description)
+        headers.add(Headers.attempts, attempts.map(String.init))
+        headers.add(Headers.error, error.map(Self.headerSafe))
+        headers.add(Headers.worker, worker)
+        headers.add(Headers.progress, progress?.percent.map { String($0) })
+        headers.add(Headers.progressMessage, progress?.message.map(Self.headerSafe))
         if let origin {
-            headers[Headers.created] = origin.createdAt?.description
-            headers[Headers.owner] = origin.owner
-            headers[Headers.priority] = origin.priority?.rawValue
+            headers.add(Headers.created, origin.createdAt?.description)
+            headers.add(Headers.owner, origin.owner)
+            headers.add(Headers.priority, origin.priority?.rawValue)
         }
         return headers
     }

@@ -134,11 +134,13 @@ public struct JobStore: Sendable {
 
 extension JobAnswer {
     /// The answer as NATS headers (the body travels as the payload).
-    public func natsHeaders(jobID: String?) -> NATSHeaders {
-        var headers = NATSHeaders()
-        headers[Headers.status] = String(status)
-        if let contentType { headers[Headers.contentType] = contentType }
-        if let jobID { headers[Headers.jobID] = jobID }
+    ///
+    /// - Parameter capacity: room for this many fields (a caller that adds more).
+    public func natsHeaders(jobID: String?, capacity: Int = 3) -> NATSHeaders {
+        var headers = NATSHeaders(minimumCapacity: capacity)
+        headers.add(Headers.status, String(status))
+        headers.add(Headers.contentType, contentType)
+        headers.add(Headers.jobID, jobID)
         return headers
     }
 

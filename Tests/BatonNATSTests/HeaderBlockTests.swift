@@ -15,6 +15,25 @@ private func byName(_ headers: NATSHeaders) -> [String: [String]] {
 /// nats.c exactly as one built with nats.c's own header calls: the same fields, values and
 /// payload. nats.c parses the block here as it parses one that came over the wire.
 @Suite("header block") struct HeaderBlockTests {
+    /// Look-ups ignore ASCII case, and only ASCII case: names of one length that differ
+    /// anywhere are different names.
+    @Test func namesAreComparedIgnoringASCIICase() {
+        var headers = NATSHeaders(minimumCapacity: 4)
+        headers.add("Baton-Status", "200")
+        headers.add("baton-worker", "w-1")
+        headers.add("Baton-Job-Id", "j1")
+        #expect(headers["baton-status"] == "200")
+        #expect(headers["BATON-WORKER"] == "w-1")
+        #expect(headers["Baton-Job-Id"] == "j1")
+        #expect(headers["Baton-Job-Ix"] == nil)
+        #expect(headers["Baton-Statu"] == nil)
+        #expect(headers["Baton_Status"] == nil)
+        #expect("grüße".caseInsensitiveEquals("GRüSSE") == false)
+        #expect("Ünï".caseInsensitiveEquals("Ünï"))
+        headers["BATON-STATUS"] = "404"  // replaces the field of that name, whatever its case
+        #expect(headers.fields.filter { $0.name.caseInsensitiveEquals("baton-status") }.map(\.value) == ["404"])
+    }
+
     /// The header fields nats.c reads from a C message, by name, in order within a name.
     private func read(_ msg: OpaquePointer) -> (fields: [String: [String]], message: NATSMessage) {
         let message = NATSMessage(copying: msg)
