@@ -72,54 +72,6 @@ struct DurableJobRunner: Sendable {
         await run(delivery, token: token)
     }
 
-    /// A job as delivered: what its attempt's steps share. A class, so that each step's frame
-    /// holds a reference (an async function's frame is sized for all its paths and lives while
-    /// it runs; the steps are out of line so that a job's task only ever holds one of them).
-    private final class Delivery: Sendable {
-        let message: JetStreamMessage
-        let id: String
-        let trace: TraceContext?
-        let logger: Logger
-        /// Where a waiting gateway wants the answer.
-        let reply: String?
-        let taken = ContinuousClock.now
-        let deadline: Timestamp?
-        /// The gateway's record holds only what the headers say: no webhook to look up.
-        let headersOnly: Bool
-        /// `Baton-Cancel: delete`: a cancel while the job was queued deleted its message.
-        let cancelDeletes: Bool
-
-        init?(_ message: JetStreamMessage, logger: Logger) {
-            guard let id = message.headers[Headers.jobID], JobID.isValid(id) else { return nil }
-            self.message = message
-            self.id = id
-            trace = message.headers[Headers.traceparent].flatMap {
-                TraceContext(traceparent: $0, tracestate: message.headers[Headers.tracestate])
-            }
-            // One assignment: a stream log handler formats all of its metadata on every change.
-            var logger = logger
-            var metadata = logger.handler.metadata
-            metadata["job"] = .string(id)
-            if let trace { metadata["trace_id"] = .string(trace.traceID) }
-            logger.handler.metadata = metadata
-            self.logger = logger
-            reply = message.headers[Headers.replyTo]
-            deadline = message.headers[Headers.deadline].flatMap { Timestamp(rfc3339: $0) }
-            headersOnly = message.headers[Headers.record] == "headers"
-            cancelDeletes = message.headers[Headers.cancel] == "delete"
-        }
-
-        /// Where the job came from, carried by its end when its record may never have been
-        /// written (`Baton-Record: headers`: a call answered within its wait has none), so that
-        /// a read of the end alone shows its creation time, owner and priority.
-        var origin: JobOrigin? {
-            guard headersOnly else { return nil }
-            return JobOrigin(
-                createdAt: message.headers[Headers.created].flatMap { Timestamp(rfc3339: $0) }, owner: message.headers[Headers.owner],
-                priority: DurableJobRunner.priority(of: message))
-        }
-    }
-
     @inline(never) private func run(_ delivery: Delivery, token: CancelToken) async {
         let (message, id, trace, logger, reply, taken) = (delivery.message, delivery.id, delivery.trace, delivery.logger, delivery.reply, delivery.taken)
         let (deadline, headersOnly) = (delivery.deadline, delivery.headersOnly)
@@ -134,7 +86,7 @@ struct DurableJobRunner: Sendable {
         // unavailable and a job cannot start, which must not dead-letter it. This bound only
         // stops a message that can never start from cycling forever.
         if message.deliveryCount > configuration.maxAttempts * 10 {
-            await giveUp(message, attempts: message.deliveryCount - 1, id: id, reply: reply, since: taken, logger: logger)
+            await giveUp(message, attempts: message.deliveryCount - 1, id: id, origin: delivery.origin, reply: reply, since: taken, logger: logger)
             return
         }
 
@@ -163,7 +115,7 @@ struct DurableJobRunner: Sendable {
 
         if attempt.number > configuration.maxAttempts {  // earlier starts ended without an answer (crashes, stalls)
             _ = attempt.cursor.abandon()
-            await giveUp(message, attempts: attempt.number - 1, id: id, reply: reply, since: taken, logger: logger)
+            await giveUp(message, attempts: attempt.number - 1, id: id, origin: delivery.origin, reply: reply, since: taken, logger: logger)
             return
         }
 
@@ -300,16 +252,18 @@ struct DurableJobRunner: Sendable {
     /// A job delivered more often than `maxAttempts` (its worker crashed or stalled each time,
     /// or retries ran out): fail it and dead-letter it, unless it ended meanwhile.
     @inline(never) private func giveUp(
-        _ message: JetStreamMessage, attempts: Int, id: String, reply: String?, since taken: ContinuousClock.Instant, logger: Logger
+        _ message: JetStreamMessage, attempts: Int, id: String, origin: JobOrigin?, reply: String?, since taken: ContinuousClock.Instant,
+        logger: Logger
     ) async {
         logger.warning("job out of attempts; dead-lettering it", metadata: ["attempts": "\(attempts)"])
         await end(message, id: id, reply: reply, since: taken, logger: logger) { answerGateway in
             let stored = try await store.record(id)
             let error = stored?.record.error ?? "No answer after \(attempts) attempts (the worker crashed or stalled each time)."
             let problem = Problem.jobFailed(status: 500, message: error, jobID: id)
-            let proposed = JobEnding(
+            var proposed = JobEnding(
                 answer: JobAnswer(status: 500, contentType: Problem.mediaType, body: problem.encoded()), state: .failed,
                 service: service.name, startedAt: stored?.record.startedAt, attempts: attempts, error: error)
+            if stored == nil { proposed.origin = origin }
             let ended = try await store.finish(
                 id, by: .deadLetter, ending: proposed, webhook: stored?.record.webhook != nil, beforeEvent: answerGateway)
             if ended.state == .failed {
@@ -419,12 +373,6 @@ struct DurableJobRunner: Sendable {
         return record
     }
 
-    /// The job's priority, the last token of its subject (`baton.jobs.<service>.<priority>`).
-    fileprivate static func priority(of message: JetStreamMessage) -> Priority? {
-        let subject = message.subject
-        let last = subject.lastIndex(of: ".").map { subject[subject.index(after: $0)...] } ?? subject[...]
-        return Priority(rawValue: String(last))
-    }
 
     /// Runs the handler while heartbeating the message; a cancel request cancels it. Returns
     /// nil when the worker is stopping or the job was cancelled and the handler gave up.
