@@ -12,9 +12,7 @@ struct DrainCommand: AsyncParsableCommand {
     @Option(help: "Give up after this many seconds.") var timeout = 300
 
     func run() async throws {
-        var logger = Logger(label: "bench.drain")
-        logger.logLevel = .warning
-        let connection = try await NATSConnection.connect(NATSConfiguration(urls: natsURL, name: "bench-drain"), logger: logger)
+        let connection = try await benchConnection(natsURL, name: "bench-drain", logger: benchLogger("bench.drain"))
         let js = try JetStream(connection)
         let start = try await js.streamMessageCount("BATON_JOBS") ?? 0
         print("queued=\(start)")

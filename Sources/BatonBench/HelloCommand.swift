@@ -14,8 +14,7 @@ struct HelloCommand: AsyncParsableCommand {
     var natsURL: String?
 
     func run() async throws {
-        var logger = Logger(label: "bench.hello")
-        logger.logLevel = .warning
+        let logger = benchLogger("bench.hello")
         let router = Router()
         router.get("/hello") { _, _ in "hello" }
         router.post("/hello") { request, _ -> Response in
@@ -27,7 +26,7 @@ struct HelloCommand: AsyncParsableCommand {
         if let natsURL {
             // Phase R of `make bench`: HTTP in, one NATS request-reply, HTTP out, and nothing
             // else — what the fast lane would cost with no gateway logic at all.
-            let connection = try await NATSConnection.connect(NATSConfiguration(urls: natsURL, name: "bench-relay"), logger: logger)
+            let connection = try await benchConnection(natsURL, name: "bench-relay", logger: logger)
             router.post("/relay/:subject") { request, context -> Response in
                 var request = request
                 let body = try await request.collectBody(upTo: 1 << 20)

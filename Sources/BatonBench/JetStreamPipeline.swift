@@ -59,9 +59,8 @@ struct JetStreamWorkerCommand: AsyncParsableCommand {
     @Option(help: "Jobs in flight at once (as the Baton worker's --concurrency).") var concurrency = 256
 
     func run() async throws {
-        var logger = Logger(label: "bench.js-worker")
-        logger.logLevel = .warning
-        let connection = try await NATSConnection.connect(NATSConfiguration(urls: natsURL, name: "bench-js-worker"), logger: logger)
+        let logger = benchLogger("bench.js-worker")
+        let connection = try await benchConnection(natsURL, name: "bench-js-worker", logger: logger)
         let jetStream = try JetStream(connection)
         let results = try await JetStreamPipeline.ensure(jetStream)
         let consumer = "bench-\(name)"

@@ -13,9 +13,7 @@ struct JetStreamProbeCommand: AsyncParsableCommand {
     @Option var operations = 2000
 
     func run() async throws {
-        var logger = Logger(label: "bench.js")
-        logger.logLevel = .warning
-        let connection = try await NATSConnection.connect(NATSConfiguration(urls: natsURL, name: "bench-js"), logger: logger)
+        let connection = try await benchConnection(natsURL, name: "bench-js", logger: benchLogger("bench.js"))
         let js = try JetStream(connection)
         let tag = "p\(UInt32.random(in: 0...UInt32.max))"
         var stream = StreamSpec(name: "PROBE_\(tag)", subjects: ["probe.\(tag).>"])

@@ -15,10 +15,9 @@ struct NATSRequestReplyCommand: AsyncParsableCommand {
     @Option(help: "Payload bytes.") var size = 11
 
     func run() async throws {
-        var logger = Logger(label: "bench.nats")
-        logger.logLevel = .warning
-        let responder = try await NATSConnection.connect(NATSConfiguration(urls: natsURL, name: "bench-responder"), logger: logger)
-        let requester = try await NATSConnection.connect(NATSConfiguration(urls: natsURL, name: "bench-requester"), logger: logger)
+        let logger = benchLogger("bench.nats")
+        let responder = try await benchConnection(natsURL, name: "bench-responder", logger: logger)
+        let requester = try await benchConnection(natsURL, name: "bench-requester", logger: logger)
         let subject = "bench.rr.\(UInt32.random(in: 0...UInt32.max))"
         let subscription = try responder.subscribe(to: subject, queue: "bench")
         try await responder.flush()
