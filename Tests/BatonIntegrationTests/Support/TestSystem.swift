@@ -125,21 +125,47 @@ final class GatewayProcess: Sendable {
     }
 }
 
-/// A free TCP port on loopback.
+/// A free TCP port on loopback for a process under test to listen on, chosen below the
+/// kernel's ephemeral range (`ip_local_port_range`). The port is free when chosen and bound
+/// later by another process; a port from the ephemeral range can be taken in between by any
+/// outgoing connection's local end or by a nats-server started on port -1 (a gateway of the
+/// tests once exited with "Address already in use" that way, under CI's parallel load). Below
+/// the range only explicit binds take ports.
 func freePort() throws -> Int {
+    let low = ephemeralPortRange().lowerBound
+    if low > 10_100 {
+        for _ in 0..<500 {
+            let candidate = Int.random(in: 10_000..<low)
+            if try bindLoopback(port: candidate) != nil { return candidate }
+        }
+    }
+    guard let port = try bindLoopback(port: 0) else { throw TestError("bind failed") }
+    return port
+}
+
+/// The kernel's range of ephemeral ports (default 32768–60999).
+private func ephemeralPortRange() -> ClosedRange<Int> {
+    let text = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? ""
+    let bounds = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).compactMap { Int($0) }
+    guard bounds.count == 2, bounds[0] <= bounds[1] else { return 32768...60999 }
+    return bounds[0]...bounds[1]
+}
+
+/// Binds a TCP socket to `port` on loopback (0: any) and closes it; the port bound, or nil
+/// when `port` is taken.
+private func bindLoopback(port: Int) throws -> Int? {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw TestError("socket failed") }
     defer { close(fd) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
+    address.sin_port = UInt16(port).bigEndian
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
     let bound = withUnsafeMutablePointer(to: &address) { pointer in
         pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
     }
-    guard bound else { throw TestError("bind failed") }
-    return Int(UInt16(bigEndian: address.sin_port))
+    return bound ? Int(UInt16(bigEndian: address.sin_port)) : nil
 }
 
 /// A `baton worker` child process (for crash tests), its output in a log file.
