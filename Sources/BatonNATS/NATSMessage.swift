@@ -79,7 +79,7 @@ extension String {
                 return true
             }
         }
-        if let compared, let compared { return compared }
+        if let compared = compared ?? nil { return compared }  // nil: a string without contiguous UTF-8
         return zip(self.utf8, other.utf8).allSatisfy { lower($0) == lower($1) }
     }
 }

@@ -45,12 +45,15 @@ extension DurableJobRunner {
         /// Where the job came from, carried by its end when its record may never have been
         /// written (`Baton-Record: headers`: a call answered within its wait has none), so that
         /// a read of the end alone shows its creation time, owner and priority.
-        var origin: JobOrigin? {
-            guard headersOnly else { return nil }
-            return JobOrigin(
-                createdAt: message.headers[Headers.created].flatMap { Timestamp(rfc3339: $0) }, owner: message.headers[Headers.owner],
-                priority: DurableJobRunner.priority(of: message))
-        }
+        var origin: JobOrigin? { headersOnly ? DurableJobRunner.origin(of: message) : nil }
+    }
+
+    /// Where a job came from, as its message says: `Baton-Created`, `Baton-Owner`, and the
+    /// priority its subject names.
+    static func origin(of message: JetStreamMessage) -> JobOrigin {
+        JobOrigin(
+            createdAt: message.headers[Headers.created].flatMap { Timestamp(rfc3339: $0) }, owner: message.headers[Headers.owner],
+            priority: priority(of: message))
     }
 
     /// The job's priority, the last token of its subject (`baton.jobs.<service>.<priority>`).

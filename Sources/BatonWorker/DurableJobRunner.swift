@@ -363,16 +363,15 @@ struct DurableJobRunner: Sendable {
 
     /// The record as the gateway created it, from the job's headers (`Baton-Record: headers`).
     private func rebuiltRecord(_ id: String, message: JetStreamMessage) throws -> JobRecord {
-        let created = message.headers[Headers.created].flatMap { Timestamp(rfc3339: $0) } ?? .now
-        var record = try JobRecord(.accept, by: .gateway, id: id, service: service.name, lane: .durable, createdAt: created)
+        let origin = Self.origin(of: message)
+        var record = try JobRecord(.accept, by: .gateway, id: id, service: service.name, lane: .durable, createdAt: origin.createdAt ?? .now)
         record.deadline = message.headers[Headers.deadline].flatMap { Timestamp(rfc3339: $0) }
-        record.owner = message.headers[Headers.owner]
-        record.priority = Self.priority(of: message)
+        record.owner = origin.owner
+        record.priority = origin.priority
         record.traceparent = message.headers[Headers.traceparent]
         if message.headers[Headers.cancel] == "delete" { record.queueSequence = message.streamSequence }
         return record
     }
-
 
     /// Runs the handler while heartbeating the message; a cancel request cancels it. Returns
     /// nil when the worker is stopping or the job was cancelled and the handler gave up.

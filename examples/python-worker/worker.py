@@ -120,13 +120,19 @@ def dead_job_subject(service: str, job: str) -> str:
     return f"baton.dlq.jobs.{service}.{job}"
 
 
+def priority_of(msg) -> Optional[str]:
+    """A job's priority: the last token of its subject `baton.jobs.<service>.<priority>`."""
+    priority = msg.subject.rsplit(".", 1)[-1]
+    return priority if priority in PRIORITIES else None
+
+
 def origin_of(msg) -> Dict[str, str]:
     """Where a job came from, for its answer entry when its record may never be written
     (`Baton-Record: headers`, PROTOCOL.md §2.3): creation time, owner, priority."""
     if header(msg.headers, H_RECORD) != "headers":
         return {}
     origin = {H_CREATED: header(msg.headers, H_CREATED), H_OWNER: header(msg.headers, H_OWNER),
-              H_PRIORITY: msg.subject.rsplit(".", 1)[-1]}
+              H_PRIORITY: priority_of(msg)}
     return {name: value for name, value in origin.items() if value}
 
 
@@ -906,8 +912,8 @@ class Worker:
                     "traceparent": header(msg.headers, H_TRACEPARENT)}
         optional["queuedAs"] = header(msg.headers, H_QUEUED_AS)
         record.update({name: value for name, value in optional.items() if value is not None})
-        priority = msg.subject.rsplit(".", 1)[-1]
-        if priority in PRIORITIES:
+        priority = priority_of(msg)
+        if priority is not None:
             record["priority"] = priority
         return record
 
