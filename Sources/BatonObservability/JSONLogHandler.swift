@@ -7,10 +7,17 @@ public struct JSONLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level
     private let label: String
+    private let write: @Sendable (String) -> Void
 
     public init(label: String, logLevel: Logger.Level = .info) {
+        self.init(label: label, logLevel: logLevel) { line in FileHandle.standardError.write(Data(line.utf8)) }
+    }
+
+    /// Writes each line through `write` (tests read the lines).
+    public init(label: String, logLevel: Logger.Level = .info, write: @escaping @Sendable (String) -> Void) {
         self.label = label
         self.logLevel = logLevel
+        self.write = write
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -18,13 +25,18 @@ public struct JSONLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    public func log(
-        level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String,
-        file: String, function: String, line: UInt
-    ) {
-        var fields: [String: String] = ["ts": Self.now(), "level": level.rawValue, "label": label, "message": message.description]
-        for (key, value) in self.metadata.merging(explicit ?? [:], uniquingKeysWith: { $1 }) where fields[key] == nil {
+    /// The event's own metadata wins over the logger's; an error attached to the event is written
+    /// as `error.message` and `error.type`, as swift-log's `StreamLogHandler` does.
+    public func log(event: LogEvent) {
+        var fields: [String: String] = [
+            "ts": Self.now(), "level": event.level.rawValue, "label": label, "message": event.message.description,
+        ]
+        for (key, value) in self.metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) where fields[key] == nil {
             fields[key] = value.description
+        }
+        if let error = event.error {
+            fields["error.message"] = "\(error)"
+            fields["error.type"] = String(reflecting: type(of: error))
         }
         var line = "{"
         for (index, key) in fields.keys.sorted(by: Self.order).enumerated() {
@@ -32,7 +44,7 @@ public struct JSONLogHandler: LogHandler {
             line += Self.quote(key) + ":" + Self.quote(fields[key] ?? "")
         }
         line += "}\n"
-        FileHandle.standardError.write(Data(line.utf8))
+        write(line)
     }
 
     /// `ts`, `level`, `label`, `message` first, then the metadata by name.
