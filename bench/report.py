@@ -43,8 +43,8 @@ def merged(phase):
                 errors=sum(x["errors"] for x in runs))
 
 
-H, H1, N, F, F1, D, D1, Fhalf, Dhalf, A, R, R1, RD, RD1 = map(
-    merged, ("H", "H1", "N", "F", "F1", "D", "D1", "Fhalf", "Dhalf", "A", "R", "R1", "RD", "RD1"))
+H, H1, N, F, F1, D, D1, Fhalf, Dhalf, A, R, R1, RD, RD1, RDhalf = map(
+    merged, ("H", "H1", "N", "F", "F1", "D", "D1", "Fhalf", "Dhalf", "A", "R", "R1", "RD", "RD1", "RDhalf"))
 W, S, S1 = phases["W"], phases["S"], phases["S1"]
 
 
@@ -76,6 +76,7 @@ def round_ratios(p):
         "R_over_limit": p["R"]["rps"] / limit,
         "D_over_RD": p["D"]["rps"] / p["RD"]["rps"],
         "RD_over_R": p["RD"]["rps"] / p["R"]["rps"],
+        "rd_half_p99_ms": p["RDhalf"]["p99"],
         "limit": limit,
     }
 
@@ -106,6 +107,7 @@ counts = {
     "R_over_limit": medians["R_over_limit"],
     "D_over_RD": medians["D_over_RD"],
     "RD_over_R": medians["RD_over_R"],
+    "rd_half_p99_ms": medians["rd_half_p99_ms"],
 }
 targets = {
     "F_over_limit": (">=", 0.8), "D_over_F": (">=", 0.5), "added_p50_ms": ("<=", 0.3),
@@ -138,7 +140,9 @@ rows = [
     ("S·1", "S at 1 connection", S1),
     ("F·½", "F paced at half of F's peak", Fhalf),
     ("D·½", "D paced at half of D's peak", Dhalf),
+    ("RD·½", "RD paced at D·½'s rate", RDhalf),
 ]
+tails_by_round = ", ".join(f"{v['d_half_p99_ms']:.2f} / {v['rd_half_p99_ms']:.2f}" for v in per_round.values())
 lines = [
     f"# Baton benchmark {base.split('/')[-1]}",
     "",
@@ -171,10 +175,13 @@ lines += [
     f" trace context, metrics, problem documents); at 1 connection F·1 − R·1 = {(F1['p50'] - R1['p50']) * 1000:.0f} µs at p50.",
     f"- RD, the durable lane's design with nothing of Baton in it (HTTP in; the job published to a work-queue stream on file, its id as"
     " message id; a bare worker pulls it, stores its answer create-only in a KV bucket, replies and acks; HTTP out: 2 stored"
-    f" messages and an ack per job, where D stores 3): RD/R = {medians['RD_over_R']:.2f} (what JetStream's durability costs against"
+    f" messages and an ack per job, as D): RD/R = {medians['RD_over_R']:.2f} (what JetStream's durability costs against"
     f" a core request on this stack), D/RD = {medians['D_over_RD']:.2f} (what Baton's durable lane adds: its record, lifecycle,"
     f" headers, trace context, metrics); at 1 connection D·1 − RD·1 = {(D1['p50'] - RD1['p50']) * 1000:.0f} µs at p50."
     f" D/F = (D/RD)·(RD/R)/(F/R): with F/R = {medians['F_over_R']:.2f}, D/F ≥ 0.5 needs D/RD ≥ {0.5 * medians['F_over_R'] / medians['RD_over_R']:.2f}.",
+    f"- The tail at half load: D·½ p99 {Dhalf['p99']:.2f} ms, RD·½ p99 {RDhalf['p99']:.2f} ms at the same offered rate"
+    f" (medians; per round {tails_by_round}): what"
+    " of D·½'s tail the durable design on these cores has without any of Baton's logic.",
     f"- Strict durability (fsync on every write, `sync_interval: always`): S/D = {S['rps'] / D['rps']:.2f} at {conns} connections,"
     f" p50 at 1 connection {S1['p50']:.2f} ms against {D1['p50']:.2f} ms.",
 ]
@@ -207,7 +214,7 @@ for key, value in ratios.items():
     shown = f"{value:.3f}" if isinstance(value, float) else str(value)
     lines.append(f"| {key} | {shown} | {op} {target} | {'yes' if met(key) else 'no'} |")
 keys = ["F_over_limit", "D_over_F", "added_p50_ms", "added_p99_ms", "d_half_p99_ms", "async_accept_per_s", "F_over_R", "R_over_limit",
-        "D_over_RD", "RD_over_R"]
+        "D_over_RD", "RD_over_R", "rd_half_p99_ms"]
 lines += ["", "Each round's ratios (the table above takes their medians):", "",
           "| round | " + " | ".join(keys) + " | limit req/s |", "| --- |" + " ---: |" * (len(keys) + 1)]
 for number, values in per_round.items():
@@ -228,8 +235,8 @@ left.bar(names, [v["rps"] for v in values], color=["#999", "#999", "#999", "#2a7
 left.set_title(f"throughput, {conns} connections (req/s)")
 for i, v in enumerate(values):
     left.text(i, v["rps"], f"{v['rps']:.0f}", ha="center", va="bottom", fontsize=8)
-lat_names = ["H·1", "F·1", "D·1", "F·½", "D·½"]
-lat = [H1, F1, D1, Fhalf, Dhalf]
+lat_names = ["H·1", "F·1", "D·1", "F·½", "D·½", "RD·½"]
+lat = [H1, F1, D1, Fhalf, Dhalf, RDhalf]
 x = range(len(lat_names))
 right.bar([i - 0.2 for i in x], [v["p50"] for v in lat], width=0.4, label="p50")
 right.bar([i + 0.2 for i in x], [v["p99"] for v in lat], width=0.4, label="p99")

@@ -169,6 +169,8 @@ for round in $(seq "$ROUNDS"); do
   echo "== latency at half of this round's peak (paced)"
   record Fhalf.$round "$(paced $(( ${R[F.$round]%% *} / 2 )) $G/v1/jobs/echo-fast "$(p50 "${R[F1.$round]}")")"
   record Dhalf.$round "$(paced $(( ${R[D.$round]%% *} / 2 )) $G/v1/jobs/echo "$(p50 "${R[D1.$round]}")")"
+  # The durable design with no Baton logic at D·½'s rate: the tail the stack itself has there.
+  record RDhalf.$round "$(paced $(( ${R[D.$round]%% *} / 2 )) http://127.0.0.1:$RPORT/relay-jobs/echo "$(p50 "${R[RD1.$round]}")")"
 
   echo "== A: respond-async accept rate (no worker running), then the workers' drain rate"
   # The worker's resident set once it has run every durable job of the rounds so far: it must
