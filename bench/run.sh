@@ -10,6 +10,7 @@ ROUNDS=${ROUNDS:-3}             # rounds of the phases the ratios come from; the
 CONNS=${CONNS:-64}              # connections (H, F, D, A) = requests in flight (N)
 HELD=${HELD:-10000}             # W: concurrent held sync calls
 THREADS=${THREADS:-2}           # wrk threads
+WARMUP=${WARMUP:-3}             # seconds each pipeline runs unrecorded before round 1
 
 ./scripts/install-deps.sh
 NATS_SERVER=$(bench_nats_server)     # BATON_NATS_SERVER, else the current release (.tools/nats)
@@ -122,6 +123,15 @@ start_worker
 start_gateway
 G=http://127.0.0.1:$GPORT
 wait_durable F
+
+# Warm-up, not recorded: a process's first seconds under load are not a running system's
+# (allocator arenas and nats-server's Go heap growing from nothing, GC at every small step):
+# round 1 read D/RD 0.59–0.66 in three reports where rounds 2 and 3 read 0.75–0.93.
+echo "== warm-up: ${WARMUP} s on each of H, F, R, D and RD (not recorded)"
+for url in "http://127.0.0.1:$HPORT/hello" "$G/v1/jobs/echo-fast" "http://127.0.0.1:$RPORT/relay/baton.svc.echo-fast" \
+           "$G/v1/jobs/echo" "http://127.0.0.1:$RPORT/relay-jobs/echo"; do
+  wrk -t$THREADS -c$CONNS -d${WARMUP}s -s bench/post.lua "$url" >/dev/null
+done
 
 paced() {  # $1 = target rps, $2 = url, $3 = the phase's p50 at one connection (ms)
   # wrk waits a random time of mean `delay` after each answer (bench/paced.lua: exponential, so
@@ -244,6 +254,6 @@ mkdir -p bench/results
 CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 CPU+=", $(awk '/MemTotal/ {printf "%.1f GB RAM", $2/1024/1024}' /proc/meminfo), $(uname -sr)"
 VERSIONS="$(swift --version 2>&1 | head -1); nats-server $(bench_version "$NATS_SERVER"); nats.c $(dpkg-query -W -f='${Version}' libnats-dev); $( (wrk --version 2>&1 || true) | head -1 | cut -d' ' -f1-2)"
-python3 bench/report.py "bench/results/$DATE" "$(nproc)" "$CPU" "$VERSIONS" "$COMMIT" "$DURATION" "$CONNS" "$HELD" \
+WARMUP=$WARMUP python3 bench/report.py "bench/results/$DATE" "$(nproc)" "$CPU" "$VERSIONS" "$COMMIT" "$DURATION" "$CONNS" "$HELD" \
   "$ROUNDS" "$WORK/results" "${A_BAD:-0}" "${W_OK:-0}" "${W_BAD:-0}" "${W_RSS:-0}" \
   "${R[js_D]}" "${R[js_S]}" "${W_END:-0}" "${W_END_BACK:-0}" "${WORKER_RSS_FIRST:-0}" "${WORKER_RSS:-0}"
