@@ -155,13 +155,6 @@ for round in $(seq "$ROUNDS"); do
   N_LINE=$("$BIN/baton-bench" nats-rr --nats-url "$NATS" --concurrency "$CONNS" --duration "$DURATION")
   record N.$round "$(echo "$N_LINE" | sed -E 's/.*rps=([0-9]+) p50_us=([0-9]+) p99_us=([0-9]+).*/\1 \2 \3/' | awk '{printf "%s %.3f %.3f 0 0", $1, $2/1000, $3/1000}')"
 
-  # The phase right after N read ~5–7% slower than the same phase later (the rig, F and R in
-  # both orders after N: F / R 0.89–0.99 with F first, 0.98–1.05 with R first), and F always
-  # came right after N: 2 s unrecorded on each of R and F put that aftermath on no phase.
-  for url in "http://127.0.0.1:$RPORT/relay/baton.svc.echo-fast" "$G/v1/jobs/echo-fast"; do
-    wrk -t$THREADS -c$CONNS -d2s -s bench/post.lua "$url" >/dev/null
-  done
-
   echo "== F: Baton sync, fast lane (echo-fast)"
   record F.$round "$(wrk_run -t$THREADS -c$CONNS -d${DURATION}s -s bench/post.lua $G/v1/jobs/echo-fast)"
   record F1.$round "$(wrk_run -t1 -c1 -d5s -s bench/post.lua $G/v1/jobs/echo-fast)"
