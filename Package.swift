@@ -240,7 +240,7 @@ let package = Package(
         .testTarget(
             name: "BatonGatewayTests",
             dependencies: [
-                "BatonGateway", "BatonCore", "BatonStore", "BatonObservability",
+                "BatonGateway", "BatonCore", "BatonStore", "BatonObservability", "BatonTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

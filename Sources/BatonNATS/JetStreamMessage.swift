@@ -88,7 +88,7 @@ private final class Heartbeat: Sendable {
 
     func stop() {
         stopped.store(true, ordering: .releasing)
-        timer.withLock { $0?.cancel() }
+        timer.withLock { if let timer = $0 { timer.cancel() } }
     }
 }
 

@@ -47,10 +47,12 @@ public struct JSONLogHandler: LogHandler {
         write(line)
     }
 
+    /// The keys every line starts with, in this order.
+    private static let leading = ["ts": 0, "level": 1, "label": 2, "message": 3]
+
     /// `ts`, `level`, `label`, `message` first, then the metadata by name.
     private static func order(_ a: String, _ b: String) -> Bool {
-        let first = ["ts": 0, "level": 1, "label": 2, "message": 3]
-        switch (first[a], first[b]) {
+        switch (leading[a], leading[b]) {
         case (let x?, let y?): return x < y
         case (.some, nil): return true
         case (nil, .some): return false

@@ -1,7 +1,7 @@
 import BatonObservability
+import BatonTestSupport
 import Foundation
 import Logging
-import Synchronization
 import Testing
 
 /// `JSONLogHandler` writes one JSON object a line: the fixed fields first, then the metadata by
@@ -9,19 +9,12 @@ import Testing
 @Suite("JSON log handler") struct JSONLogHandlerTests {
     struct Failure: Error, CustomStringConvertible { var description: String { "the disk is full" } }
 
-    /// Lines written to memory.
-    final class Lines: Sendable {
-        private let lines = Mutex<[String]>([])
-        func append(_ line: String) { lines.withLock { $0.append(line) } }
-        var all: [String] { lines.withLock { $0 } }
-    }
-
-    private func logger(writingTo lines: Lines) -> Logger {
+    private func logger(writingTo lines: WrittenLines) -> Logger {
         Logger(label: "baton.test") { label in JSONLogHandler(label: label, logLevel: .info, write: lines.append) }
     }
 
     @Test func writesOneObjectALineWithTheFixedFieldsFirst() throws {
-        let lines = Lines()
+        let lines = WrittenLines()
         var log = logger(writingTo: lines)
         log[metadataKey: "job"] = "j-1"
         log[metadataKey: "b"] = "logger"
@@ -44,7 +37,7 @@ import Testing
     }
 
     @Test func anAttachedErrorIsWrittenAsTwoFields() throws {
-        let lines = Lines()
+        let lines = WrittenLines()
         logger(writingTo: lines).error("cannot write", error: Failure())
         let line = try #require(lines.all.first)
         let object = try #require(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String])

@@ -1,25 +1,18 @@
 import BatonObservability
+import BatonTestSupport
 import Logging
-import Synchronization
 import Testing
 
 /// `TextLogHandler` writes what swift-log's `StreamLogHandler` writes, though it formats the
 /// logger's metadata only for lines it writes.
 @Suite("text log handler") struct TextLogHandlerTests {
-    /// Lines written to memory.
-    final class Lines: TextOutputStream, @unchecked Sendable {
-        private let lines = Mutex<[String]>([])
-        func write(_ string: String) { lines.withLock { $0.append(string) } }
-        var all: [String] { lines.withLock { $0 } }
-    }
-
     /// Without the leading timestamp (each handler reads the clock itself).
     private func withoutTime(_ lines: [String]) -> [String] {
         lines.map { String($0.drop { $0 != " " }) }
     }
 
     @Test func writesTheSameLinesAsStreamLogHandler() {
-        let ours = Lines(), theirs = Lines()
+        let ours = WrittenLines(), theirs = WrittenLines()
         var text = Logger(label: "baton.test") { label in
             TextLogHandler(wrapping: StreamLogHandler(label: label, stream: ours, metadataProvider: nil), logLevel: .debug)
         }
