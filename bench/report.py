@@ -17,10 +17,13 @@ def parse(line):
 
 
 # bench/run.sh's measurements: "NAME rps p50 p99 non2xx errors", a round's phases as NAME.<round>.
-phases, by_round, drains = {}, {}, []
+phases, by_round, drains, stored = {}, {}, [], {}
 for line in open(results):
     name, rest = line.split(" ", 1)
-    if name.startswith("drain."):
+    if name.startswith("store."):  # the server's stored messages and bytes before a round's paced phases
+        messages, size = rest.split()
+        stored[int(name.split(".")[1])] = (int(messages), int(size))
+    elif name.startswith("drain."):
         rate, queued = rest.split()
         drains.append((float(rate), int(queued)))
     elif "." in name:
@@ -143,7 +146,10 @@ rows = [
     ("D·½", "D paced at half of D's peak", Dhalf),
     ("RD·½", "RD paced at D·½'s rate", RDhalf),
 ]
-tails_by_round = ", ".join(f"{v['d_half_p99_ms']:.2f} / {v['rd_half_p99_ms']:.2f}" for v in per_round.values())
+tails_by_round = ", ".join(
+    f"{v['d_half_p99_ms']:.2f} / {v['rd_half_p99_ms']:.2f}"
+    + (f" with {stored[r][0] / 1e6:.2f} M messages ({stored[r][1] / 1e6:.0f} MB) stored" if r in stored else "")
+    for r, v in per_round.items())
 lines = [
     f"# Baton benchmark {base.split('/')[-1]}",
     "",

@@ -93,12 +93,15 @@ record() { R[$1]="$2"; echo "$1 $2" >> "$WORK/results"; echo "   $1: $2"; }
 # (idle between their phases).
 HPORT=$(free_port)
 "$BIN/baton-bench" hello --port "$HPORT" & PIDS+=($!)
-wait_http "http://127.0.0.1:$HPORT/hello"
+HELLO=http://127.0.0.1:$HPORT/hello                       # H
+wait_http "$HELLO"
 RPORT=$(free_port)
 "$BIN/baton-bench" hello --port "$RPORT" --nats-url "$NATS" & PIDS+=($!)
 wait_http "http://127.0.0.1:$RPORT/hello"
+RELAY=http://127.0.0.1:$RPORT/relay/baton.svc.echo-fast   # R: the worker's fast lane, no gateway
+RELAY_JOBS=http://127.0.0.1:$RPORT/relay-jobs/echo        # RD: the bare durable pipeline
 "$BIN/baton-bench" js-worker --nats-url "$NATS" --name echo --concurrency 256 & PIDS+=($!)
-for _ in $(seq 100); do curl -sf -X POST -d x "http://127.0.0.1:$RPORT/relay-jobs/echo" >/dev/null && break; sleep 0.1; done
+for _ in $(seq 100); do curl -sf -X POST -d x "$RELAY_JOBS" >/dev/null && break; sleep 0.1; done
 
 # A worker's metrics on any free port: the default one may be taken on a shared box. No queue
 # bound (--max-queued 0, gateway and worker alike): A queues 10,000+ jobs a second with no
@@ -122,14 +125,15 @@ start_gateway() {
 start_worker
 start_gateway
 G=http://127.0.0.1:$GPORT
+FAST=$G/v1/jobs/echo-fast      # F
+DURABLE=$G/v1/jobs/echo        # D, A
 wait_durable F
 
 # Warm-up, not recorded: a process's first seconds under load are not a running system's
 # (allocator arenas and nats-server's Go heap growing from nothing, GC at every small step):
 # round 1 read D/RD 0.59–0.66 in three reports where rounds 2 and 3 read 0.75–0.93.
 echo "== warm-up: ${WARMUP} s on each of H, F, R, D and RD (not recorded)"
-for url in "http://127.0.0.1:$HPORT/hello" "$G/v1/jobs/echo-fast" "http://127.0.0.1:$RPORT/relay/baton.svc.echo-fast" \
-           "$G/v1/jobs/echo" "http://127.0.0.1:$RPORT/relay-jobs/echo"; do
+for url in "$HELLO" "$FAST" "$RELAY" "$DURABLE" "$RELAY_JOBS"; do
   wrk -t$THREADS -c$CONNS -d${WARMUP}s -s bench/post.lua "$url" >/dev/null
 done
 
@@ -148,39 +152,42 @@ p50() { echo "$1" | awk '{print $2}'; }
 for round in $(seq "$ROUNDS"); do
   echo "== round $round of $ROUNDS"
   echo "== H: raw Hummingbird"
-  record H.$round "$(wrk_run -t$THREADS -c$CONNS -d${DURATION}s -s bench/post.lua http://127.0.0.1:$HPORT/hello)"
-  record H1.$round "$(wrk_run -t1 -c1 -d5s -s bench/post.lua http://127.0.0.1:$HPORT/hello)"
+  record H.$round "$(wrk_run -t$THREADS -c$CONNS -d${DURATION}s -s bench/post.lua $HELLO)"
+  record H1.$round "$(wrk_run -t1 -c1 -d5s -s bench/post.lua $HELLO)"
 
   echo "== N: raw NATS request-reply through BatonNATS"
   N_LINE=$("$BIN/baton-bench" nats-rr --nats-url "$NATS" --concurrency "$CONNS" --duration "$DURATION")
   record N.$round "$(echo "$N_LINE" | sed -E 's/.*rps=([0-9]+) p50_us=([0-9]+) p99_us=([0-9]+).*/\1 \2 \3/' | awk '{printf "%s %.3f %.3f 0 0", $1, $2/1000, $3/1000}')"
 
   echo "== F: Baton sync, fast lane (echo-fast)"
-  record F.$round "$(wrk_run -t$THREADS -c$CONNS -d${DURATION}s -s bench/post.lua $G/v1/jobs/echo-fast)"
-  record F1.$round "$(wrk_run -t1 -c1 -d5s -s bench/post.lua $G/v1/jobs/echo-fast)"
+  record F.$round "$(wrk_run -t$THREADS -c$CONNS -d${DURATION}s -s bench/post.lua $FAST)"
+  record F1.$round "$(wrk_run -t1 -c1 -d5s -s bench/post.lua $FAST)"
 
   echo "== R: HTTP in, one NATS request to the same worker's echo-fast, HTTP out (no gateway logic)"
-  record R.$round "$(wrk_run -t$THREADS -c$CONNS -d${DURATION}s -s bench/post.lua http://127.0.0.1:$RPORT/relay/baton.svc.echo-fast)"
-  record R1.$round "$(wrk_run -t1 -c1 -d5s -s bench/post.lua http://127.0.0.1:$RPORT/relay/baton.svc.echo-fast)"
+  record R.$round "$(wrk_run -t$THREADS -c$CONNS -d${DURATION}s -s bench/post.lua $RELAY)"
+  record R1.$round "$(wrk_run -t1 -c1 -d5s -s bench/post.lua $RELAY)"
 
   echo "== D: Baton sync, durable lane (echo)"
   if (( round == ROUNDS )); then   # nats-server's own counts of one D phase
-    js_phase D.$round "$MON" -t$THREADS -c$CONNS -d${DURATION}s -s bench/post.lua $G/v1/jobs/echo
+    js_phase D.$round "$MON" -t$THREADS -c$CONNS -d${DURATION}s -s bench/post.lua $DURABLE
     R[js_D]=${R[js_D.$round]}
   else
-    record D.$round "$(wrk_run -t$THREADS -c$CONNS -d${DURATION}s -s bench/post.lua $G/v1/jobs/echo)"
+    record D.$round "$(wrk_run -t$THREADS -c$CONNS -d${DURATION}s -s bench/post.lua $DURABLE)"
   fi
-  record D1.$round "$(wrk_run -t1 -c1 -d5s -s bench/post.lua $G/v1/jobs/echo)"
+  record D1.$round "$(wrk_run -t1 -c1 -d5s -s bench/post.lua $DURABLE)"
 
   echo "== RD: HTTP in, one JetStream job to a bare worker that stores its answer, replies and acks, HTTP out (no Baton logic)"
-  record RD.$round "$(wrk_run -t$THREADS -c$CONNS -d${DURATION}s -s bench/post.lua http://127.0.0.1:$RPORT/relay-jobs/echo)"
-  record RD1.$round "$(wrk_run -t1 -c1 -d5s -s bench/post.lua http://127.0.0.1:$RPORT/relay-jobs/echo)"
+  record RD.$round "$(wrk_run -t$THREADS -c$CONNS -d${DURATION}s -s bench/post.lua $RELAY_JOBS)"
+  record RD1.$round "$(wrk_run -t1 -c1 -d5s -s bench/post.lua $RELAY_JOBS)"
 
   echo "== latency at half of this round's peak (paced)"
-  record Fhalf.$round "$(paced $(( ${R[F.$round]%% *} / 2 )) $G/v1/jobs/echo-fast "$(p50 "${R[F1.$round]}")")"
-  record Dhalf.$round "$(paced $(( ${R[D.$round]%% *} / 2 )) $G/v1/jobs/echo "$(p50 "${R[D1.$round]}")")"
+  # What the server holds when the paced phases start (the results of every job so far, kept
+  # 24 h): the durable tails grow with it from round to round (the report prints both).
+  echo "store.$round $(curl -s "$MON/jsz" | python3 -c 'import json, sys; d = json.load(sys.stdin); print(d["messages"], d["bytes"])')" >> "$WORK/results"
+  record Fhalf.$round "$(paced $(( ${R[F.$round]%% *} / 2 )) $FAST "$(p50 "${R[F1.$round]}")")"
+  record Dhalf.$round "$(paced $(( ${R[D.$round]%% *} / 2 )) $DURABLE "$(p50 "${R[D1.$round]}")")"
   # The durable design with no Baton logic at D·½'s rate: the tail the stack itself has there.
-  record RDhalf.$round "$(paced $(( ${R[D.$round]%% *} / 2 )) http://127.0.0.1:$RPORT/relay-jobs/echo "$(p50 "${R[RD1.$round]}")")"
+  record RDhalf.$round "$(paced $(( ${R[D.$round]%% *} / 2 )) $RELAY_JOBS "$(p50 "${R[RD1.$round]}")")"
 
   echo "== A: respond-async accept rate (no worker running), then the workers' drain rate"
   # The worker's resident set once it has run every durable job of the rounds so far: it must
@@ -189,7 +196,7 @@ for round in $(seq "$ROUNDS"); do
   WORKER_RSS_FIRST=${WORKER_RSS_FIRST:-$WORKER_RSS}
   echo "   worker resident set after the durable phases: ${WORKER_RSS} MB"
   stop $WPID
-  A_OUT=$(wrk_run -t$THREADS -c$CONNS -d${DURATION}s -s bench/async.lua $G/v1/jobs/echo)
+  A_OUT=$(wrk_run -t$THREADS -c$CONNS -d${DURATION}s -s bench/async.lua $DURABLE)
   A_BAD=$(( ${A_BAD:-0} + $(grep -o 'bad_responses=[0-9]*' "$WORK/last-wrk.txt" | cut -d= -f2) ))
   record A.$round "$A_OUT"
   start_worker
