@@ -3,6 +3,7 @@
   jsz.py snap URL          prints a snapshot (JSON) of http://host:port (the server's -m port),
                            once the counters have stopped moving (jobs in flight when wrk stopped
                            finish first), at most ~10 s
+  jsz.py stored URL        prints what the server stores now: "MESSAGES BYTES" (/jsz totals)
   jsz.py delta A B JOBS    prints the deltas from snapshot file A to B, divided by JOBS, as one
                            comma-separated key=value token for report.py (with, as a cross-check,
                            the jobs published to BATON_JOBS and the stored messages per one of them)
@@ -79,9 +80,16 @@ def delta(a, b, jobs):
     return ",".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in out.items())
 
 
+def stored(base):
+    jsz = get(base + "/jsz")
+    return f"{jsz['messages']} {jsz['bytes']}"
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "snap":
         print(json.dumps(settled(sys.argv[2].rstrip("/"))))
+    elif sys.argv[1] == "stored":
+        print(stored(sys.argv[2].rstrip("/")))
     else:
         a, b = (json.load(open(p)) for p in sys.argv[2:4])
         print(delta(a, b, sys.argv[4]))

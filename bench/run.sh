@@ -183,7 +183,7 @@ for round in $(seq "$ROUNDS"); do
   echo "== latency at half of this round's peak (paced)"
   # What the server holds when the paced phases start (the results of every job so far, kept
   # 24 h): the durable tails grow with it from round to round (the report prints both).
-  echo "store.$round $(curl -s "$MON/jsz" | python3 -c 'import json, sys; d = json.load(sys.stdin); print(d["messages"], d["bytes"])')" >> "$WORK/results"
+  echo "store.$round $(python3 bench/jsz.py stored "$MON")" >> "$WORK/results"
   record Fhalf.$round "$(paced $(( ${R[F.$round]%% *} / 2 )) $FAST "$(p50 "${R[F1.$round]}")")"
   record Dhalf.$round "$(paced $(( ${R[D.$round]%% *} / 2 )) $DURABLE "$(p50 "${R[D1.$round]}")")"
   # The durable design with no Baton logic at D·½'s rate: the tail the stack itself has there.
