@@ -26,7 +26,11 @@ enum HeaderBlock {
         let statusEnd = statusLF - 1  // at the CR
         position = statusLF + 1
 
-        var headers = NATSHeaders(minimumCapacity: 8)
+        // One field a line at most (and a status's two): sized once, not grown as a job's
+        // dozen fields come in.
+        var lines = 0
+        for byte in bytes where byte == 10 { lines += 1 }
+        var headers = NATSHeaders(minimumCapacity: lines)
         var lastName: String?  // nil on the first line only
         while position < end {
             if bytes[position] == 13 {  // an empty line: the end of the block

@@ -1,3 +1,4 @@
+import BatonCore
 import Foundation
 import Logging
 
@@ -60,16 +61,7 @@ public struct JSONLogHandler: LogHandler {
         }
     }
 
-    private static func now() -> String {
-        var spec = timespec()
-        clock_gettime(CLOCK_REALTIME, &spec)
-        var seconds = spec.tv_sec
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        return String(
-            format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
-            parts.tm_hour, parts.tm_min, parts.tm_sec, spec.tv_nsec / 1_000_000)
-    }
+    private static func now() -> String { Timestamp.now.description }
 
     static func quote(_ text: String) -> String {
         var out = "\""

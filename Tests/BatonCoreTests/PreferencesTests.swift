@@ -1,4 +1,5 @@
 import BatonCore
+import Foundation
 import Testing
 
 @Suite struct PreferencesTests {
@@ -102,6 +103,37 @@ import Testing
             let time = Timestamp(milliseconds: Int64.random(in: 0...4_102_444_799_999))
             #expect(Timestamp(rfc3339: time.description) == time, "\(time.milliseconds)")
         }
+    }
+
+    /// The calendar arithmetic agrees with glibc's `gmtime_r` and `timegm`, before 1970 too.
+    @Test func agreesWithTheCLibrary() {
+        for _ in 0..<2_000 {
+            let milliseconds = Int64.random(in: -2_208_988_800_000...253_402_300_799_999)  // 1900 ... 9999
+            var seconds = time_t(milliseconds >= 0 ? milliseconds / 1000 : (milliseconds - 999) / 1000)
+            var parts = tm()
+            gmtime_r(&seconds, &parts)
+            let text = Timestamp(milliseconds: milliseconds).description
+            let expected = String(
+                format: "%04d-%02d-%02dT%02d:%02d:%02d", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
+                parts.tm_hour, parts.tm_min, parts.tm_sec)
+            #expect(text.hasPrefix(expected), "\(milliseconds)")
+            #expect(Timestamp(rfc3339: text)?.milliseconds == milliseconds, "\(text)")
+            #expect(Int64(timegm(&parts)) == Int64(seconds))
+        }
+    }
+
+    @Test(arguments: [
+        "2026-13-01T00:00:00Z", "2026-00-10T00:00:00Z", "2026-02-29T00:00:00Z", "2026-04-31T00:00:00Z",
+        "2026-01-01T24:00:00Z", "2026-01-01T00:60:00Z", "2026-01-01T00:00:60Z", "2026-01-01T00:00:00.Z",
+        "2026-01-01T00:00:00.1x2Z", "2026-01-01T00:00:00+01:00", "2026-01-01T00:00:00", "２０26-01-01T00:00:00Z",
+    ])
+    func rejectsWhatIsNotATime(text: String) {
+        #expect(Timestamp(rfc3339: text) == nil)
+    }
+
+    @Test func readsTheFractionToMilliseconds() {
+        #expect(Timestamp(rfc3339: "2024-02-29T12:00:00.5Z")?.description == "2024-02-29T12:00:00.500Z")
+        #expect(Timestamp(rfc3339: "2024-02-29T12:00:00.123456789Z")?.description == "2024-02-29T12:00:00.123Z")
     }
 
     @Test func recordJSONRoundTrip() throws {
