@@ -97,19 +97,9 @@ final class JobsController<Backend: GatewayBackend>: Sendable {
     }
 
     /// Everything up to the client's wait runs in a child task (`inChildTask`): a held call
-    /// then holds only the memory of the wait itself. Except on the fast lane, where the start
-    /// is a publish and no JetStream round trip (unless it records the job up front: then it
-    /// also waits there): there the child task's two hand-offs between threads cost more than
-    /// the frames they spare, ~25–35 µs of a call's latency at one connection (README,
-    /// Performance). A service the registry has not cached takes the child task.
+    /// then holds only the memory of the wait itself.
     private func submit(_ request: Request, service name: String, span: JobSpan?) async throws -> Response {
-        let progress =
-            if backend.services.cached(name)?.lane == .fast {
-                try await start(request, service: name, span: span)
-            } else {
-                try await inChildTask { try await self.start(request, service: name, span: span) }
-            }
-        switch progress {
+        switch try await inChildTask({ try await self.start(request, service: name, span: span) }) {
         case .done(let response):
             return response
         case .waiting(let pending, let headers):

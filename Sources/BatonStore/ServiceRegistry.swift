@@ -49,16 +49,6 @@ public final class ServiceRegistry: Sendable {
         }
     }
 
-    /// The registration of `name` if it is at hand without a read (cached, not yet expired);
-    /// nil otherwise, whether or not the service exists.
-    public func cached(_ name: String) -> ServiceRegistration? {
-        let now = ContinuousClock.now
-        return cache.withLock { cache in
-            guard case .known(let registration, let until) = cache[name], until > now else { return nil }
-            return registration
-        }
-    }
-
     /// Reads `name` from the bucket and caches what it found (an unknown name is not cached: it
     /// may be registered any moment).
     private func read(_ name: String) async throws -> ServiceRegistration? {

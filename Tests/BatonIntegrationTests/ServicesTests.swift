@@ -1,6 +1,5 @@
 import BatonCore
 import BatonNATS
-import BatonStore
 import BatonTestSupport
 import BatonWorker
 import Foundation
@@ -56,26 +55,6 @@ struct ServicesTests {
         // Sorted by name.
         let names = try #require(try response.json()["services"] as? [[String: Any]]).compactMap { $0["name"] as? String }
         #expect(names == names.sorted())
-    }
-
-    /// What the gateway asks before a submit (fast lane in this task, else a child task): a
-    /// registration known without a read, and only while its cache entry lives.
-    @Test func aRegistrationIsCachedOnlyOnceReadAndUntilItExpires() async throws {
-        let system = try await SharedSystem.get()
-        let jetStream = try JetStream(system.worker)
-        let name = "cached-\(UInt32.random(in: 0...UInt32.max))"
-        try await ServiceRegistry(jetStream: jetStream).register(
-            ServiceRegistration(name: name, lane: .fast, version: "1.0.0", description: "cache test"))
-
-        let registry = ServiceRegistry(jetStream: jetStream, cacheTTL: .milliseconds(300))
-        #expect(registry.cached(name) == nil)  // exists, but not read by this registry yet
-        #expect(try await registry.lookup(name)?.lane == .fast)
-        #expect(registry.cached(name)?.lane == .fast)
-        #expect(registry.cached("never-\(name)") == nil)
-        try await Task.sleep(for: .milliseconds(400))
-        #expect(registry.cached(name) == nil)  // expired: the next lookup reads again
-        #expect(try await registry.lookup(name)?.name == name)
-        #expect(registry.cached(name)?.name == name)
     }
 
     @Test func numRequestsGrowsAfterAJob() async throws {

@@ -80,9 +80,6 @@ protocol JobEventStreaming: Sendable {
 protocol ServiceDirectory: Sendable {
     /// The registration of `name`; nil when no worker registered it.
     func lookup(_ name: String) async throws -> ServiceRegistration?
-    /// The registration of `name` if it is known without a read (nil otherwise, whether or not
-    /// the service exists).
-    func cached(_ name: String) -> ServiceRegistration?
     /// The catalogue as its JSON body (`{"services": [...]}`).
     func catalogue() async throws -> ByteBuffer
 }

@@ -80,7 +80,6 @@ struct NATSServiceDirectory: ServiceDirectory {
     let catalogue: ServiceCatalogue
 
     func lookup(_ name: String) async throws -> ServiceRegistration? { try await registry.lookup(name) }
-    func cached(_ name: String) -> ServiceRegistration? { registry.cached(name) }
     func catalogue() async throws -> ByteBuffer { try await catalogue.current() }
 }
 

@@ -233,10 +233,6 @@ extension MemoryBackend: ServiceDirectory {
         state.withLock { $0.services[name]?.registration }
     }
 
-    func cached(_ name: String) -> ServiceRegistration? {
-        state.withLock { $0.services[name]?.registration }
-    }
-
     func catalogue() async throws -> ByteBuffer {
         let registrations = state.withLock { $0.services.values.map(\.registration) }.sorted { $0.name < $1.name }
         let services = registrations.map {
