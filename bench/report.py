@@ -7,7 +7,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 (base, cores, cpu, versions, commit, duration, conns, held, rounds, results,
- a_bad, w_ok, w_bad, w_rss, js_D, js_S, w_end, w_end_back, worker_rss, worker_rss_last) = sys.argv[1:]
+ a_bad, w_ok, w_bad, w_rss, js_D, js_S, w_end, w_end_back, worker_rss, worker_rss_last, wf_ok, wf_bad, wf_rss) = sys.argv[1:]
 rounds = int(rounds)
 
 
@@ -49,7 +49,7 @@ def merged(phase):
 
 H, H1, N, F, F1, D, D1, Fhalf, Dhalf, A, R, R1, RD, RD1, RDhalf = map(
     merged, ("H", "H1", "N", "F", "F1", "D", "D1", "Fhalf", "Dhalf", "A", "R", "R1", "RD", "RD1", "RDhalf"))
-W, S, S1 = phases["W"], phases["S"], phases["S1"]
+W, WF, S, S1 = phases["W"], phases["WF"], phases["S"], phases["S1"]
 
 
 def parse_js(token):
@@ -96,6 +96,8 @@ ratios = {
     "d_half_p99_ms": medians["d_half_p99_ms"],
     "held_calls_ok": int(w_ok),
     "held_rss_mb": int(w_rss),
+    "held_fast_calls_ok": int(wf_ok),
+    "held_fast_rss_mb": int(wf_rss),
     "async_accept_per_s": medians["async_accept_per_s"],
 }
 # Counts without a target: what nats-server counted per durable job, and the worker's end failures.
@@ -116,6 +118,7 @@ counts = {
 targets = {
     "F_over_limit": (">=", 0.8), "D_over_F": (">=", 0.5), "added_p50_ms": ("<=", 0.3),
     "added_p99_ms": ("<=", 2.0), "d_half_p99_ms": ("<=", 5.0), "held_calls_ok": (">=", int(held)), "held_rss_mb": ("<=", 300),
+    "held_fast_calls_ok": (">=", int(held)), "held_fast_rss_mb": ("<=", 300),
     "async_accept_per_s": (">=", 10000),
 }
 
@@ -136,6 +139,7 @@ rows = [
     ("S", "D on a nats-server with sync_interval: always", S),
     ("A", "Baton Prefer: respond-async accepts (echo)", A),
     ("W", f"{held} held sync calls (slow, 5 s)", W),
+    ("WF", f"{held} held sync calls on the fast lane (slow-fast, 5 s)", WF),
     ("H·1", "H at 1 connection", H1),
     ("F·1", "F at 1 connection", F1),
     ("R·1", "R at 1 connection", R1),
@@ -160,7 +164,7 @@ lines = [
     "paced phases: 32 connections at half the phase's peak rate (each connection waits a random, exponentially distributed time between an answer and its next request: independent clients). Latencies from wrk --latency.",
     f"H, N, F, R, D, RD, A and their 1-connection and paced phases ran in {rounds} interleaved rounds: their rows are each column's",
     "median over the rounds (non-2xx and socket errors summed), and each ratio is the median of the rounds' own ratios (per-round",
-    "values below). S and W ran once.",
+    "values below). S, W and WF ran once.",
     "",
     "| phase | what | req/s | p50 ms | p99 ms | non-2xx | socket errors |",
     "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
@@ -174,6 +178,8 @@ lines += [
     f"- W: {w_ok} of the {held} held calls (one per connection) answered 200 with the right body within the 12 s phase, {w_bad} wrong;"
     f" gateway peak RSS {w_rss} MB; the worker logged {w_end} `cannot record the end of the job` warnings by the phase's end"
     f" ({w_end_back} of them handing the job back).",
+    f"- WF: {wf_ok} of the {held} held fast-lane calls answered 200 with the right body within the 12 s phase, {wf_bad} wrong;"
+    f" gateway peak RSS {wf_rss} MB (a fresh gateway).",
     f"- The worker's resident set once it has run round 1's F, D, D·1 and paced phases: {worker_rss} MB; after the last round's:"
     f" {worker_rss_last} MB, with {rounds - 1} drains of A's queue ({', '.join(f'{q:,}' for _, q in drains[:-1]) or 'none'} jobs, up to 256 at once) in between"
     " (it must not grow with the jobs run).",

@@ -108,7 +108,7 @@ for _ in $(seq 100); do curl -sf -X POST -d x "$RELAY_JOBS" >/dev/null && break;
 # worker running, and the default bound (100,000 per service and priority) would refuse some
 # within a phase — and a 503 is cheaper than an accept.
 start_worker() {  # $1 = concurrency, $2 = a log file (else the terminal)
-  local args=(worker --nats-url "$NATS" --services echo,echo-fast,slow --concurrency "${1:-256}" --max-queued 0 --metrics-port 0 --log-level warning)
+  local args=(worker --nats-url "$NATS" --services echo,echo-fast,slow,slow-fast --concurrency "${1:-256}" --max-queued 0 --metrics-port 0 --log-level warning)
   if [[ -n ${2:-} ]]; then "$BIN/baton" "${args[@]}" >"$2" 2>&1 & WPID=$!; else "$BIN/baton" "${args[@]}" & WPID=$!; fi
   PIDS+=($WPID)
 }
@@ -255,6 +255,20 @@ record W "$W_OUT"
 echo "   held: ok=$W_OK bad=$W_BAD (of $(( HELD / THREADS * THREADS )) calls) gateway peak RSS=${W_RSS} MB;" \
   "worker: $W_END × cannot record the end of the job ($W_END_BACK handed back)"
 
+# The same on the fast lane: a held fast-lane call has no stored job, only the gateway's wait on
+# a NATS request (a child task, a reply-inbox slot). b29491e once cost each ~12 KB more.
+echo "== WF: $HELD concurrent held sync calls on the fast lane (slow-fast, 5 s) on a fresh gateway"
+stop $GPID
+start_gateway
+G=http://127.0.0.1:$GPORT
+for _ in $(seq 100); do [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST $G/v1/jobs/slow-fast -H 'Content-Type: application/json' -d '{"ms": 0}')" = 200 ] && break; sleep 0.1; done
+WF_OUT=$(wrk_run -t$THREADS -c$HELD -d12s --timeout 30s -s bench/held.lua $G/v1/jobs/slow-fast -- $((HELD / THREADS)))
+WF_OK=$(grep -o 'held_ok=[0-9]*' "$WORK/last-wrk.txt" | cut -d= -f2)
+WF_BAD=$(grep -o 'held_bad=[0-9]*' "$WORK/last-wrk.txt" | cut -d= -f2)
+WF_RSS=$(awk '/VmHWM/ {printf "%.0f", $2/1024}' /proc/$GPID/status)
+record WF "$WF_OUT"
+echo "   held on the fast lane: ok=$WF_OK bad=$WF_BAD (of $(( HELD / THREADS * THREADS )) calls) gateway peak RSS=${WF_RSS} MB"
+
 echo "== report"
 DATE=$(date -u +%Y-%m-%dT%H%MZ)
 mkdir -p bench/results
@@ -263,4 +277,5 @@ CPU+=", $(awk '/MemTotal/ {printf "%.1f GB RAM", $2/1024/1024}' /proc/meminfo), 
 VERSIONS="$(swift --version 2>&1 | head -1); nats-server $(bench_version "$NATS_SERVER"); nats.c $(dpkg-query -W -f='${Version}' libnats-dev); $( (wrk --version 2>&1 || true) | head -1 | cut -d' ' -f1-2)"
 WARMUP=$WARMUP python3 bench/report.py "bench/results/$DATE" "$(nproc)" "$CPU" "$VERSIONS" "$COMMIT" "$DURATION" "$CONNS" "$HELD" \
   "$ROUNDS" "$WORK/results" "${A_BAD:-0}" "${W_OK:-0}" "${W_BAD:-0}" "${W_RSS:-0}" \
-  "${R[js_D]}" "${R[js_S]}" "${W_END:-0}" "${W_END_BACK:-0}" "${WORKER_RSS_FIRST:-0}" "${WORKER_RSS:-0}"
+  "${R[js_D]}" "${R[js_S]}" "${W_END:-0}" "${W_END_BACK:-0}" "${WORKER_RSS_FIRST:-0}" "${WORKER_RSS:-0}" \
+  "${WF_OK:-0}" "${WF_BAD:-0}" "${WF_RSS:-0}"

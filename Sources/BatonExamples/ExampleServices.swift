@@ -6,7 +6,7 @@ import NIOCore
 /// The example services that `baton dev`, `baton worker`, the tests and the README use.
 public enum ExampleServices {
     /// Names `baton worker --services` accepts.
-    public static let names = ["echo", "echo-fast", "slow", "fail", "flaky"]
+    public static let names = ["echo", "echo-fast", "slow", "slow-fast", "fail", "flaky"]
 
     /// The definition of `name` on `lane` (nil if there is no such example).
     public static func definition(_ name: String, lane: Lane? = nil) -> ServiceDefinition? {
@@ -17,6 +17,8 @@ public enum ExampleServices {
             ServiceDefinition(name: "echo-fast", lane: lane ?? .fast, description: "echo on the fast lane (core NATS request-reply).", handler: echo)
         case "slow":
             ServiceDefinition(name: "slow", lane: lane ?? .durable, description: #"{"ms": N, "steps": K}: reports K progress steps over N ms, answers {"slept_ms": N}."#, handler: slow)
+        case "slow-fast":
+            ServiceDefinition(name: "slow-fast", lane: lane ?? .fast, description: "slow on the fast lane (held calls with no stored job).", handler: slow)
         case "fail":
             ServiceDefinition(name: "fail", lane: lane ?? .durable, description: #"{"status": S, "message": M}: fails with that status and message."#, handler: fail)
         case "flaky":

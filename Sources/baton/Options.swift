@@ -227,7 +227,7 @@ extension GatewayOptions {
 /// Worker options (also used by `baton dev`).
 struct WorkerOptions: ParsableArguments {
     @Option(help: "Example services to run, comma-separated (\(ExampleServices.names.joined(separator: ", "))).")
-    var services = "echo,echo-fast,slow,fail,flaky"
+    var services = "echo,echo-fast,slow,slow-fast,fail,flaky"
 
     @Option(help: "Services to run on the fast lane (core NATS request-reply), comma-separated.")
     var fast = ""

@@ -100,7 +100,7 @@ struct OpenAPITests {
     // `echo-fast` are the only services (`slow` holds long jobs; `fail` and `flaky` answer the
     // 5xx their body asks for: answers, not gateway errors), and `Callback-Url` is left out
     // (without a secret it is a 400 before anything else is looked at). Negative cases still
-    // send other service names; `before_call` turns `slow`, `fail` and `flaky` into `echo`.
+    // send other service names; `before_call` turns `slow`, `slow-fast`, `fail` and `flaky` into `echo`.
     // `BATON_FUZZ_SEED` replays a run (schemathesis prints its seed).
     /// No 5xx and only problem documents as errors, under schemathesis.
     @Test func schemathesisFindsNoServerErrorAndOnlyProblemDocuments() async throws {
@@ -155,7 +155,7 @@ struct OpenAPITests {
         import schemathesis
 
         SAFE_SERVICES = ["echo", "echo-fast"]
-        UNSAFE_SERVICES = {"slow", "fail", "flaky"}
+        UNSAFE_SERVICES = {"slow", "slow-fast", "fail", "flaky"}
 
 
         @schemathesis.hook

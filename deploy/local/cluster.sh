@@ -47,7 +47,7 @@ CONCURRENCY=${CONCURRENCY:-${SAVED_CONCURRENCY:-64}}
 METRICS_PORT_BASE=${METRICS_PORT_BASE:-${SAVED_METRICS_PORT_BASE:-9190}}
 STOP_TIMEOUT=${STOP_TIMEOUT:-20}
 READY_TIMEOUT=${READY_TIMEOUT:-60}
-SERVICES=echo,echo-fast,slow,fail,flaky
+SERVICES=echo,echo-fast,slow,slow-fast,fail,flaky
 
 NAMES=(nats-1 nats-2 nats-3 gateway-1 gateway-2 worker-1 worker-2 nginx)
 NATS_URLS=nats://127.0.0.1:4301,nats://127.0.0.1:4302,nats://127.0.0.1:4303
