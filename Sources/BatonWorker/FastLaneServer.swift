@@ -5,7 +5,8 @@ import Logging
 /// Serves a fast-lane service: core NATS request-reply on `baton.svc.<service>` in queue group
 /// `baton.<service>`, at most `concurrency` handlers at once. Nothing is recorded; the gateway
 /// that sent the request owns the job (and records it only when it switches to `202`).
-struct FastLaneServer: Sendable {
+/// A class, as `DurableJobRunner`: each request's task holds it.
+final class FastLaneServer: Sendable {
     let service: ServiceDefinition
     let connection: NATSConnection
     let cancellations: Cancellations
@@ -14,12 +15,24 @@ struct FastLaneServer: Sendable {
     /// This process's `$SRV.STATS` counters for the service.
     let stats: MicroEndpointStats
 
+    init(
+        service: ServiceDefinition, connection: NATSConnection, cancellations: Cancellations, configuration: WorkerConfiguration,
+        logger: Logger, stats: MicroEndpointStats
+    ) {
+        self.service = service
+        self.connection = connection
+        self.cancellations = cancellations
+        self.configuration = configuration
+        self.logger = logger
+        self.stats = stats
+    }
+
     /// Serves until `stopping` (then it stops taking requests, lets the handlers running finish
     /// and returns) or until cancelled (handlers are cancelled too and answer 503).
     func run(stopping: StopSignal) async throws {
         let tasks = FastLaneTasks(
             limit: configuration.concurrency, bufferLimit: connection.configuration.subscriptionBufferLimit, logger: logger
-        ) { request, cancel in
+        ) { [self] request, cancel in
             await handle(request, cancel: cancel)
         }
         let subscription = try connection.subscribe(
@@ -53,7 +66,8 @@ struct FastLaneServer: Sendable {
         inFlight.increment()
         defer { inFlight.decrement() }
         token.onCancel(cancel)
-        let result = await JobOutcome.of(jobID: id) { try await stats.measure { try await service.handler(job, context) } }
+        let (stats, handler) = (stats, service.handler)
+        let result = await JobOutcome.of(jobID: id) { try await stats.measure { try await handler(job, context) } }
         let outcome = result
             ?? (token.isCancelled
                 ? JobOutcome.failure(status: 409, message: "The job was cancelled.", jobID: id)
