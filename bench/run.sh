@@ -112,10 +112,21 @@ start_worker() {  # $1 = concurrency, $2 = a log file (else the terminal)
   if [[ -n ${2:-} ]]; then "$BIN/baton" "${args[@]}" >"$2" 2>&1 & WPID=$!; else "$BIN/baton" "${args[@]}" & WPID=$!; fi
   PIDS+=($WPID)
 }
-# Waits for the durable lane at $G to answer (worker registered), else stops the bench.
-wait_durable() {
-  for _ in $(seq 100); do [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST $G/v1/jobs/echo -d x)" = 200 ] && return 0; sleep 0.1; done
-  echo "$1: the durable lane does not answer"; exit 1
+# wait_answers WHO SERVICE BODY: waits until POST $G/v1/jobs/SERVICE answers 200 (its worker
+# registered), else stops the bench.
+wait_answers() {
+  for _ in $(seq 100); do [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$G/v1/jobs/$2" -d "$3")" = 200 ] && return 0; sleep 0.1; done
+  echo "$1: $2 does not answer"; exit 1
+}
+wait_durable() { wait_answers "$1" echo x; }
+# held_phase NAME SERVICE: HELD sync calls on SERVICE (bench/held.lua, one per connection),
+# recorded as NAME; sets NAME_OK and NAME_BAD (answered right, wrong) and NAME_RSS (the gateway's
+# peak resident set, MB: start a fresh gateway first).
+held_phase() {
+  record "$1" "$(wrk_run -t$THREADS -c$HELD -d12s --timeout 30s -s bench/held.lua "$G/v1/jobs/$2" -- $((HELD / THREADS)))"
+  printf -v "$1_OK" '%s' "$(grep -o 'held_ok=[0-9]*' "$WORK/last-wrk.txt" | cut -d= -f2)"
+  printf -v "$1_BAD" '%s' "$(grep -o 'held_bad=[0-9]*' "$WORK/last-wrk.txt" | cut -d= -f2)"
+  printf -v "$1_RSS" '%s' "$(awk '/VmHWM/ {printf "%.0f", $2/1024}' /proc/$GPID/status)"
 }
 start_gateway() {
   GPORT=$(free_port)
@@ -243,15 +254,11 @@ start_gateway
 G=http://127.0.0.1:$GPORT
 wait_durable W
 ulimit -n "$(ulimit -Hn)" || true
-W_OUT=$(wrk_run -t$THREADS -c$HELD -d12s --timeout 30s -s bench/held.lua $G/v1/jobs/slow -- $((HELD / THREADS)))
-W_OK=$(grep -o 'held_ok=[0-9]*' "$WORK/last-wrk.txt" | cut -d= -f2)
-W_BAD=$(grep -o 'held_bad=[0-9]*' "$WORK/last-wrk.txt" | cut -d= -f2)
-W_RSS=$(awk '/VmHWM/ {printf "%.0f", $2/1024}' /proc/$GPID/status)
+held_phase W slow
 # The worker's "cannot record the end of the job" warnings logged by the end of the phase: both
 # "...yet; retrying" (a first failure, retried in place) and "...; handing it back" (given up).
 W_END=$(grep -c 'cannot record the end of the job' "$WORK/worker-W.log" || true)
 W_END_BACK=$(grep -c 'cannot record the end of the job; handing it back' "$WORK/worker-W.log" || true)
-record W "$W_OUT"
 echo "   held: ok=$W_OK bad=$W_BAD (of $(( HELD / THREADS * THREADS )) calls) gateway peak RSS=${W_RSS} MB;" \
   "worker: $W_END × cannot record the end of the job ($W_END_BACK handed back)"
 
@@ -261,12 +268,8 @@ echo "== WF: $HELD concurrent held sync calls on the fast lane (slow-fast, 5 s) 
 stop $GPID
 start_gateway
 G=http://127.0.0.1:$GPORT
-for _ in $(seq 100); do [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST $G/v1/jobs/slow-fast -H 'Content-Type: application/json' -d '{"ms": 0}')" = 200 ] && break; sleep 0.1; done
-WF_OUT=$(wrk_run -t$THREADS -c$HELD -d12s --timeout 30s -s bench/held.lua $G/v1/jobs/slow-fast -- $((HELD / THREADS)))
-WF_OK=$(grep -o 'held_ok=[0-9]*' "$WORK/last-wrk.txt" | cut -d= -f2)
-WF_BAD=$(grep -o 'held_bad=[0-9]*' "$WORK/last-wrk.txt" | cut -d= -f2)
-WF_RSS=$(awk '/VmHWM/ {printf "%.0f", $2/1024}' /proc/$GPID/status)
-record WF "$WF_OUT"
+wait_answers WF slow-fast '{"ms": 0}'
+held_phase WF slow-fast
 echo "   held on the fast lane: ok=$WF_OK bad=$WF_BAD (of $(( HELD / THREADS * THREADS )) calls) gateway peak RSS=${WF_RSS} MB"
 
 echo "== report"

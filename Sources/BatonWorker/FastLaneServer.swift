@@ -5,6 +5,7 @@ import Logging
 /// Serves a fast-lane service: core NATS request-reply on `baton.svc.<service>` in queue group
 /// `baton.<service>`, at most `concurrency` handlers at once. Nothing is recorded; the gateway
 /// that sent the request owns the job (and records it only when it switches to `202`).
+///
 /// A class, as `DurableJobRunner`: each request's task holds it.
 final class FastLaneServer: Sendable {
     let service: ServiceDefinition
