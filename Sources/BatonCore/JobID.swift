@@ -7,15 +7,17 @@ public enum JobID {
         var words: (high: UInt64, low: UInt64) = (0, 0)
         withUnsafeMutableBytes(of: &words) { RandomBytes.fill($0) }
         let (high, low) = words
-        var bytes = [UInt8](repeating: 0, count: 26)
-        // 130 bits of output: the two top bits of the first character are always zero.
-        var value = (high: high, low: low)
-        for i in stride(from: 25, through: 0, by: -1) {
-            bytes[i] = alphabet[Int(value.low & 31)]
-            value.low = (value.low >> 5) | (value.high << 59)
-            value.high >>= 5
+        // Written straight into the string's storage: one allocation per id.
+        return String(unsafeUninitializedCapacity: 26) { bytes in
+            // 130 bits of output: the two top bits of the first character are always zero.
+            var value = (high: high, low: low)
+            for i in stride(from: 25, through: 0, by: -1) {
+                bytes[i] = alphabet[Int(value.low & 31)]
+                value.low = (value.low >> 5) | (value.high << 59)
+                value.high >>= 5
+            }
+            return 26
         }
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// True for a string `make()` could have produced.

@@ -2,7 +2,15 @@
 public enum Subjects {
     /// Durable jobs: `baton.jobs.<service>.<priority>` (stream `BATON_JOBS`).
     public static func job(service: String, priority: Priority = .normal) -> String {
-        "baton.jobs.\(service).\(priority.rawValue)"
+        // Sized first: every durable submit makes one, and an interpolation grows its buffer.
+        let prefix = "baton.jobs."
+        var subject = String()
+        subject.reserveCapacity(prefix.utf8.count + service.utf8.count + 1 + priority.rawValue.utf8.count)
+        subject += prefix
+        subject += service
+        subject += "."
+        subject += priority.rawValue
+        return subject
     }
 
     /// All durable jobs of a service (the service's consumer filter).

@@ -29,7 +29,11 @@ public struct JetStreamMessage: Sendable {
     public var subject: String { message.subject }
 
     /// Done: the stream may forget the message (a work queue deletes it).
-    public func ack() throws { try reply("+ACK") }
+    public func ack() throws { try reply(Self.ackBody) }
+
+    /// Shared (a `ByteBuffer` is copied on write only): one allocation less per job.
+    private static let ackBody = ByteBuffer(string: "+ACK")
+    private static let inProgressBody = ByteBuffer(string: "+WPI")
 
     /// Failed: redeliver, after `delay` if given.
     public func nak(delay: Duration? = nil) throws {
@@ -41,14 +45,16 @@ public struct JetStreamMessage: Sendable {
     }
 
     /// Still working: restart the ack-wait timer so the message is not redelivered.
-    public func inProgress() throws { try reply("+WPI") }
+    public func inProgress() throws { try reply(Self.inProgressBody) }
 
     /// Never redeliver this message.
     public func terminate() throws { try reply("+TERM") }
 
-    private func reply(_ body: String) throws {
+    private func reply(_ body: String) throws { try reply(ByteBuffer(string: body)) }
+
+    private func reply(_ body: ByteBuffer) throws {
         guard let replyTo = message.replyTo else { return }
-        try connection.publish(ByteBuffer(string: body), to: replyTo)
+        try connection.publish(body, to: replyTo)
     }
 }
 
@@ -57,32 +63,54 @@ extension JetStreamMessage {
     /// worked on (`+WPI`), so it is not redelivered while this process is alive; a process that
     /// dies stops the heartbeat and the message is redelivered after the ack wait. The
     /// heartbeat is a timer on `wheel`, not a task of its own: `body` runs in the caller's task.
+    ///
+    /// `also`, when given, runs once `also.after` into the run, on the heartbeat's timer (a
+    /// job's deferred running mark: one timer per job, not two), unless `body` is done first.
     public func keepingInProgress<T: Sendable>(
-        every interval: Duration, on wheel: TimerWheel = .shared, _ body: () async -> T
+        every interval: Duration, on wheel: TimerWheel = .shared, also: (after: Duration, action: @Sendable () -> Void)? = nil,
+        _ body: () async -> T
     ) async -> T {
+        let start = ContinuousClock.now
         let heartbeat = Heartbeat(self, every: interval, on: wheel)
+        heartbeat.arm(beat: start.advanced(by: interval), also: also.map { (start.advanced(by: $0.after), $0.action) })
         defer { heartbeat.stop() }
         return await body()
     }
 }
 
-/// A message's `+WPI` every `interval` until stopped, each beat scheduling the next.
+/// A message's `+WPI` every `interval` until stopped, and an action once: one timer at a time,
+/// each firing arming the next.
 private final class Heartbeat: Sendable {
+    private let message: JetStreamMessage
+    private let interval: Duration
+    private let wheel: TimerWheel
     private let timer: Mutex<TimerWheel.Timer?> = Mutex(nil)
     private let stopped = Atomic<Bool>(false)
 
     init(_ message: JetStreamMessage, every interval: Duration, on wheel: TimerWheel) {
-        beat(message, every: interval, on: wheel, now: false)
+        self.message = message
+        self.interval = interval
+        self.wheel = wheel
     }
 
-    private func beat(_ message: JetStreamMessage, every interval: Duration, on wheel: TimerWheel, now: Bool) {
-        if now { try? message.inProgress() }
-        let next = wheel.schedule(after: interval) { [self] in
+    /// Arms the timer for the next beat or `also`, whichever comes first.
+    func arm(beat: ContinuousClock.Instant, also: (at: ContinuousClock.Instant, action: @Sendable () -> Void)?) {
+        let due = min(beat, also?.at ?? beat)
+        let next = wheel.schedule(at: due) { [self] in
             guard !stopped.load(ordering: .acquiring) else { return }
-            beat(message, every: interval, on: wheel, now: true)
+            var (beat, also) = (beat, also)
+            if let pending = also, pending.at <= due {
+                pending.action()
+                also = nil
+            }
+            if beat <= due {
+                try? message.inProgress()
+                beat = beat.advanced(by: interval)
+            }
+            arm(beat: beat, also: also)
         }
         timer.withLock { $0 = next }
-        // Stopped while scheduling: the new timer must not outlive the stop.
+        // Stopped while arming: the new timer must not outlive the stop.
         if stopped.load(ordering: .acquiring) { next.cancel() }
     }
 

@@ -174,6 +174,18 @@ public final class NATSConnection: Sendable {
     public func publish(
         _ payload: ByteBuffer, to subject: String, headers: NATSHeaders = [:], replyTo: String? = nil
     ) throws {
+        guard headers.fields.contains(where: { !$0.value.isEmpty }) else {
+            // No headers (acks, heartbeats, pull requests): written straight into nats.c's
+            // buffer, with no message to build and free.
+            guard !subject.isEmpty, replyTo?.isEmpty != true else {
+                throw NATSError(.client(status: Int32(NATS_INVALID_ARG.rawValue)), "publish(\(subject)): empty subject or reply subject")
+            }
+            let status = payload.withUnsafeReadableBytes { bytes in
+                if let replyTo { return natsConnection_PublishRequest(handle.pointer, subject, replyTo, bytes.baseAddress, Int32(bytes.count)) }
+                return natsConnection_Publish(handle.pointer, subject, bytes.baseAddress, Int32(bytes.count))
+            }
+            return try check("publish(\(subject))", status)
+        }
         try publish(NATSMessage(subject: subject, replyTo: replyTo, headers: headers, payload: payload))
     }
 

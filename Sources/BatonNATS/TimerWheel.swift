@@ -45,8 +45,13 @@ public final class TimerWheel: Sendable {
     /// Runs `action` once `delay` has passed (up to `resolution` later), unless cancelled.
     @discardableResult
     public func schedule(after delay: Duration, _ action: @escaping @Sendable () -> Void) -> Timer {
+        schedule(at: ContinuousClock.now.advanced(by: delay), action)
+    }
+
+    /// Runs `action` once `due` has come (up to `resolution` later), unless cancelled.
+    @discardableResult
+    public func schedule(at due: ContinuousClock.Instant, _ action: @escaping @Sendable () -> Void) -> Timer {
         let timer = Timer(action)
-        let due = ContinuousClock.now.advanced(by: delay)
         let start = state.withLock { state -> Bool in
             state.due.add(timer, due: due)
             defer { state.sweeping = true }

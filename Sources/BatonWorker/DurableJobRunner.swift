@@ -147,7 +147,8 @@ final class DurableJobRunner: Sendable {
         )
         let context = JobContext(job: job, connection: connection, store: store, cursor: attempt.cursor, logger: logger)
         let (stats, handler) = (stats, service.handler)
-        let outcome = await runWithHeartbeat(message, token: token, { try await stats.measure { try await handler(job, context) } })
+        let outcome = await runWithHeartbeat(
+            message, token: token, deferredMark: attempt.cursor, { try await stats.measure { try await handler(job, context) } })
         await conclude(delivery, attempt: attempt, outcome: outcome, token: token, span: span)
     }
 
@@ -321,7 +322,7 @@ final class DurableJobRunner: Sendable {
                     record.updatedAt = now
                     record.worker = configuration.workerID
                     return try await store.overwrite(record, by: .worker)
-                }, after: configuration.runningMarkDelay)
+                })
             return .running(Attempt(cursor: cursor, number: 1, startedAt: now, webhook: false))
         }
         return try await startFromRecord(id, message: message, headersOnly: headersOnly, now: now)
@@ -393,14 +394,18 @@ final class DurableJobRunner: Sendable {
     }
 
     /// Runs the handler while heartbeating the message; a cancel request cancels it. Returns
-    /// nil when the worker is stopping or the job was cancelled and the handler gave up.
+    /// nil when the worker is stopping or the job was cancelled and the handler gave up. A
+    /// running mark the cursor defers is written `runningMarkDelay` into the run, on the
+    /// heartbeat's timer.
     private func runWithHeartbeat(
-        _ message: JetStreamMessage, token: CancelToken, _ body: @escaping @Sendable () async throws -> JobAnswer
+        _ message: JetStreamMessage, token: CancelToken, deferredMark cursor: RecordCursor,
+        _ body: @escaping @Sendable () async throws -> JobAnswer
     ) async -> JobOutcome? {
         let id = message.headers[Headers.jobID] ?? ""
         let handler = Task { await JobOutcome.of(jobID: id, body) }
         token.onCancel { handler.cancel() }
-        let outcome = await message.keepingInProgress(every: configuration.heartbeatInterval) {
+        let mark = (after: configuration.runningMarkDelay, action: { @Sendable in cursor.writeDeferredMark() })
+        let outcome = await message.keepingInProgress(every: configuration.heartbeatInterval, also: mark) {
             await withTaskCancellationHandler { await handler.value } onCancel: { handler.cancel() }
         }
         return outcome

@@ -102,10 +102,7 @@ struct JetStreamTests {
     @Test func unackedMessageIsRedelivered() async throws {
         let nats = try await connectToTestServer()
         let js = try JetStream(nats)
-        let name = "W\(UInt32.random(in: 0...UInt32.max))"
-        var stream = StreamSpec(name: name, subjects: ["\(name).>"])
-        stream.retention = .workQueue
-        try await js.ensureStream(stream)
+        let name = try await makeWorkQueue(js, prefix: "W")
         var consumerSpec = ConsumerSpec(stream: name, durable: "workers", filterSubject: "\(name).jobs")
         consumerSpec.ackWait = .seconds(1)
         try await js.ensureConsumer(consumerSpec)
@@ -152,10 +149,7 @@ struct JetStreamTests {
     @Test func pullRespectsMaxInFlight() async throws {
         let nats = try await connectToTestServer()
         let js = try JetStream(nats)
-        let name = "P\(UInt32.random(in: 0...UInt32.max))"
-        var stream = StreamSpec(name: name, subjects: ["\(name).>"])
-        stream.retention = .workQueue
-        try await js.ensureStream(stream)
+        let name = try await makeWorkQueue(js, prefix: "P")
         try await js.ensureConsumer(ConsumerSpec(stream: name, durable: "w", filterSubject: "\(name).>"))
         for i in 0..<40 { try await js.publish(ByteBuffer("\(i)"), to: "\(name).a") }
 

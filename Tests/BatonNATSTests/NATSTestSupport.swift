@@ -12,6 +12,15 @@ func connectToTestServer(name: String = "baton-nats-tests") async throws -> NATS
     return try await NATSConnection.connect(NATSConfiguration(servers: [server.url], name: name), logger: logger)
 }
 
+/// A work-queue stream on `<its name>.>` that no other test uses; returns its name.
+func makeWorkQueue(_ js: JetStream, prefix: String) async throws -> String {
+    let name = "\(prefix)\(UInt32.random(in: 0...UInt32.max))"
+    var stream = StreamSpec(name: name, subjects: ["\(name).>"])
+    stream.retention = .workQueue
+    try await js.ensureStream(stream)
+    return name
+}
+
 /// A subject no other test uses.
 func uniqueSubject(_ base: String = "test") -> String {
     "\(base).\(UInt64.random(in: 0...UInt64.max))"

@@ -211,10 +211,7 @@ struct PriorityPullerTests {
     @Test func deleteConsumerOnlyWithTheExpectedFilterAndIdempotently() async throws {
         let nats = try await connectToTestServer()
         let js = try JetStream(nats)
-        let name = "LEG\(UInt32.random(in: 0...UInt32.max))"
-        var stream = StreamSpec(name: name, subjects: ["\(name).>"])
-        stream.retention = .workQueue
-        try await js.ensureStream(stream)
+        let name = try await makeWorkQueue(js, prefix: "LEG")
         try await js.ensureConsumer(ConsumerSpec(stream: name, durable: "old", filterSubject: "\(name).svc.>"))
         #expect(try await js.deleteConsumer(stream: name, name: "old", ifFilterSubject: "\(name).other.>") == false)
         // Still there: a per-priority consumer would overlap it on a work queue.
