@@ -12,7 +12,8 @@ extension DurableJobRunner {
         let message: JetStreamMessage
         let id: String
         let trace: TraceContext?
-        let logger: Logger
+        /// The job's logger (its metadata added only to lines written).
+        let logger: JobLogger
         /// Where a waiting gateway wants the answer.
         let reply: String?
         let taken = ContinuousClock.now
@@ -29,13 +30,7 @@ extension DurableJobRunner {
             trace = message.headers[Headers.traceparent].flatMap {
                 TraceContext(traceparent: $0, tracestate: message.headers[Headers.tracestate])
             }
-            // One assignment: a stream log handler formats all of its metadata on every change.
-            var logger = logger
-            var metadata = logger.handler.metadata
-            metadata["job"] = .string(id)
-            if let trace { metadata["trace_id"] = .string(trace.traceID) }
-            logger.handler.metadata = metadata
-            self.logger = logger
+            self.logger = JobLogger(base: logger, id: id, trace: trace)
             reply = message.headers[Headers.replyTo]
             deadline = message.headers[Headers.deadline].flatMap { Timestamp(rfc3339: $0) }
             headersOnly = message.headers[Headers.record] == "headers"

@@ -204,7 +204,7 @@ final class DurableJobRunner: Sendable {
     /// trouble. `ending` is idempotent (first end wins; the event has a message id). Past the
     /// limit, or when the worker stops, the job is handed back.
     @inline(never) private func end(
-        _ message: JetStreamMessage, id: String, reply: String?, since taken: ContinuousClock.Instant, logger: Logger,
+        _ message: JetStreamMessage, id: String, reply: String?, since taken: ContinuousClock.Instant, logger: JobLogger,
         _ ending: (_ answerGateway: @escaping (JobAnswer) -> Void) async throws -> JobEnding
     ) async {
         let connection = self.connection
@@ -235,7 +235,7 @@ final class DurableJobRunner: Sendable {
     /// died between its end and the event, or the event's stream was electing a leader, and the
     /// webhook dispatchers wait for the event. So the job is acked only once the event is
     /// stored; until then it is handed back with a growing delay.
-    @inline(never) private func answerAgain(_ message: JetStreamMessage, id: String, stored: StoredRecord?, reply: String?, logger: Logger) async {
+    @inline(never) private func answerAgain(_ message: JetStreamMessage, id: String, stored: StoredRecord?, reply: String?, logger: JobLogger) async {
         if let reply {
             var answer = stored?.ending?.answer
             if answer == nil { answer = try? await store.result(id) }
@@ -256,7 +256,7 @@ final class DurableJobRunner: Sendable {
 
     /// Puts a retryable failure back in the queue with a backoff. A running mark not written
     /// yet is not written now: the retry reads the record instead.
-    @inline(never) private func retryLater(_ message: JetStreamMessage, attempt: Attempt, id: String, outcome: JobOutcome, logger: Logger) async {
+    @inline(never) private func retryLater(_ message: JetStreamMessage, attempt: Attempt, id: String, outcome: JobOutcome, logger: JobLogger) async {
         let delay = configuration.backoff(afterAttempt: attempt.number)
         logger.info("attempt failed; retrying", metadata: ["attempt": "\(attempt.number)", "delay": "\(delay)", "error": "\(outcome.error ?? "")"])
         WorkerMetrics.retried(service: service.name)
@@ -273,7 +273,7 @@ final class DurableJobRunner: Sendable {
     /// or retries ran out): fail it and dead-letter it, unless it ended meanwhile.
     @inline(never) private func giveUp(
         _ message: JetStreamMessage, attempts: Int, id: String, origin: JobOrigin?, reply: String?, since taken: ContinuousClock.Instant,
-        logger: Logger
+        logger: JobLogger
     ) async {
         logger.warning("job out of attempts; dead-lettering it", metadata: ["attempts": "\(attempts)"])
         await end(message, id: id, reply: reply, since: taken, logger: logger) { answerGateway in

@@ -59,7 +59,7 @@ final class FastLaneServer: Sendable {
             id: id, service: service.name, lane: .fast, input: request.payload,
             contentType: request.headers[Headers.contentType], trace: span?.trace ?? trace
         )
-        let context = JobContext(job: job, connection: connection, store: nil, logger: logger)
+        let context = JobContext(job: job, connection: connection, store: nil, logger: JobLogger(base: logger, id: id, trace: job.trace))
         let token = cancellations.register(id)
         defer { cancellations.done(id) }
         let taken = ContinuousClock.now

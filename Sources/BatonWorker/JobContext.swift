@@ -13,17 +13,17 @@ public struct JobContext: Sendable {
     let connection: NATSConnection
     let store: JobStore?
     let cursor: RecordCursor?
-    public let logger: Logger
+    let jobLogger: JobLogger
 
-    init(job: Job, connection: NATSConnection, store: JobStore?, cursor: RecordCursor? = nil, logger: Logger) {
+    /// The worker's logger, with the job's id and trace id in every line's metadata.
+    public var logger: Logger { jobLogger.logger }
+
+    init(job: Job, connection: NATSConnection, store: JobStore?, cursor: RecordCursor? = nil, logger: JobLogger) {
         self.job = job
         self.connection = connection
         self.store = store
         self.cursor = cursor
-        var logger = logger
-        // The durable lane's logger names the job already (a change costs a formatting pass).
-        if logger[metadataKey: "job"] != .string(job.id) { logger[metadataKey: "job"] = .string(job.id) }
-        self.logger = logger
+        self.jobLogger = logger
     }
 
     /// Reports progress. `percent` is 0...100; `data` is optional partial output (text/JSON).
@@ -32,11 +32,11 @@ public struct JobContext: Sendable {
         do {
             try connection.publish(try JSON.encode(event), to: Subjects.progress(service: job.service, job: job.id))
         } catch {
-            logger.debug("progress not published", metadata: ["error": "\(error)"])
+            jobLogger.debug("progress not published", metadata: ["error": "\(error)"])
         }
         guard let store, let cursor else { return }
         let id = job.id
-        let logger = logger
+        let logger = jobLogger
         cursor.recordProgress(JobProgress(percent: percent, message: message), within: Self.progressInterval) { progress, base in
             do {
                 return try await store.update(id, from: base, by: .worker) { record in
