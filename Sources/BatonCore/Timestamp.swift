@@ -23,7 +23,7 @@ public struct Timestamp: Sendable, Codable, Equatable, Comparable, CustomStringC
     /// which takes glibc's global time-zone lock on every call.
     public var description: String {
         // Floored, so that a time before 1970 has its milliseconds counted forward too.
-        let (days, dayMilliseconds) = Self.floorDivide(milliseconds, 86_400_000)
+        let (days, dayMilliseconds) = floorDivide(milliseconds, 86_400_000)
         let date = CivilDate(daysSince1970: days)
         let (seconds, milliseconds) = dayMilliseconds.quotientAndRemainder(dividingBy: 1000)
         return String(unsafeUninitializedCapacity: 24) { text in
@@ -91,11 +91,6 @@ public struct Timestamp: Sendable, Codable, Equatable, Comparable, CustomStringC
         return ((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + fraction
     }
 
-    private static func floorDivide(_ a: Int64, _ b: Int64) -> (quotient: Int64, remainder: Int64) {
-        let (q, r) = a.quotientAndRemainder(dividingBy: b)
-        return r < 0 ? (q - 1, r + b) : (q, r)
-    }
-
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         let text = try container.decode(String.self)
@@ -118,7 +113,7 @@ public struct Timestamp: Sendable, Codable, Equatable, Comparable, CustomStringC
 /// A day of the proleptic Gregorian calendar, to and from days since 1970-01-01 (Howard
 /// Hinnant's `days_from_civil` and `civil_from_days`: eras of 400 years, years that start on
 /// 1 March so that the leap day is the last of its year).
-struct CivilDate: Equatable {
+struct CivilDate {
     var year: Int64
     var month: Int64
     var day: Int64
@@ -129,8 +124,7 @@ struct CivilDate: Equatable {
 
     init(daysSince1970 days: Int64) {
         let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
+        let (era, dayOfEra) = floorDivide(z, 146_097)
         let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
         let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
         let shiftedMonth = (5 * dayOfYear + 2) / 153  // 0 = March
@@ -141,8 +135,7 @@ struct CivilDate: Equatable {
 
     var daysSince1970: Int64 {
         let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yearOfEra = y - era * 400
+        let (era, yearOfEra) = floorDivide(y, 400)
         let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
         let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
         return era * 146_097 + dayOfEra - 719_468
@@ -155,4 +148,11 @@ struct CivilDate: Equatable {
         default: return 31
         }
     }
+}
+
+/// `a / b` rounded down, and the remainder that goes with it (0 ≤ remainder < b, for b > 0):
+/// a time or a day before 1970 counts forward from the start of its day or era, as one after.
+private func floorDivide(_ a: Int64, _ b: Int64) -> (quotient: Int64, remainder: Int64) {
+    let (q, r) = a.quotientAndRemainder(dividingBy: b)
+    return r < 0 ? (q - 1, r + b) : (q, r)
 }

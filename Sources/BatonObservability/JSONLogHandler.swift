@@ -4,11 +4,28 @@ import Logging
 
 /// A swift-log handler writing one JSON object a line to stderr:
 /// `{"ts":"…","level":"info","label":"baton.gateway","message":"…","job":"…","trace_id":"…"}`.
+///
+/// Three words at most (`fitsInline`), its label and writer behind a reference: a logger whose
+/// metadata changes copies its handler, and a larger one lives in a heap box of its own — one
+/// allocation more on each request's logger.
 public struct JSONLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level
-    private let label: String
-    private let write: @Sendable (String) -> Void
+    private let output: Output
+
+    private final class Output: Sendable {
+        let label: String
+        let write: @Sendable (String) -> Void
+        init(label: String, write: @escaping @Sendable (String) -> Void) {
+            self.label = label
+            self.write = write
+        }
+    }
+
+    private var label: String { output.label }
+
+    /// True when the handler fits in an existential's inline buffer (three words).
+    public static var fitsInline: Bool { MemoryLayout<JSONLogHandler>.size <= 3 * MemoryLayout<Int>.size }
 
     public init(label: String, logLevel: Logger.Level = .info) {
         self.init(label: label, logLevel: logLevel) { line in FileHandle.standardError.write(Data(line.utf8)) }
@@ -16,9 +33,8 @@ public struct JSONLogHandler: LogHandler {
 
     /// Writes each line through `write` (tests read the lines).
     public init(label: String, logLevel: Logger.Level = .info, write: @escaping @Sendable (String) -> Void) {
-        self.label = label
+        self.output = Output(label: label, write: write)
         self.logLevel = logLevel
-        self.write = write
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -45,7 +61,7 @@ public struct JSONLogHandler: LogHandler {
             line += Self.quote(key) + ":" + Self.quote(fields[key] ?? "")
         }
         line += "}\n"
-        write(line)
+        output.write(line)
     }
 
     /// The keys every line starts with, in this order.

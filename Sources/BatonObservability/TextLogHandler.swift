@@ -9,28 +9,45 @@ import Logging
 /// CPU on the fast lane (perf), for lines it never wrote. This handler hands the metadata to the
 /// stream handler as the event's own, which it formats only for a line it writes; the lines are
 /// the same (`StreamLogHandler` sorts the keys either way).
+///
+/// Three words at most (`fitsInline`), the stream handler behind a reference: a logger whose
+/// metadata changes copies its handler, and a larger one lives in a heap box of its own — one
+/// allocation more on each request's logger.
 public struct TextLogHandler: LogHandler {
-    private var stream: StreamLogHandler
     public var metadata: Logger.Metadata = [:]
+    public var logLevel: Logger.Level
+    private var output: Output
+
+    /// The stream handler (its own metadata stays empty, its level open: this handler's decides).
+    private final class Output: Sendable {
+        let stream: StreamLogHandler
+        init(_ stream: StreamLogHandler) {
+            var stream = stream
+            stream.logLevel = .trace
+            self.stream = stream
+        }
+    }
 
     public init(label: String, logLevel: Logger.Level = .info) {
         self.init(wrapping: .standardError(label: label), logLevel: logLevel)
     }
 
-    /// Writes through `stream` (whose own metadata stays empty); tests compare the lines.
+    /// Writes through `stream`; tests compare the lines.
     public init(wrapping stream: StreamLogHandler, logLevel: Logger.Level = .info) {
-        self.stream = stream
-        self.stream.logLevel = logLevel
+        self.output = Output(stream)
+        self.logLevel = logLevel
     }
 
-    public var logLevel: Logger.Level {
-        get { stream.logLevel }
-        set { stream.logLevel = newValue }
-    }
+    /// True when the handler fits in an existential's inline buffer (three words).
+    public static var fitsInline: Bool { MemoryLayout<TextLogHandler>.size <= 3 * MemoryLayout<Int>.size }
 
     public var metadataProvider: Logger.MetadataProvider? {
-        get { stream.metadataProvider }
-        set { stream.metadataProvider = newValue }
+        get { output.stream.metadataProvider }
+        set {
+            var stream = output.stream
+            stream.metadataProvider = newValue
+            output = Output(stream)
+        }
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -43,6 +60,6 @@ public struct TextLogHandler: LogHandler {
         if !metadata.isEmpty {
             event.metadata = metadata.merging(event.metadata ?? [:]) { _, explicit in explicit }
         }
-        stream.log(event: event)
+        output.stream.log(event: event)
     }
 }

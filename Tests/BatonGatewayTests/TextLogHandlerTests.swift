@@ -39,4 +39,11 @@ import Testing
         #expect(ours.all[2].contains("a=1 b=3 request=r-1"), "\(ours.all[2])")
         #expect(text[metadataKey: "b"] == "2")
     }
+
+    /// A logger whose metadata changes copies its handler: one that does not fit an
+    /// existential's inline buffer costs a heap box per copy (Hummingbird's per-request id).
+    @Test func fitsAnExistentialsInlineBuffer() {
+        #expect(TextLogHandler.fitsInline)
+        #expect(JSONLogHandler.fitsInline)
+    }
 }
