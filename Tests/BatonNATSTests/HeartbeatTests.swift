@@ -19,17 +19,22 @@ struct HeartbeatTests {
         var actionRuns: Bool { actionAfter < work }
     }
 
+    /// The consumer's ack wait: the work outlasts it (twice, where the action must run), and a
+    /// heartbeat late by less than it still keeps the message (the whole suite loads two
+    /// cores: with an ack wait of 1 s, a stall of the shared server got a message redelivered).
+    static let ackWait = Duration.seconds(5)
+
     @Test(arguments: [
-        Case(interval: .milliseconds(300), actionAfter: .milliseconds(150), work: .milliseconds(2500)),  // before the first beat
-        Case(interval: .milliseconds(200), actionAfter: .milliseconds(700), work: .milliseconds(2500)),  // between beats
-        Case(interval: .milliseconds(300), actionAfter: .seconds(5), work: .milliseconds(1500)),  // the work ends first
+        Case(interval: .milliseconds(500), actionAfter: .milliseconds(250), work: .seconds(11)),  // before the first beat
+        Case(interval: .milliseconds(400), actionAfter: .milliseconds(1000), work: .seconds(11)),  // between beats
+        Case(interval: .milliseconds(500), actionAfter: .seconds(30), work: .seconds(6)),  // the work ends first
     ])
     func keepsTheMessageAndRunsTheActionOnceAtItsTime(_ test: Case) async throws {
         let nats = try await connectToTestServer()
         let js = try JetStream(nats)
         let name = try await makeWorkQueue(js, prefix: "HB")
         var consumer = ConsumerSpec(stream: name, durable: "w", filterSubject: "\(name).jobs")
-        consumer.ackWait = .seconds(1)
+        consumer.ackWait = Self.ackWait
         try await js.ensureConsumer(consumer)
         try await js.publish(ByteBuffer("job"), to: "\(name).jobs", messageID: "j1")
 
@@ -50,14 +55,14 @@ struct HeartbeatTests {
                 acked.store(true, ordering: .relaxed)
             }
         }
-        try await waitUntil(timeout: .seconds(20)) { acked.load(ordering: .relaxed) }
+        try await waitUntil(timeout: .seconds(40)) { acked.load(ordering: .relaxed) }
         // Past the work by more than the action's delay and an ack wait: a late action or a
         // redelivery would show by now.
         try await Task.sleep(for: .milliseconds(1200))
         run.cancel()
         _ = await run.result
 
-        #expect(deliveries.load(ordering: .relaxed) == 1, "redelivered while heartbeating past the 1 s ack wait")
+        #expect(deliveries.load(ordering: .relaxed) == 1, "redelivered while heartbeating past the ack wait")
         let times = actionTimes.withLock { $0 }
         if test.actionRuns {
             #expect(times.count == 1, "the action ran \(times.count) times")
