@@ -7,7 +7,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 (base, cores, cpu, versions, commit, duration, conns, held, rounds, results,
- a_bad, w_ok, w_bad, w_rss, js_D, js_S, w_end, w_end_back, worker_rss, worker_rss_last, wf_ok, wf_bad, wf_rss) = sys.argv[1:]
+ a_bad, w_ok, w_bad, w_rss, js_D, js_S, w_end, w_end_back, worker_rss, worker_rss_last, wf_ok, wf_bad, wf_rss, allocs) = sys.argv[1:]
 rounds = int(rounds)
 
 
@@ -115,6 +115,11 @@ counts = {
     "RD_over_R": medians["RD_over_R"],
     "rd_half_p99_ms": medians["rd_half_p99_ms"],
 }
+# bench/allocs.sh: "F=front,back R=... D=... RD=..." (heap allocations per call), or "" without perf.
+allocations = {name: tuple(map(float, pair.split(","))) for name, pair in (item.split("=") for item in allocs.split())}
+for phase, front, back in (("F", "gateway", "worker"), ("R", "relay", "worker"), ("D", "gateway", "worker"), ("RD", "relay", "bare_worker")):
+    pair = allocations.get(phase, (nan, nan))
+    counts[f"allocs_{phase}_{front}"], counts[f"allocs_{phase}_{back}"] = pair
 targets = {
     "F_over_limit": (">=", 0.8), "D_over_F": (">=", 0.5), "added_p50_ms": ("<=", 0.3),
     "added_p99_ms": ("<=", 2.0), "d_half_p99_ms": ("<=", 5.0), "held_calls_ok": (">=", int(held)), "held_rss_mb": ("<=", 300),
@@ -184,6 +189,13 @@ lines += [
     f" {worker_rss_last} MB, with {rounds - 1} drains of A's queue ({', '.join(f'{q:,}' for _, q in drains[:-1]) or 'none'} jobs, up to 256 at once) in between"
     " (it must not grow with the jobs run).",
     f"- Limit of doing both HTTP and NATS on these cores: H·N/(H+N) = {limit:.0f} req/s (median of the rounds').",
+    ("- Heap allocations per call (libc `malloc`, counted with a perf uprobe over 5 s at"
+     f" {conns} connections after the timed phases): F gateway {counts['allocs_F_gateway']:.1f}, worker {counts['allocs_F_worker']:.1f};"
+     f" R relay {counts['allocs_R_relay']:.1f}, worker {counts['allocs_R_worker']:.1f};"
+     f" D gateway {counts['allocs_D_gateway']:.1f}, worker {counts['allocs_D_worker']:.1f};"
+     f" RD relay {counts['allocs_RD_relay']:.1f}, bare worker {counts['allocs_RD_bare_worker']:.1f}."
+     " Counts, not times (a uprobe slows every malloc); a process's count rises a little when it answers fewer calls per wake-up."
+     if allocations else "- Heap allocations per call: not counted (needs `perf` and root)."),
     f"- R, the fast lane's design with nothing of Baton's gateway in it (HTTP in, one BatonNATS request to the same worker, HTTP out):"
     f" R/limit = {medians['R_over_limit']:.2f}, F/R = {medians['F_over_R']:.2f} (what the gateway's own work costs: services, ids, headers,"
     f" trace context, metrics, problem documents); at 1 connection F·1 − R·1 = {(F1['p50'] - R1['p50']) * 1000:.0f} µs at p50.",

@@ -96,11 +96,11 @@ HPORT=$(free_port)
 HELLO=http://127.0.0.1:$HPORT/hello                       # H
 wait_http "$HELLO"
 RPORT=$(free_port)
-"$BIN/baton-bench" hello --port "$RPORT" --nats-url "$NATS" & PIDS+=($!)
+"$BIN/baton-bench" hello --port "$RPORT" --nats-url "$NATS" & RELAY_PID=$!; PIDS+=($RELAY_PID)
 wait_http "http://127.0.0.1:$RPORT/hello"
 RELAY=http://127.0.0.1:$RPORT/relay/baton.svc.echo-fast   # R: the worker's fast lane, no gateway
 RELAY_JOBS=http://127.0.0.1:$RPORT/relay-jobs/echo        # RD: the bare durable pipeline
-"$BIN/baton-bench" js-worker --nats-url "$NATS" --name echo --concurrency 256 & PIDS+=($!)
+"$BIN/baton-bench" js-worker --nats-url "$NATS" --name echo --concurrency 256 & BARE_PID=$!; PIDS+=($BARE_PID)
 for _ in $(seq 100); do curl -sf -X POST -d x "$RELAY_JOBS" >/dev/null && break; sleep 0.1; done
 
 # A worker's metrics on any free port: the default one may be taken on a shared box. No queue
@@ -218,6 +218,13 @@ for round in $(seq "$ROUNDS"); do
   wait_durable "round $round"
 done
 
+# Heap allocations per call of each process, counted (not timed) with a perf uprobe on libc's
+# malloc after the timed phases (a uprobe slows every malloc); skipped without perf or root.
+echo "== M: heap allocations per call (libc malloc), 5 s of each of F, R, D and RD at $CONNS connections"
+ALLOCS=$(bench/allocs.sh "$WORK" "$THREADS" "$CONNS" "F,$GPID,$WPID,$FAST" "R,$RELAY_PID,$WPID,$RELAY" \
+  "D,$GPID,$WPID,$DURABLE" "RD,$RELAY_PID,$BARE_PID,$RELAY_JOBS")
+echo "   $ALLOCS"
+
 echo "== S: durable lane on a nats-server with jetstream { sync_interval: always } (fsync on every write)"
 # The strict-durability setting of nats/README.md, side by side with D (nats-server 2.10+).
 if python3 -c "import sys; v=tuple(map(int, sys.argv[1].lstrip('v').split('-')[0].split('.'))); sys.exit(v < (2, 10))" "$(bench_version "$NATS_SERVER")"; then
@@ -281,4 +288,4 @@ VERSIONS="$(swift --version 2>&1 | head -1); nats-server $(bench_version "$NATS_
 WARMUP=$WARMUP python3 bench/report.py "bench/results/$DATE" "$(nproc)" "$CPU" "$VERSIONS" "$COMMIT" "$DURATION" "$CONNS" "$HELD" \
   "$ROUNDS" "$WORK/results" "${A_BAD:-0}" "${W_OK:-0}" "${W_BAD:-0}" "${W_RSS:-0}" \
   "${R[js_D]}" "${R[js_S]}" "${W_END:-0}" "${W_END_BACK:-0}" "${WORKER_RSS_FIRST:-0}" "${WORKER_RSS:-0}" \
-  "${WF_OK:-0}" "${WF_BAD:-0}" "${WF_RSS:-0}"
+  "${WF_OK:-0}" "${WF_BAD:-0}" "${WF_RSS:-0}" "${ALLOCS:-}"
