@@ -28,17 +28,22 @@ public enum RandomBytes {
 
     /// `count` random bytes as lowercase hex (`2 × count` characters).
     public static func hex(_ count: Int) -> String {
-        let digits: StaticString = "0123456789abcdef"
-        return withUnsafeTemporaryAllocation(byteCount: count, alignment: 1) { random in
+        withUnsafeTemporaryAllocation(byteCount: count, alignment: 1) { random in
             fill(random)
             return String(unsafeUninitializedCapacity: count * 2) { text in
-                digits.withUTF8Buffer { digits in
-                    for (i, byte) in random.enumerated() {
-                        text[2 * i] = digits[Int(byte >> 4)]
-                        text[2 * i + 1] = digits[Int(byte & 15)]
-                    }
-                }
+                writeHex(of: UnsafeRawBufferPointer(random), into: text, at: 0)
                 return count * 2
+            }
+        }
+    }
+
+    /// Writes `bytes` as lowercase hex into `text` from `offset` on (two characters a byte).
+    public static func writeHex(of bytes: UnsafeRawBufferPointer, into text: UnsafeMutableBufferPointer<UInt8>, at offset: Int) {
+        let digits: StaticString = "0123456789abcdef"
+        digits.withUTF8Buffer { digits in
+            for (i, byte) in bytes.enumerated() {
+                text[offset + 2 * i] = digits[Int(byte >> 4)]
+                text[offset + 2 * i + 1] = digits[Int(byte & 15)]
             }
         }
     }

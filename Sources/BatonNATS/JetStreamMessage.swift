@@ -70,9 +70,7 @@ extension JetStreamMessage {
         every interval: Duration, on wheel: TimerWheel = .shared, also: (after: Duration, action: @Sendable () -> Void)? = nil,
         _ body: () async -> T
     ) async -> T {
-        let start = ContinuousClock.now
-        let heartbeat = Heartbeat(self, every: interval, on: wheel)
-        heartbeat.arm(beat: start.advanced(by: interval), also: also.map { (start.advanced(by: $0.after), $0.action) })
+        let heartbeat = Heartbeat(self, every: interval, on: wheel, also: also)
         defer { heartbeat.stop() }
         return await body()
     }
@@ -87,14 +85,16 @@ private final class Heartbeat: Sendable {
     private let timer: Mutex<TimerWheel.Timer?> = Mutex(nil)
     private let stopped = Atomic<Bool>(false)
 
-    init(_ message: JetStreamMessage, every interval: Duration, on wheel: TimerWheel) {
+    init(_ message: JetStreamMessage, every interval: Duration, on wheel: TimerWheel, also: (after: Duration, action: @Sendable () -> Void)?) {
         self.message = message
         self.interval = interval
         self.wheel = wheel
+        let start = ContinuousClock.now
+        arm(beat: start.advanced(by: interval), also: also.map { (start.advanced(by: $0.after), $0.action) })
     }
 
     /// Arms the timer for the next beat or `also`, whichever comes first.
-    func arm(beat: ContinuousClock.Instant, also: (at: ContinuousClock.Instant, action: @Sendable () -> Void)?) {
+    private func arm(beat: ContinuousClock.Instant, also: (at: ContinuousClock.Instant, action: @Sendable () -> Void)?) {
         let due = min(beat, also?.at ?? beat)
         let next = wheel.schedule(at: due) { [self] in
             guard !stopped.load(ordering: .acquiring) else { return }

@@ -166,6 +166,18 @@ public final class NATSConnection: Sendable {
 
     /// Publishes a message (headers and reply subject included). Does not wait for the server.
     public func publish(_ message: NATSMessage) throws {
+        guard message.headers.hasValues else {
+            // No headers (acks, heartbeats, pull requests): written straight into nats.c's
+            // buffer, with no message to build and free.
+            try message.checkSubjects("publish")
+            let status = message.payload.withUnsafeReadableBytes { bytes in
+                guard let replyTo = message.replyTo else {
+                    return natsConnection_Publish(handle.pointer, message.subject, bytes.baseAddress, Int32(bytes.count))
+                }
+                return natsConnection_PublishRequest(handle.pointer, message.subject, replyTo, bytes.baseAddress, Int32(bytes.count))
+            }
+            return try check("publish(\(message.subject))", status)
+        }
         let msg = try message.makeCMessage()
         defer { NATSMessage.destroy(msg) }
         try check("publish(\(message.subject))", natsConnection_PublishMsg(handle.pointer, msg))
@@ -174,18 +186,6 @@ public final class NATSConnection: Sendable {
     public func publish(
         _ payload: ByteBuffer, to subject: String, headers: NATSHeaders = [:], replyTo: String? = nil
     ) throws {
-        guard headers.fields.contains(where: { !$0.value.isEmpty }) else {
-            // No headers (acks, heartbeats, pull requests): written straight into nats.c's
-            // buffer, with no message to build and free.
-            guard !subject.isEmpty, replyTo?.isEmpty != true else {
-                throw NATSError(.client(status: Int32(NATS_INVALID_ARG.rawValue)), "publish(\(subject)): empty subject or reply subject")
-            }
-            let status = payload.withUnsafeReadableBytes { bytes in
-                if let replyTo { return natsConnection_PublishRequest(handle.pointer, subject, replyTo, bytes.baseAddress, Int32(bytes.count)) }
-                return natsConnection_Publish(handle.pointer, subject, bytes.baseAddress, Int32(bytes.count))
-            }
-            return try check("publish(\(subject))", status)
-        }
         try publish(NATSMessage(subject: subject, replyTo: replyTo, headers: headers, payload: payload))
     }
 

@@ -26,6 +26,9 @@ public struct NATSHeaders: Sendable, Equatable, Sequence, ExpressibleByDictionar
 
     public var isEmpty: Bool { fields.isEmpty }
 
+    /// True when a field has a value: a field with an empty one is never sent.
+    var hasValues: Bool { fields.contains { !$0.value.isEmpty } }
+
     /// Reads a header block as NATS writes it (`NATS/1.0\r\nName: value\r\n…\r\n\r\n`, as in
     /// a stored message's `hdrs`), by nats.c's rules (`HeaderBlock`); a block nats.c would
     /// refuse reads as no fields.
@@ -159,9 +162,7 @@ extension NATSMessage {
 
     /// Builds a nats.c message for publishing. The caller destroys it.
     func makeCMessage() throws -> OpaquePointer {
-        if payload.readableBytes <= Self.headerBlockPayloadLimit, Self.headerBlockSupported,
-            headers.fields.contains(where: { !$0.value.isEmpty })
-        {
+        if payload.readableBytes <= Self.headerBlockPayloadLimit, Self.headerBlockSupported, headers.hasValues {
             return try makeCMessageWithHeaderBlock()
         }
         return try makeCMessageFieldByField()
@@ -201,10 +202,7 @@ extension NATSMessage {
     /// gateway's ~121 allocations per call that way (heaptrack). The same fields are written
     /// as `makeCMessageFieldByField` writes them.
     func makeCMessageWithHeaderBlock() throws -> OpaquePointer {
-        // What natsMsg_Create checks (natsMsg_create does not).
-        guard !subject.isEmpty, replyTo?.isEmpty != true else {
-            throw NATSError(.client(status: Int32(NATS_INVALID_ARG.rawValue)), "natsMsg_create(\(subject)): empty subject or reply subject")
-        }
+        try checkSubjects("natsMsg_create")
         var blockLength = Self.statusLine.count + 2
         for field in headers.fields where !field.value.isEmpty {
             try Self.checkName(field.name)
@@ -247,6 +245,13 @@ extension NATSMessage {
         try check("natsMsg_create(\(subject))", status)
         guard let msg else { throw NATSError(.protocolViolation, "natsMsg_create returned no message") }
         return msg
+    }
+
+    /// What `natsMsg_Create` and `natsConnection_Publish` check (`natsMsg_create` does not).
+    func checkSubjects(_ what: String) throws {
+        guard !subject.isEmpty, replyTo?.isEmpty != true else {
+            throw NATSError(.client(status: Int32(NATS_INVALID_ARG.rawValue)), "\(what)(\(subject)): empty subject or reply subject")
+        }
     }
 
     private static let statusLine = Array("NATS/1.0\r\n".utf8)

@@ -36,24 +36,11 @@ public struct TraceContext: Sendable, Equatable {
     /// ids the spec forbids. Byte by byte: every durable job's worker parses one.
     public init?(traceparent: String, tracestate: String? = nil) {
         var text = traceparent
-        let parsed = text.withUTF8 { bytes -> Parsed in
-            guard let range = Self.validRange(of: bytes) else { return .invalid }
-            // As it came when it is a version 00 one without spaces around: shared, not copied.
-            if range == 0..<bytes.count, bytes[0] == UInt8(ascii: "0"), bytes[1] == UInt8(ascii: "0") { return .asItCame }
-            let fields = UnsafeBufferPointer(rebasing: bytes[(range.lowerBound + 3)..<(range.lowerBound + Self.length)])
-            return .rewritten("00-" + String(decoding: fields, as: UTF8.self))
-        }
-        switch parsed {
-        case .invalid: return nil
-        case .asItCame: self.traceparent = traceparent
-        case .rewritten(let version00): self.traceparent = version00
-        }
+        guard let range = text.withUTF8({ Self.validRange(of: $0) }) else { return nil }
+        // As it came when it is a version 00 one without spaces around: shared, not copied.
+        let asItCame = range.count == traceparent.utf8.count && traceparent.hasPrefix("00-")
+        self.traceparent = asItCame ? traceparent : "00-" + Self.utf8Slice(traceparent, (range.lowerBound + 3)..<(range.lowerBound + Self.length))
         self.tracestate = tracestate.flatMap { $0.isEmpty || $0.utf8.count > 512 ? nil : $0 }
-    }
-
-    private enum Parsed {
-        case invalid, asItCame
-        case rewritten(String)
     }
 
     /// Where a valid `traceparent` is in `bytes` (spaces around it trimmed), or nil.
@@ -98,41 +85,25 @@ public struct TraceContext: Sendable, Equatable {
     /// A version 00 `traceparent` with a random parent id: `parent`'s trace id and flags, or a
     /// random trace id, sampled, when `parent` is nil. One draw of random bytes, one string.
     private static func makeTraceparent(continuing parent: String?) -> String {
-        var parent = parent
-        return withUnsafeTemporaryAllocation(byteCount: 24, alignment: 1) { random in
-            let drawn = parent == nil ? 24 : 8
-            RandomBytes.fill(UnsafeMutableRawBufferPointer(rebasing: random[0..<drawn]))
+        var random: (parentID: UInt64, traceID: (UInt64, UInt64)) = (0, (0, 0))
+        return withUnsafeMutableBytes(of: &random) { random in
+            RandomBytes.fill(parent == nil ? random : UnsafeMutableRawBufferPointer(rebasing: random[0..<8]))
             return String(unsafeUninitializedCapacity: length) { text in
-                let digits: StaticString = "0123456789abcdef"
-                digits.withUTF8Buffer { digits in
-                    func put(_ bytes: UnsafeMutableRawBufferPointer.SubSequence, at offset: Int) {
-                        for (i, byte) in bytes.enumerated() {
-                            text[offset + 2 * i] = digits[Int(byte >> 4)]
-                            text[offset + 2 * i + 1] = digits[Int(byte & 15)]
-                        }
-                    }
-                    for (i, byte) in "00-".utf8.enumerated() { text[i] = byte }
-                    put(random[0..<8], at: 36)
-                    text[35] = UInt8(ascii: "-")
-                    text[52] = UInt8(ascii: "-")
-                    if parent == nil {
-                        put(random[8..<24], at: 3)
-                        text[53] = UInt8(ascii: "0")
-                        text[54] = UInt8(ascii: "1")
-                    } else {
-                        parent!.withUTF8 { parent in
-                            for i in 3..<35 { text[i] = parent[i] }
-                            text[53] = parent[53]
-                            text[54] = parent[54]
-                        }
-                    }
-                }
+                // The parent's version, trace id, dashes and flags (or a new sampled trace's),
+                // then the ids drawn over it.
+                _ = text.initialize(from: (parent ?? newTraceTemplate).utf8)
+                RandomBytes.writeHex(of: UnsafeRawBufferPointer(rebasing: random[0..<8]), into: text, at: 36)
+                if parent == nil { RandomBytes.writeHex(of: UnsafeRawBufferPointer(rebasing: random[8..<24]), into: text, at: 3) }
                 return length
             }
         }
     }
 
-    private func field(_ range: Range<Int>) -> String {
-        String(traceparent.utf8.dropFirst(range.lowerBound).prefix(range.count))!
+    private static let newTraceTemplate = "00-" + String(repeating: "0", count: 32) + "-" + String(repeating: "0", count: 16) + "-01"
+
+    private func field(_ range: Range<Int>) -> String { Self.utf8Slice(traceparent, range) }
+
+    private static func utf8Slice(_ text: String, _ range: Range<Int>) -> String {
+        String(text.utf8.dropFirst(range.lowerBound).prefix(range.count))!
     }
 }

@@ -404,7 +404,7 @@ final class DurableJobRunner: Sendable {
         let id = message.headers[Headers.jobID] ?? ""
         let handler = Task { await JobOutcome.of(jobID: id, body) }
         token.onCancel { handler.cancel() }
-        let mark = (after: configuration.runningMarkDelay, action: { @Sendable in cursor.writeDeferredMark() })
+        let mark = cursor.defersMark ? (after: configuration.runningMarkDelay, action: { @Sendable in cursor.writeDeferredMark() }) : nil
         let outcome = await message.keepingInProgress(every: configuration.heartbeatInterval, also: mark) {
             await withTaskCancellationHandler { await handler.value } onCancel: { handler.cancel() }
         }

@@ -38,6 +38,14 @@ final class RecordCursor: Sendable {
     /// Starts writing the deferred mark (the job has run a while), unless it ended first.
     func writeDeferredMark() { _ = startWriting() }
 
+    /// True while a deferred mark is waiting for `writeDeferredMark()`.
+    var defersMark: Bool {
+        mark.withLock { mark in
+            if case .deferred = mark { return true }
+            return false
+        }
+    }
+
     /// Starts the deferred write (once); nil when there is none, or the job ended first.
     private func startWriting() -> Task<StoredRecord?, Never>? {
         mark.withLock { mark in
