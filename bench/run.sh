@@ -38,9 +38,11 @@ stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
 NATS_PORT=$(free_port)
 MON_PORT=$(free_port)              # monitoring (/varz, /jsz): the server's own counts of D
+PROF_PORT=$(free_port)             # Go's pprof: `settle` forces the server's garbage collection
 cat > "$WORK/nats.conf" <<CONF
 listen: 127.0.0.1:$NATS_PORT
 http: 127.0.0.1:$MON_PORT
+prof_port: $PROF_PORT
 max_payload: 8MB
 jetstream { store_dir: "$WORK/js" }
 CONF
@@ -64,8 +66,18 @@ js_phase() {
   echo "   nats-server per $name job: ${R[js_$name]}"
 }
 
+# Every measured phase starts with a full garbage collection of nats-server (pprof's heap
+# profile with gc=1 runs one; ~30 ms on a grown store), so that no phase pays for the garbage of
+# the phase before it. Without it, a burst into JetStream (D, RD, A's drain) left the Go heap
+# due for a collection that marked the stored index for seconds in whichever phase came next:
+# on a rig, twelve 2 s F phases after 20 s of D read 16,834–23,845 req/s (five below 19,000,
+# the gateway's CPU per call 58–63 µs against 43–47) and 22,933–24,325 (none below) after a
+# forced collection. F runs after N, and after A's drain in rounds 2 and 3; R runs after F.
+settle() { curl -sf -o /dev/null "http://127.0.0.1:$PROF_PORT/debug/pprof/heap?gc=1" || true; }
+
 # wrk output → "rps p50_ms p99_ms non2xx errors"
 wrk_run() {
+  settle
   local out; out=$(wrk --latency "$@")
   echo "$out" > "$WORK/last-wrk.txt"
   python3 - "$out" <<'PY'
@@ -167,6 +179,7 @@ for round in $(seq "$ROUNDS"); do
   record H1.$round "$(wrk_run -t1 -c1 -d5s -s bench/post.lua $HELLO)"
 
   echo "== N: raw NATS request-reply through BatonNATS"
+  settle
   N_LINE=$("$BIN/baton-bench" nats-rr --nats-url "$NATS" --concurrency "$CONNS" --duration "$DURATION")
   record N.$round "$(echo "$N_LINE" | sed -E 's/.*rps=([0-9]+) p50_us=([0-9]+) p99_us=([0-9]+).*/\1 \2 \3/' | awk '{printf "%s %.3f %.3f 0 0", $1, $2/1000, $3/1000}')"
 
