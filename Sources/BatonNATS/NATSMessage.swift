@@ -203,33 +203,28 @@ extension NATSMessage {
     /// as `makeCMessageFieldByField` writes them.
     func makeCMessageWithHeaderBlock() throws -> OpaquePointer {
         try checkSubjects("natsMsg_create")
-        var blockLength = Self.statusLine.count + 2
+        // The status line, then `Name: value\r\n` per field, then a blank line.
+        var blockLength = Self.statusLine.utf8CodeUnitCount + Self.lineEnd.utf8CodeUnitCount
         for field in headers.fields where !field.value.isEmpty {
             try Self.checkName(field.name)
-            blockLength += field.name.utf8.count + 2 + 2
-            Self.forEachValueByte(field.value) { _ in blockLength += 1 }
+            let name: Int = field.name.utf8.count
+            let value: Int = Self.lineLength(of: field.value)
+            blockLength += name + Self.separator.utf8CodeUnitCount + value + Self.lineEnd.utf8CodeUnitCount
         }
         let length = blockLength + payload.readableBytes
         var msg: OpaquePointer? = nil
         let status = withUnsafeTemporaryAllocation(byteCount: length, alignment: 1) { buffer -> natsStatus in
-            var end = 0
-            func put(_ byte: UInt8) {
-                buffer[end] = byte
-                end += 1
-            }
-            for byte in Self.statusLine { put(byte) }
+            var block = BlockWriter(buffer)
+            block.write(Self.statusLine)
             for field in headers.fields where !field.value.isEmpty {
-                for byte in field.name.utf8 { put(byte) }
-                put(UInt8(ascii: ":"))
-                put(UInt8(ascii: " "))
-                Self.forEachValueByte(field.value) { put($0) }
-                put(13)
-                put(10)
+                block.write(field.name)
+                block.write(Self.separator)
+                block.writeLine(field.value)
+                block.write(Self.lineEnd)
             }
-            put(13)
-            put(10)
+            block.write(Self.lineEnd)
             payload.withUnsafeReadableBytes { bytes in
-                UnsafeMutableRawBufferPointer(rebasing: buffer[end...]).copyMemory(from: bytes)
+                UnsafeMutableRawBufferPointer(rebasing: buffer[block.end...]).copyMemory(from: bytes)
             }
             let base = buffer.baseAddress!.assumingMemoryBound(to: CChar.self)
             return subject.withCString { subject in
@@ -254,13 +249,65 @@ extension NATSMessage {
         }
     }
 
-    private static let statusLine = Array("NATS/1.0\r\n".utf8)
+    private static let statusLine: StaticString = "NATS/1.0\r\n"
+    private static let separator: StaticString = ": "
+    private static let lineEnd: StaticString = "\r\n"
+
+    /// Writes a header block into a buffer sized for it: runs of bytes are copied whole (a
+    /// byte-by-byte loop was ~2% of a worker's CPU, which writes two blocks a durable job).
+    private struct BlockWriter {
+        let buffer: UnsafeMutableRawBufferPointer
+        var end = 0
+
+        init(_ buffer: UnsafeMutableRawBufferPointer) { self.buffer = buffer }
+
+        mutating func write(_ bytes: StaticString) {
+            write(UnsafeRawBufferPointer(start: bytes.utf8Start, count: bytes.utf8CodeUnitCount))
+        }
+
+        mutating func write(_ string: String) {
+            var string = string
+            string.withUTF8 { write(UnsafeRawBufferPointer($0)) }
+        }
+
+        mutating func write(_ bytes: UnsafeRawBufferPointer) {
+            UnsafeMutableRawBufferPointer(rebasing: buffer[end..<end + bytes.count]).copyMemory(from: bytes)
+            end += bytes.count
+        }
+
+        /// A value as its line carries it (`forEachLineByte`); copied whole when it has no line break.
+        mutating func writeLine(_ value: String) {
+            var value = value
+            value.withUTF8 { bytes in
+                if !NATSMessage.hasLineBreak(bytes) { return write(UnsafeRawBufferPointer(bytes)) }
+                NATSMessage.forEachLineByte(bytes) { byte in
+                    buffer[end] = byte
+                    end += 1
+                }
+            }
+        }
+    }
+
+    private static func hasLineBreak(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        bytes.contains { $0 == 13 || $0 == 10 }
+    }
+
+    /// How many bytes `value` takes on its line (`forEachLineByte`).
+    private static func lineLength(of value: String) -> Int {
+        var value = value
+        return value.withUTF8 { bytes in
+            guard hasLineBreak(bytes) else { return bytes.count }
+            var count = 0
+            forEachLineByte(bytes) { _ in count += 1 }
+            return count
+        }
+    }
 
     /// The bytes of a header value as its line carries them: CR and LF would split the block,
     /// so each becomes a space, a CR LF pair one space (as `makeCMessageFieldByField` writes it).
-    @inline(__always) private static func forEachValueByte(_ value: String, _ body: (UInt8) -> Void) {
+    private static func forEachLineByte(_ value: UnsafeBufferPointer<UInt8>, _ body: (UInt8) -> Void) {
         var afterCR = false
-        for byte in value.utf8 {
+        for byte in value {
             switch byte {
             case 13: body(32)
             case 10 where afterCR: break
@@ -274,7 +321,11 @@ extension NATSMessage {
     /// A header name must be a token: not empty (nats.c refuses it too), and without the
     /// colon, white space or control characters that would break its line.
     private static func checkName(_ name: String) throws {
-        guard !name.isEmpty, name.utf8.allSatisfy({ $0 > 32 && $0 < 127 && $0 != UInt8(ascii: ":") }) else {
+        var name = name
+        let valid = name.withUTF8 { bytes in
+            !bytes.isEmpty && !bytes.contains { $0 <= 32 || $0 >= 127 || $0 == UInt8(ascii: ":") }
+        }
+        guard valid else {
             throw NATSError(.client(status: Int32(NATS_INVALID_ARG.rawValue)), "invalid header name \"\(name)\"")
         }
     }
