@@ -12,10 +12,25 @@ struct AckSubject: Equatable {
     let pending: UInt64
 
     init?(_ subject: String) {
-        let utf8 = subject.utf8
         guard subject.hasPrefix("$JS.ACK.") else { return nil }
+        // Token boundaries found over the subject's UTF-8 buffer (its bytes, not its indices).
+        var subject = subject
+        guard let fields = subject.withUTF8({ Self.fields(of: $0) }) else { return nil }
+        let utf8 = subject.utf8
+        let from = utf8.index(utf8.startIndex, offsetBy: fields.consumer.lowerBound)
+        let to = utf8.index(from, offsetBy: fields.consumer.count)
+        self.consumer = subject[from..<to]
+        self.delivered = fields.delivered
+        self.streamSequence = fields.streamSequence
+        self.pending = fields.pending
+    }
+
+    /// The consumer token's byte range and the three numbers, or nil for a subject of neither form.
+    private static func fields(of bytes: UnsafeBufferPointer<UInt8>)
+        -> (consumer: Range<Int>, delivered: Int, streamSequence: UInt64, pending: UInt64)?
+    {
         var dots = 0
-        for byte in utf8 where byte == UInt8(ascii: ".") { dots += 1 }
+        for byte in bytes where byte == UInt8(ascii: ".") { dots += 1 }
         // The token index of the consumer; delivered, sseq and pending follow at +1, +2 and +5.
         let first: Int
         switch dots + 1 {
@@ -24,37 +39,33 @@ struct AckSubject: Equatable {
         default: return nil
         }
         var token = 0
-        var start = utf8.startIndex
-        var consumer: Substring?
+        var start = 0
+        var consumer: Range<Int>?
         var delivered: UInt64?
         var streamSequence: UInt64?
         var pending: UInt64?
-        var index = utf8.startIndex
         while token <= first + 5 {
-            let end = utf8[index...].firstIndex(of: UInt8(ascii: ".")) ?? utf8.endIndex
+            var end = start
+            while end < bytes.count, bytes[end] != UInt8(ascii: ".") { end += 1 }
             switch token - first {
-            case 0: consumer = subject[start..<end]
-            case 1: delivered = Self.number(utf8[start..<end])
-            case 2: streamSequence = Self.number(utf8[start..<end])
-            case 5: pending = Self.number(utf8[start..<end])
+            case 0: consumer = start..<end
+            case 1: delivered = number(UnsafeBufferPointer(rebasing: bytes[start..<end]))
+            case 2: streamSequence = number(UnsafeBufferPointer(rebasing: bytes[start..<end]))
+            case 5: pending = number(UnsafeBufferPointer(rebasing: bytes[start..<end]))
             default: break
             }
-            guard end != utf8.endIndex else { break }
+            guard end < bytes.count else { break }
             token += 1
-            index = utf8.index(after: end)
-            start = index
+            start = end + 1
         }
         guard let consumer, !consumer.isEmpty, let delivered, delivered <= UInt64(Int.max), let streamSequence, let pending else {
             return nil
         }
-        self.consumer = consumer
-        self.delivered = Int(delivered)
-        self.streamSequence = streamSequence
-        self.pending = pending
+        return (consumer, Int(delivered), streamSequence, pending)
     }
 
     /// A decimal number of at most 19 digits (no sign, no overflow), else nil.
-    private static func number(_ digits: Substring.UTF8View) -> UInt64? {
+    private static func number(_ digits: UnsafeBufferPointer<UInt8>) -> UInt64? {
         guard !digits.isEmpty, digits.count <= 19 else { return nil }
         var value: UInt64 = 0
         for byte in digits {

@@ -54,7 +54,9 @@ extension DurableJobRunner {
     /// The job's priority, the last token of its subject (`baton.jobs.<service>.<priority>`).
     static func priority(of message: JetStreamMessage) -> Priority? {
         let subject = message.subject
-        let last = subject.lastIndex(of: ".").map { subject[subject.index(after: $0)...] } ?? subject[...]
-        return Priority(rawValue: String(last))
+        let last = subject.utf8.lastIndex(of: UInt8(ascii: ".")).map { subject.utf8[subject.utf8.index(after: $0)...] } ?? subject.utf8[...]
+        // Compared as bytes: `Priority(rawValue:)` took a String and the generic raw-value match.
+        for priority in Priority.allCases where last.elementsEqual(priority.rawValue.utf8) { return priority }
+        return nil
     }
 }

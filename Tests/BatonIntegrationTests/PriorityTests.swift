@@ -38,6 +38,18 @@ struct PriorityTests {
         #expect(try await client.post("/v1/jobs/echo", "x", headers: ["Baton-Priority": "urgent"]).status == 400)
     }
 
+    /// A sync call answered within its wait has no record: its end carries its origin, with the
+    /// priority the worker read from the job's subject (`baton.jobs.<service>.<priority>`).
+    @Test func anAnsweredSyncJobKeepsItsPriority() async throws {
+        let client = try await SharedSystem.get().client
+        for priority in Priority.allCases {
+            let answered = try await client.post("/v1/jobs/echo", "p", headers: ["Baton-Priority": priority.rawValue])
+            #expect(answered.status == 200)
+            let id = try #require(answered.header("Baton-Job-Id"))
+            #expect(try await client.get("/v1/jobs/\(id)").json()["priority"] as? String == priority.rawValue)
+        }
+    }
+
     @Test func fullQueueAnswers503WithRetryAfter() async throws {
         let server = try await NATSServerProcess.shared("backpressure")
         let gateway = try await TestGateway.start(natsURL: server.url) { configuration in
