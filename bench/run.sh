@@ -70,8 +70,8 @@ js_phase() {
 # profile with gc=1 runs one; ~30 ms on a grown store), so that no phase pays for the garbage of
 # the phase before it. Without it, a burst into JetStream (D, RD, A's drain) left the Go heap
 # due for a collection that marked the stored index for seconds in whichever phase came next:
-# on a rig, twelve 2 s F phases after 20 s of D read 16,834–23,845 req/s (five below 19,000,
-# the gateway's CPU per call 58–63 µs against 43–47) and 22,933–24,325 (none below) after a
+# on a rig, twelve 2 s F phases after 20 s of D read 16,834–23,845 req/s (six below 19,000,
+# the gateway's CPU per call 58–63 µs against 43–50) and 22,933–24,325 (none below) after a
 # forced collection. F runs after N, and after A's drain in rounds 2 and 3; R runs after F.
 settle() { curl -sf -o /dev/null "http://127.0.0.1:$PROF_PORT/debug/pprof/heap?gc=1" || true; }
 
