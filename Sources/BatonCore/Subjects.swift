@@ -13,6 +13,14 @@ public enum Subjects {
         return subject
     }
 
+    /// The priority a durable job's subject names (its last token), or nil.
+    public static func priority(ofJob subject: String) -> Priority? {
+        let utf8 = subject.utf8
+        let last = utf8.lastIndex(of: UInt8(ascii: ".")).map { utf8[utf8.index(after: $0)...] } ?? utf8[...]
+        // Compared as bytes: `Priority(rawValue:)` takes a String, and matches it generically.
+        return Priority.allCases.first { last.elementsEqual($0.rawValue.utf8) }
+    }
+
     /// All durable jobs of a service (the service's consumer filter).
     public static func jobs(service: String) -> String { "baton.jobs.\(service).>" }
 

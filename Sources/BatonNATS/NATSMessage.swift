@@ -203,17 +203,18 @@ extension NATSMessage {
     /// as `makeCMessageFieldByField` writes them.
     func makeCMessageWithHeaderBlock() throws -> OpaquePointer {
         try checkSubjects("natsMsg_create")
-        // The status line, then `Name: value\r\n` per field, then a blank line.
-        var blockLength = Self.statusLine.utf8CodeUnitCount + Self.lineEnd.utf8CodeUnitCount
+        // The status line, then `Name: value\r\n` per field, then a blank line. A value's line is
+        // never longer than the value (`forEachLineByte`), so its UTF-8 count bounds the block;
+        // the block's length is where the writer ends.
+        var bound = Self.statusLine.utf8CodeUnitCount + Self.lineEnd.utf8CodeUnitCount
         for field in headers.fields where !field.value.isEmpty {
             try Self.checkName(field.name)
             let name: Int = field.name.utf8.count
-            let value: Int = Self.lineLength(of: field.value)
-            blockLength += name + Self.separator.utf8CodeUnitCount + value + Self.lineEnd.utf8CodeUnitCount
+            let value: Int = field.value.utf8.count
+            bound += name + Self.separator.utf8CodeUnitCount + value + Self.lineEnd.utf8CodeUnitCount
         }
-        let length = blockLength + payload.readableBytes
         var msg: OpaquePointer? = nil
-        let status = withUnsafeTemporaryAllocation(byteCount: length, alignment: 1) { buffer -> natsStatus in
+        let status = withUnsafeTemporaryAllocation(byteCount: bound + payload.readableBytes, alignment: 1) { buffer -> natsStatus in
             var block = BlockWriter(buffer)
             block.write(Self.statusLine)
             for field in headers.fields where !field.value.isEmpty {
@@ -223,9 +224,11 @@ extension NATSMessage {
                 block.write(Self.lineEnd)
             }
             block.write(Self.lineEnd)
+            let blockLength = block.end
             payload.withUnsafeReadableBytes { bytes in
-                UnsafeMutableRawBufferPointer(rebasing: buffer[block.end...]).copyMemory(from: bytes)
+                UnsafeMutableRawBufferPointer(rebasing: buffer[blockLength...]).copyMemory(from: bytes)
             }
+            let length = blockLength + payload.readableBytes
             let base = buffer.baseAddress!.assumingMemoryBound(to: CChar.self)
             return subject.withCString { subject in
                 let subjectLength = Int32(strlen(subject))
@@ -292,19 +295,9 @@ extension NATSMessage {
         bytes.contains { $0 == 13 || $0 == 10 }
     }
 
-    /// How many bytes `value` takes on its line (`forEachLineByte`).
-    private static func lineLength(of value: String) -> Int {
-        var value = value
-        return value.withUTF8 { bytes in
-            guard hasLineBreak(bytes) else { return bytes.count }
-            var count = 0
-            forEachLineByte(bytes) { _ in count += 1 }
-            return count
-        }
-    }
-
     /// The bytes of a header value as its line carries them: CR and LF would split the block,
-    /// so each becomes a space, a CR LF pair one space (as `makeCMessageFieldByField` writes it).
+    /// so each becomes a space, a CR LF pair one space (as `makeCMessageFieldByField` writes it);
+    /// never more bytes than the value has.
     private static func forEachLineByte(_ value: UnsafeBufferPointer<UInt8>, _ body: (UInt8) -> Void) {
         var afterCR = false
         for byte in value {

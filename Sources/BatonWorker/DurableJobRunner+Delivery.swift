@@ -48,15 +48,6 @@ extension DurableJobRunner {
     static func origin(of message: JetStreamMessage) -> JobOrigin {
         JobOrigin(
             createdAt: message.headers[Headers.created].flatMap { Timestamp(rfc3339: $0) }, owner: message.headers[Headers.owner],
-            priority: priority(of: message))
-    }
-
-    /// The job's priority, the last token of its subject (`baton.jobs.<service>.<priority>`).
-    static func priority(of message: JetStreamMessage) -> Priority? {
-        let subject = message.subject
-        let last = subject.utf8.lastIndex(of: UInt8(ascii: ".")).map { subject.utf8[subject.utf8.index(after: $0)...] } ?? subject.utf8[...]
-        // Compared as bytes: `Priority(rawValue:)` took a String and the generic raw-value match.
-        for priority in Priority.allCases where last.elementsEqual(priority.rawValue.utf8) { return priority }
-        return nil
+            priority: Subjects.priority(ofJob: message.subject))
     }
 }

@@ -138,7 +138,7 @@ final class DurableJobRunner: Sendable {
         }
 
         let span = configuration.tracer?.take(
-            id, service: service.name, priority: Self.priority(of: message), delivery: attempt.number, trace: trace,
+            id, service: service.name, priority: Subjects.priority(ofJob: message.subject), delivery: attempt.number, trace: trace,
             headers: message.headers)
         let job = Job(
             id: id, service: service.name, lane: .durable, input: message.payload,

@@ -74,6 +74,10 @@ import Testing
         #expect(Subjects.progress(service: "slow", job: "j") == "baton.progress.slow.j")
         #expect(Subjects.done(service: "slow", job: "j") == "baton.done.slow.j")
         #expect(Subjects.cancel(job: "j") == "baton.cancel.j")
+        for priority in Priority.allCases {
+            #expect(Subjects.priority(ofJob: Subjects.job(service: "echo", priority: priority)) == priority)
+        }
+        #expect(Subjects.priority(ofJob: "baton.jobs.echo.urgent") == nil)
     }
 }
 
