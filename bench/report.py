@@ -166,7 +166,10 @@ lines = [
     f"Every phase on the same box, one after another: nats-server, gateway, worker and wrk share the cores."
     f" Before round 1, H, F, R, D and RD ran {os.environ.get('WARMUP', '0')} s each unrecorded (warm-up).",
     "Each measured phase starts right after a forced garbage collection of nats-server (its pprof port, `heap?gc=1`): no phase pays for the garbage of the one before.",
-    f"Throughput phases: {conns} connections (N: {conns} requests in flight), {duration} s each; latency phases: 1 connection, 5 s;",
+    f"Throughput phases: {conns} connections (N: {conns} requests in flight). H, N, F, R, D and RD each ran {os.environ.get('SLICES', '1')} slices of"
+    f" {os.environ.get('SLICE', duration)} s a round, interleaved in ABBA order (all six forward, then backward, ...), so that a drift of the box's speed"
+    " over a round cancels out of their ratios: a rate is all its slices' requests over their seconds, a p50 or p99 the median of the slices'."
+    f" A and S: {duration} s each; latency phases: 1 connection, 5 s;",
     "paced phases: 32 connections at half the phase's peak rate (each connection waits a random, exponentially distributed time between an answer and its next request: independent clients). Latencies from wrk --latency.",
     f"H, N, F, R, D, RD, A and their 1-connection and paced phases ran in {rounds} interleaved rounds: their rows are each column's",
     "median over the rounds (non-2xx and socket errors summed), and each ratio is the median of the rounds' own ratios (per-round",

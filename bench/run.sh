@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-10}        # seconds per throughput phase
 ROUNDS=${ROUNDS:-3}             # rounds of the phases the ratios come from; the report takes medians
+SLICES=${SLICES:-4}             # slices of each throughput phase in a round, interleaved (throughput_round)
 CONNS=${CONNS:-64}              # connections (H, F, D, A) = requests in flight (N)
 HELD=${HELD:-10000}             # W: concurrent held sync calls
 THREADS=${THREADS:-2}           # wrk threads
@@ -58,11 +59,16 @@ js_phase() {
   local name=$1 mon=$2; shift 2
   python3 bench/jsz.py snap "$mon" > "$WORK/js-$name-before.json"
   record "$name" "$(wrk_run "$@")"
+  js_count "$name" "$mon"
+}
+# js_count NAME MONITOR_URL: R[js_NAME] from the snapshot taken before the wrk run that
+# $WORK/last-wrk.txt holds and one taken now, per job that run answered 2xx.
+js_count() {
+  local name=$1 mon=$2 requests non2xx
   python3 bench/jsz.py snap "$mon" > "$WORK/js-$name-after.json"   # once jobs in flight have ended
-  local requests jobs
   requests=$(grep -oE '^ *[0-9]+ requests in' "$WORK/last-wrk.txt" | awk '{print $1}')
-  jobs=$(( requests - $(awk '{print $4}' <<<"${R[$name]}") ))
-  R[js_$name]=$(python3 bench/jsz.py delta "$WORK/js-$name-before.json" "$WORK/js-$name-after.json" "$jobs")
+  non2xx=$( (grep -oE 'Non-2xx or 3xx responses: [0-9]+' "$WORK/last-wrk.txt" || true) | awk '{print $NF}')
+  R[js_$name]=$(python3 bench/jsz.py delta "$WORK/js-$name-before.json" "$WORK/js-$name-after.json" "$(( requests - ${non2xx:-0} ))")
   echo "   nats-server per $name job: ${R[js_$name]}"
 }
 
@@ -169,39 +175,55 @@ paced() {  # $1 = target rps, $2 = url, $3 = the phase's p50 at one connection (
 }
 p50() { echo "$1" | awk '{print $2}'; }
 
-# The phases the ratios come from, in ROUNDS interleaved rounds: this box's speed drifts by
-# ±20% over minutes, so one pass can land a phase on a slow stretch and its ratio with it. Each
-# round yields every ratio from phases minutes apart at most; the report takes their medians.
+# The throughput phases the ratios come from (H, N, F, R, D and RD), each cut into SLICES slices
+# of SLICE seconds, run in ABBA order: forward, backward, forward... So every phase's slices sit
+# at the same mean time of the round, and a steady drift of this box's speed cancels out of the
+# ratios instead of landing on whichever phase ran in the slow stretch. With 8 s phases one after
+# another, the rounds of one run read F/R 0.70–0.82 and D/RD 0.71–0.99 (1152Z): phases ten to
+# thirty seconds apart. A slice starts with a forced collection of nats-server like any phase.
+# In the last round, nats-server's own counts of D (stored messages, acks, API requests per job)
+# are taken over D's first slice.
+THROUGHPUT=(H N F R D RD)
+SLICE=$(( DURATION / SLICES > 0 ? DURATION / SLICES : 1 ))
+throughput_round() {  # $1 = round
+  local round=$1 k p order
+  mkdir -p "$WORK/slices"
+  for k in $(seq "$SLICES"); do
+    order=("${THROUGHPUT[@]}")
+    if (( k % 2 == 0 )); then order=(); for (( i=${#THROUGHPUT[@]}-1; i>=0; i-- )); do order+=("${THROUGHPUT[$i]}"); done; fi
+    for p in "${order[@]}"; do
+      if [[ $p == N ]]; then
+        settle
+        python3 bench/slices.py nats "$("$BIN/baton-bench" nats-rr --nats-url "$NATS" --concurrency "$CONNS" --duration "$SLICE")" >> "$WORK/slices/N.$round"
+        continue
+      fi
+      local counted=""
+      if [[ $p == D ]] && (( round == ROUNDS && k == 1 )); then
+        counted=1; python3 bench/jsz.py snap "$MON" > "$WORK/js-D-before.json"
+      fi
+      local url; case $p in H) url=$HELLO ;; F) url=$FAST ;; R) url=$RELAY ;; D) url=$DURABLE ;; RD) url=$RELAY_JOBS ;; esac
+      wrk_run -t$THREADS -c$CONNS -d${SLICE}s -s bench/post.lua "$url" >/dev/null
+      python3 bench/slices.py wrk "$WORK/last-wrk.txt" >> "$WORK/slices/$p.$round"
+      if [[ -n $counted ]]; then js_count D "$MON"; fi
+    done
+  done
+  for p in "${THROUGHPUT[@]}"; do record "$p.$round" "$(python3 bench/slices.py total "$WORK/slices/$p.$round")"; done
+}
+
+# The phases the ratios come from, in ROUNDS rounds: this box's speed drifts by ±20% over
+# minutes, so one pass can land a phase on a slow stretch and its ratio with it. Each round
+# yields every ratio, its throughput phases interleaved (throughput_round); the report takes the
+# rounds' medians.
 for round in $(seq "$ROUNDS"); do
   echo "== round $round of $ROUNDS"
-  echo "== H: raw Hummingbird"
-  record H.$round "$(wrk_run -t$THREADS -c$CONNS -d${DURATION}s -s bench/post.lua $HELLO)"
+  echo "== H, N, F, R, D and RD: $SLICES slices of ${SLICE} s each, interleaved"
+  throughput_round "$round"
+
+  echo "== the same at 1 connection"
   record H1.$round "$(wrk_run -t1 -c1 -d5s -s bench/post.lua $HELLO)"
-
-  echo "== N: raw NATS request-reply through BatonNATS"
-  settle
-  N_LINE=$("$BIN/baton-bench" nats-rr --nats-url "$NATS" --concurrency "$CONNS" --duration "$DURATION")
-  record N.$round "$(echo "$N_LINE" | sed -E 's/.*rps=([0-9]+) p50_us=([0-9]+) p99_us=([0-9]+).*/\1 \2 \3/' | awk '{printf "%s %.3f %.3f 0 0", $1, $2/1000, $3/1000}')"
-
-  echo "== F: Baton sync, fast lane (echo-fast)"
-  record F.$round "$(wrk_run -t$THREADS -c$CONNS -d${DURATION}s -s bench/post.lua $FAST)"
   record F1.$round "$(wrk_run -t1 -c1 -d5s -s bench/post.lua $FAST)"
-
-  echo "== R: HTTP in, one NATS request to the same worker's echo-fast, HTTP out (no gateway logic)"
-  record R.$round "$(wrk_run -t$THREADS -c$CONNS -d${DURATION}s -s bench/post.lua $RELAY)"
   record R1.$round "$(wrk_run -t1 -c1 -d5s -s bench/post.lua $RELAY)"
-
-  echo "== D: Baton sync, durable lane (echo)"
-  if (( round == ROUNDS )); then   # nats-server's own counts of one D phase
-    js_phase D.$round "$MON" -t$THREADS -c$CONNS -d${DURATION}s -s bench/post.lua $DURABLE
-    R[js_D]=${R[js_D.$round]}
-  else
-    record D.$round "$(wrk_run -t$THREADS -c$CONNS -d${DURATION}s -s bench/post.lua $DURABLE)"
-  fi
   record D1.$round "$(wrk_run -t1 -c1 -d5s -s bench/post.lua $DURABLE)"
-
-  echo "== RD: HTTP in, one JetStream job to a bare worker that stores its answer, replies and acks, HTTP out (no Baton logic)"
-  record RD.$round "$(wrk_run -t$THREADS -c$CONNS -d${DURATION}s -s bench/post.lua $RELAY_JOBS)"
   record RD1.$round "$(wrk_run -t1 -c1 -d5s -s bench/post.lua $RELAY_JOBS)"
 
   echo "== latency at half of this round's peak (paced)"
@@ -298,7 +320,7 @@ mkdir -p bench/results
 CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 CPU+=", $(awk '/MemTotal/ {printf "%.1f GB RAM", $2/1024/1024}' /proc/meminfo), $(uname -sr)"
 VERSIONS="$(swift --version 2>&1 | head -1); nats-server $(bench_version "$NATS_SERVER"); nats.c $(dpkg-query -W -f='${Version}' libnats-dev); $( (wrk --version 2>&1 || true) | head -1 | cut -d' ' -f1-2)"
-WARMUP=$WARMUP python3 bench/report.py "bench/results/$DATE" "$(nproc)" "$CPU" "$VERSIONS" "$COMMIT" "$DURATION" "$CONNS" "$HELD" \
+WARMUP=$WARMUP SLICES=$SLICES SLICE=$SLICE python3 bench/report.py "bench/results/$DATE" "$(nproc)" "$CPU" "$VERSIONS" "$COMMIT" "$DURATION" "$CONNS" "$HELD" \
   "$ROUNDS" "$WORK/results" "${A_BAD:-0}" "${W_OK:-0}" "${W_BAD:-0}" "${W_RSS:-0}" \
   "${R[js_D]}" "${R[js_S]}" "${W_END:-0}" "${W_END_BACK:-0}" "${WORKER_RSS_FIRST:-0}" "${WORKER_RSS:-0}" \
   "${WF_OK:-0}" "${WF_BAD:-0}" "${WF_RSS:-0}" "${ALLOCS:-}"
