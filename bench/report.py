@@ -217,18 +217,18 @@ lines += [
 ]
 
 
-def js_line(name, js):
+def js_line(name, js, over="the phase"):
     if not js:
         return f"- {name}: not run."
     streams = ", ".join(f"{k} {v}" for k, v in (x.split(":") for x in js["streams"].split(";") if x))
-    return (f"- {name}, counted by nats-server over the phase, per job answered 2xx ({js['jobs']} jobs):"
+    return (f"- {name}, counted by nats-server over {over}, per job answered 2xx ({js['jobs']} jobs):"
             f" {js['writes']:.2f} stored messages ({streams}; {float(js['writes_per_published']):.2f} per job published to"
             f" BATON_JOBS, {js['published']} of them, those wrk stopped waiting for included), {js['acks']:.2f} acks, {js['api']:.2f} JetStream API requests"
             f" ({js['api_errors']} errors in all), {js['in_msgs']:.2f} messages from clients.")
 
 
 lines += [
-    js_line("D", js_D),
+    js_line("D", js_D, "the last round's first D slice"),
     js_line("S", js_S),
     "  Stored messages: the streams' last_seq deltas (/jsz), deleted ones included (jobs acked off the work queue, KV history);"
     " acks: the consumers' ack-floor deltas (nats-server has no ack counter); JetStream API requests: /varz jetstream.stats.api"
