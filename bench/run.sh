@@ -66,9 +66,8 @@ js_phase() {
 js_count() {
   local name=$1 mon=$2 requests non2xx
   python3 bench/jsz.py snap "$mon" > "$WORK/js-$name-after.json"   # once jobs in flight have ended
-  requests=$(grep -oE '^ *[0-9]+ requests in' "$WORK/last-wrk.txt" | awk '{print $1}')
-  non2xx=$( (grep -oE 'Non-2xx or 3xx responses: [0-9]+' "$WORK/last-wrk.txt" || true) | awk '{print $NF}')
-  R[js_$name]=$(python3 bench/jsz.py delta "$WORK/js-$name-before.json" "$WORK/js-$name-after.json" "$(( requests - ${non2xx:-0} ))")
+  read -r requests _ _ _ non2xx _ < <(python3 bench/slices.py wrk "$WORK/last-wrk.txt")
+  R[js_$name]=$(python3 bench/jsz.py delta "$WORK/js-$name-before.json" "$WORK/js-$name-after.json" "$(( requests - non2xx ))")
   echo "   nats-server per $name job: ${R[js_$name]}"
 }
 
@@ -81,25 +80,11 @@ js_count() {
 # forced collection. F runs after N, and after A's drain in rounds 2 and 3; R runs after F.
 settle() { curl -sf -o /dev/null "http://127.0.0.1:$PROF_PORT/debug/pprof/heap?gc=1" || true; }
 
-# wrk output → "rps p50_ms p99_ms non2xx errors"
+# wrk output → "rps p50_ms p99_ms non2xx errors" (bench/slices.py reads it)
 wrk_run() {
   settle
-  local out; out=$(wrk --latency "$@")
-  echo "$out" > "$WORK/last-wrk.txt"
-  python3 - "$out" <<'PY'
-import re, sys
-out = sys.argv[1]
-def ms(label):
-    m = re.search(r"^\s*%s\s+([\d.]+)(us|ms|s)\s*$" % re.escape(label), out, re.M)
-    if not m: return float("nan")
-    v, u = float(m.group(1)), m.group(2)
-    return v / 1000 if u == "us" else v * 1000 if u == "s" else v
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-err = sum(int(x) for x in errors.groups()) if errors else 0
-print(f"{rps:.0f} {ms('50%'):.3f} {ms('99%'):.3f} {int(non2xx.group(1)) if non2xx else 0} {err}")
-PY
+  wrk --latency "$@" > "$WORK/last-wrk.txt"
+  python3 bench/slices.py summary "$WORK/last-wrk.txt"
 }
 
 declare -A R
@@ -184,13 +169,13 @@ p50() { echo "$1" | awk '{print $2}'; }
 # In the last round, nats-server's own counts of D (stored messages, acks, API requests per job)
 # are taken over D's first slice.
 THROUGHPUT=(H N F R D RD)
+BACKWARD=(RD D R F N H)
 SLICE=$(( DURATION / SLICES > 0 ? DURATION / SLICES : 1 ))
 throughput_round() {  # $1 = round
   local round=$1 k p order
   mkdir -p "$WORK/slices"
   for k in $(seq "$SLICES"); do
-    order=("${THROUGHPUT[@]}")
-    if (( k % 2 == 0 )); then order=(); for (( i=${#THROUGHPUT[@]}-1; i>=0; i-- )); do order+=("${THROUGHPUT[$i]}"); done; fi
+    if (( k % 2 )); then order=("${THROUGHPUT[@]}"); else order=("${BACKWARD[@]}"); fi
     for p in "${order[@]}"; do
       if [[ $p == N ]]; then
         settle
