@@ -4,8 +4,8 @@
 Every Swift async function has an "async function pointer" symbol (mangled name ending in `Tu`)
 holding its expected context size: the bytes its caller allocates on the task for its frame.
 A task keeps the slabs of its deepest chain of frames until it ends (for a Hummingbird
-connection, until the connection closes), so these sizes are what a held call costs; see README
-"Performance".
+connection, until the connection closes), so these sizes are what a held call costs; see
+bench/NOTES.md, "A held call costs".
 
     python3 bench/frames.py .build/release/baton [FILTER]
 

@@ -216,7 +216,7 @@ struct JobDispatcher: Sendable {
     /// client has the answer): its answer entry holds its end and where it came from
     /// (`JobEnding`), which is what reads of it find. That is one stored message of three per
     /// call less, the gateway's second round trip to JetStream, and ~15% of a durable call's
-    /// CPU on gateway and nats-server together (README, Performance). A job whose record is not
+    /// CPU on gateway and nats-server together (bench/NOTES.md). A job whose record is not
     /// written yet still shows once it runs past the worker's running-mark delay.
     private func queueDurable(
         service: String, input: ByteBuffer, contentType: String?, options: SubmitOptions
