@@ -14,7 +14,7 @@ OLDEST_NATS_SERVER ?= /usr/sbin/nats-server
 TRAITS ?=
 TEST_TRAITS ?= --traits OTel
 
-.PHONY: run test test-oldest test-matrix build release deps clean bench bench-webhooks bench-scale
+.PHONY: run test test-oldest test-matrix build release deps clean bench bench-ab bench-webhooks bench-scale
 
 ## Install missing system packages, build, and run everything locally (baton dev).
 run: deps
@@ -49,6 +49,10 @@ clean:
 ## Side-by-side benchmark (release build, wrk): writes bench/results/<date>.md and .png.
 bench: deps
 	./bench/run.sh
+
+## Two gateway builds side by side on the fast lane (bench/ab.sh): make bench-ab A=BINARY B=BINARY.
+bench-ab: deps
+	./bench/ab.sh $(A) $(B)
 
 ## Webhook delivery latency and throughput with the example receiver.
 bench-webhooks: deps

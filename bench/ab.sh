@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# bench/ab.sh A B: two gateway binaries side by side on the fast lane, to see what a change does.
+#
+# One nats-server, one worker (this checkout's release build), gateway A and gateway B up
+# together; F (64 connections, echo-fast) in SLICE-second slices taking turns in ABBA order,
+# CYCLES times. Prints each side's rate and the gateway's, worker's and nats-server's CPU per call
+# (/proc), and B / A. Everything runs in this script's session: the kernel shares CPU between
+# sessions first (autogroups), so a rig whose servers and load generators sit in different
+# sessions measures something else (bench/NOTES.md).
+#
+# Run it with the same binary twice first: two identical gateways read 0.93–1.07x of each other
+# in 12–24 slices on a 2-core box, so a change worth less than that needs several runs.
+#   bench/ab.sh .build/release/baton /tmp/baton-variant      CYCLES=10 SLICE=2 by default
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. bench/common.sh
+A=$(realpath "$1"); B=$(realpath "$2")
+CYCLES=${CYCLES:-10}; SLICE=${SLICE:-2}; CONNS=${CONNS:-64}
+
+swift build -c release --product baton >/dev/null
+BIN=$(swift build -c release --show-bin-path)
+WORK=$(mktemp -d /tmp/baton-ab.XXXXXX)
+PIDS=()
+trap 'kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+NATS_PORT=$(free_port)
+printf 'listen: 127.0.0.1:%s\nmax_payload: 8MB\njetstream { store_dir: "%s/js" }\n' "$NATS_PORT" "$WORK" > "$WORK/nats.conf"
+"$(bench_nats_server)" -c "$WORK/nats.conf" -l "$WORK/nats.log" & NATS_PID=$!; PIDS+=($NATS_PID)
+for _ in $(seq 100); do grep -q "Server is ready" "$WORK/nats.log" 2>/dev/null && break; sleep 0.05; done
+NATS=nats://127.0.0.1:$NATS_PORT
+"$BIN/baton" worker --nats-url "$NATS" --services echo-fast --concurrency 256 --metrics-port 0 --log-level warning \
+  >"$WORK/worker.log" 2>&1 & WORKER_PID=$!; PIDS+=($WORKER_PID)
+declare -A PORT PID REQ SEC CPU_G CPU_W CPU_N
+for side in A B; do
+  PORT[$side]=$(free_port)
+  "${!side}" gateway --nats-url "$NATS" --port "${PORT[$side]}" --host 127.0.0.1 --log-level warning \
+    >"$WORK/gateway-$side.log" 2>&1 & PID[$side]=$!; PIDS+=(${PID[$side]})
+done
+url() { echo "http://127.0.0.1:${PORT[$1]}/v1/jobs/echo-fast"; }
+for side in A B; do
+  for _ in $(seq 100); do [[ $(curl -s -o /dev/null -w '%{http_code}' -X POST -d x "$(url $side)") == 200 ]] && break; sleep 0.1; done
+  wrk -t2 -c"$CONNS" -d2s -s bench/post.lua "$(url $side)" >/dev/null   # warm-up
+done
+
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }   # user + system, clock ticks
+slice() {  # $1 = side: one slice, its requests and each process's ticks added to the side's sums
+  local side=$1 g w n out requests
+  g=$(cpu "${PID[$side]}"); w=$(cpu $WORKER_PID); n=$(cpu $NATS_PID)
+  out=$(wrk -t2 -c"$CONNS" -d"${SLICE}s" -s bench/post.lua "$(url "$side")")
+  requests=$(echo "$out" | awk '/requests in/ {print $1}')
+  REQ[$side]=$(( ${REQ[$side]:-0} + requests )); SEC[$side]=$(( ${SEC[$side]:-0} + SLICE ))
+  CPU_G[$side]=$(( ${CPU_G[$side]:-0} + $(cpu "${PID[$side]}") - g ))
+  CPU_W[$side]=$(( ${CPU_W[$side]:-0} + $(cpu $WORKER_PID) - w ))
+  CPU_N[$side]=$(( ${CPU_N[$side]:-0} + $(cpu $NATS_PID) - n ))
+  printf '%s %d  ' "$side" $(( requests / SLICE ))
+}
+for cycle in $(seq "$CYCLES"); do
+  if (( cycle % 2 )); then slice A; slice B; else slice B; slice A; fi
+done
+echo
+TICK=$(getconf CLK_TCK)
+for side in A B; do
+  python3 -c "
+r, s, t = ${REQ[$side]}, ${SEC[$side]}, $TICK
+us = lambda ticks: ticks / t * 1e6 / r
+print(f'$side {\"${!side}\"}: {r / s:.0f} req/s; CPU a call: gateway {us(${CPU_G[$side]}):.1f} µs, worker {us(${CPU_W[$side]}):.1f}, nats-server {us(${CPU_N[$side]}):.1f}')"
+done
+python3 -c "print(f'B / A: {(${REQ[B]} / ${SEC[B]}) / (${REQ[A]} / ${SEC[A]}):.3f}')"
