@@ -173,10 +173,12 @@ let package = Package(
             dependencies: ["BatonNATS", .product(name: "Logging", package: "swift-log")]
         ),
         // What the test targets share and production never links: the nats-server a test
-        // process shares, waits on events with a deadline, a log capture.
+        // process shares, a local HTTP server, waits on events with a deadline, a log capture.
         .target(
             name: "BatonTestSupport",
-            dependencies: ["EmbeddedNATS", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "EmbeddedNATS", .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Tests/Support",
             // Run by SecurityMaterial: certificates, NKeys and JWTs for the NATS security tests.
             exclude: ["nats_security.py"]

@@ -1,6 +1,6 @@
+import BatonTestSupport
 import HTTPTypes
 import Hummingbird
-import Logging
 import Synchronization
 
 /// A real HTTP server on 127.0.0.1 (a free port) for the client tests, counting requests.
@@ -10,17 +10,17 @@ import Synchronization
 /// "one\n", "two\n", "three\n", 300 ms apart; GET /silent → "tick\n", then nothing for 10 s;
 /// GET /big → a 1 MiB body; GET /slow → 200 after 30 s.
 final class LocalServer: Sendable {
-    let port: Int
-    private let task: Task<Void, any Error>
+    private let server: LocalHTTPServer
     private let counter: Counter
 
     var requests: Int { counter.count.load(ordering: .relaxed) }
 
-    func url(_ path: String) -> String { "http://127.0.0.1:\(port)\(path)" }
+    var port: Int { server.port }
 
-    private init(port: Int, task: Task<Void, any Error>, counter: Counter) {
-        self.port = port
-        self.task = task
+    func url(_ path: String) -> String { server.url(path) }
+
+    private init(server: LocalHTTPServer, counter: Counter) {
+        self.server = server
         self.counter = counter
     }
 
@@ -68,33 +68,10 @@ final class LocalServer: Sendable {
             try await Task.sleep(for: .seconds(30))
             return Response(status: .ok)
         }
-        var logger = Logger(label: "test.server")
-        logger.logLevel = .critical  // Cancelling the server logs errors.
-        let (ports, portInput) = AsyncStream.makeStream(of: Int.self)
-        let app = Application(
-            router: router,
-            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in
-                portInput.yield(channel.localAddress?.port ?? 0)
-                portInput.finish()
-            },
-            logger: logger
-        )
-        let task = Task { try await app.run() }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next(), port > 0 else {
-            task.cancel()
-            throw ServerError()
-        }
-        return LocalServer(port: port, task: task, counter: counter)
+        return LocalServer(server: try await LocalHTTPServer.start(router, label: "test.server"), counter: counter)
     }
 
-    func stop() async {
-        task.cancel()
-        _ = await task.result
-    }
-
-    struct ServerError: Error {}
+    func stop() async { await server.stop() }
 
     /// Counts every request that reaches the router.
     final class Counter: RouterMiddleware, Sendable {

@@ -1,5 +1,5 @@
+import BatonTestSupport
 import Hummingbird
-import Logging
 import Synchronization
 
 /// A real HTTP server on 127.0.0.1 (a free port) for the client tests, recording every request.
@@ -15,19 +15,19 @@ final class TestServer: Sendable {
         var body: [UInt8]
     }
 
-    let port: Int
-    private let task: Task<Void, any Error>
+    private let server: LocalHTTPServer
     private let recorder: Recorder
 
-    private init(port: Int, task: Task<Void, any Error>, recorder: Recorder) {
-        self.port = port
-        self.task = task
+    private init(server: LocalHTTPServer, recorder: Recorder) {
+        self.server = server
         self.recorder = recorder
     }
 
     var received: [Received] { recorder.log.withLock { $0 } }
 
-    func url(_ path: String) -> String { "http://127.0.0.1:\(port)\(path)" }
+    var port: Int { server.port }
+
+    func url(_ path: String) -> String { server.url(path) }
 
     static func start() async throws -> TestServer {
         let recorder = Recorder()
@@ -57,33 +57,10 @@ final class TestServer: Sendable {
             try await recorder.record(request)
             return Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(repeating: 0x61, count: 1 << 20)))
         }
-        var logger = Logger(label: "test.server")
-        logger.logLevel = .critical  // Cancelling the server logs errors.
-        let (ports, portInput) = AsyncStream.makeStream(of: Int.self)
-        let app = Application(
-            router: router,
-            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in
-                portInput.yield(channel.localAddress?.port ?? 0)
-                portInput.finish()
-            },
-            logger: logger
-        )
-        let task = Task { try await app.run() }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next(), port > 0 else {
-            task.cancel()
-            throw TestServerError()
-        }
-        return TestServer(port: port, task: task, recorder: recorder)
+        return TestServer(server: try await LocalHTTPServer.start(router, label: "test.server"), recorder: recorder)
     }
 
-    func stop() async {
-        task.cancel()
-        _ = await task.result
-    }
-
-    struct TestServerError: Error {}
+    func stop() async { await server.stop() }
 
     final class Recorder: Sendable {
         let log = Mutex<[Received]>([])

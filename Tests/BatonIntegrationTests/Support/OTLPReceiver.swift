@@ -1,23 +1,21 @@
+import BatonTestSupport
 import Foundation
 import Hummingbird
-import Logging
 import Synchronization
 
 /// A stand-in for an OpenTelemetry collector on 127.0.0.1 (a free port): accepts OTLP/HTTP
 /// `POST /v1/traces` in the protobuf encoding (what `baton --otel-endpoint` sends) and keeps
 /// the spans, decoded by `OTLPSpanDecoder`.
 final class OTLPReceiver: Sendable {
-    let port: Int
     /// What `--otel-endpoint` takes: "http://127.0.0.1:<port>".
-    var endpoint: String { "http://127.0.0.1:\(port)" }
+    var endpoint: String { server.url() }
 
     private let state: State
-    private let task: Task<Void, any Error>
+    private let server: LocalHTTPServer
 
-    private init(port: Int, state: State, task: Task<Void, any Error>) {
-        self.port = port
+    private init(state: State, server: LocalHTTPServer) {
         self.state = state
-        self.task = task
+        self.server = server
     }
 
     static func start() async throws -> OTLPReceiver {
@@ -29,23 +27,7 @@ final class OTLPReceiver: Sendable {
             // An empty ExportTraceServiceResponse: all accepted.
             return Response(status: .ok, headers: [.contentType: "application/x-protobuf"])
         }
-        var logger = Logger(label: "test.otlp-receiver")
-        logger.logLevel = .critical
-        let (ports, portInput) = AsyncStream.makeStream(of: Int.self)
-        let app = Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in
-                portInput.yield(channel.localAddress?.port ?? 0)
-                portInput.finish()
-            },
-            logger: logger)
-        let task = Task { try await app.run() }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next(), port > 0 else {
-            task.cancel()
-            throw TestError("OTLP receiver did not start")
-        }
-        return OTLPReceiver(port: port, state: state, task: task)
+        return OTLPReceiver(state: state, server: try await LocalHTTPServer.start(router, label: "test.otlp-receiver"))
     }
 
     /// Every span received so far.
@@ -64,10 +46,7 @@ final class OTLPReceiver: Sendable {
         return spans.filter { $0.traceID == traceID }
     }
 
-    func stop() async {
-        task.cancel()
-        _ = await task.result
-    }
+    func stop() async { await server.stop() }
 
     private final class State: Sendable {
         let log = Mutex<(spans: [ReceivedSpan], contentTypes: Set<String>)>((spans: [], contentTypes: []))

@@ -1,7 +1,7 @@
+import BatonTestSupport
 import BatonWebhooks
 import Foundation
 import Hummingbird
-import Logging
 import Synchronization
 
 /// A webhook receiver on 127.0.0.1 (a free port) for the tests: records every request to
@@ -36,17 +36,16 @@ final class WebhookReceiver: Sendable {
         var bodyText: String { String(decoding: body, as: UTF8.self) }
     }
 
-    let port: Int
+    var port: Int { server.port }
     /// "http://127.0.0.1:<port>/hook".
-    var url: String { "http://127.0.0.1:\(port)/hook" }
+    var url: String { server.url("/hook") }
 
     private let state: State
-    private let task: Task<Void, any Error>
+    private let server: LocalHTTPServer
 
-    private init(port: Int, state: State, task: Task<Void, any Error>) {
-        self.port = port
+    private init(state: State, server: LocalHTTPServer) {
         self.state = state
-        self.task = task
+        self.server = server
     }
 
     /// Starts a receiver; `script(n)` decides the answer to the n-th request (1-based).
@@ -77,25 +76,7 @@ final class WebhookReceiver: Sendable {
                 return Response(status: .serviceUnavailable)
             }
         }
-        var logger = Logger(label: "test.webhook-receiver")
-        logger.logLevel = .critical  // Cancelling the server logs errors.
-        let (ports, portInput) = AsyncStream.makeStream(of: Int.self)
-        let app = Application(
-            router: router,
-            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in
-                portInput.yield(channel.localAddress?.port ?? 0)
-                portInput.finish()
-            },
-            logger: logger
-        )
-        let task = Task { try await app.run() }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next(), port > 0 else {
-            task.cancel()
-            throw TestError("webhook receiver did not start")
-        }
-        return WebhookReceiver(port: port, state: state, task: task)
+        return WebhookReceiver(state: state, server: try await LocalHTTPServer.start(router, label: "test.webhook-receiver"))
     }
 
     /// Every request so far, in arrival order.
@@ -115,8 +96,7 @@ final class WebhookReceiver: Sendable {
     /// Releases hung requests and stops the server.
     func stop() async {
         state.stop()
-        task.cancel()
-        _ = await task.result
+        await server.stop()
     }
 
     private final class State: Sendable {
