@@ -14,6 +14,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/common.sh
+if [[ $# -ne 2 || ! -x $1 || ! -x $2 ]]; then
+  echo "usage: bench/ab.sh A_BINARY B_BINARY (or make bench-ab A=... B=...): two baton binaries" >&2
+  exit 2
+fi
 A=$(realpath "$1"); B=$(realpath "$2")
 CYCLES=${CYCLES:-10}; SLICE=${SLICE:-2}; CONNS=${CONNS:-64}
 
