@@ -26,12 +26,11 @@ BIN=$(swift build -c release --show-bin-path)
 WORK=$(mktemp -d /tmp/baton-ab.XXXXXX)
 PIDS=()
 trap 'kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 NATS_PORT=$(free_port)
 printf 'listen: 127.0.0.1:%s\nmax_payload: 8MB\njetstream { store_dir: "%s/js" }\n' "$NATS_PORT" "$WORK" > "$WORK/nats.conf"
 "$(bench_nats_server)" -c "$WORK/nats.conf" -l "$WORK/nats.log" & NATS_PID=$!; PIDS+=($NATS_PID)
-for _ in $(seq 100); do grep -q "Server is ready" "$WORK/nats.log" 2>/dev/null && break; sleep 0.05; done
+wait_nats_ready "$WORK/nats.log"
 NATS=nats://127.0.0.1:$NATS_PORT
 "$BIN/baton" worker --nats-url "$NATS" --services echo-fast --concurrency 256 --metrics-port 0 --log-level warning \
   >"$WORK/worker.log" 2>&1 & WORKER_PID=$!; PIDS+=($WORKER_PID)
@@ -49,15 +48,15 @@ done
 
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }   # user + system, clock ticks
 slice() {  # $1 = side: one slice, its requests and each process's ticks added to the side's sums
-  local side=$1 g w n out requests
+  local side=$1 g w n requests seconds
   g=$(cpu "${PID[$side]}"); w=$(cpu $WORKER_PID); n=$(cpu $NATS_PID)
-  out=$(wrk -t2 -c"$CONNS" -d"${SLICE}s" -s bench/post.lua "$(url "$side")")
-  requests=$(echo "$out" | awk '/requests in/ {print $1}')
-  REQ[$side]=$(( ${REQ[$side]:-0} + requests )); SEC[$side]=$(( ${SEC[$side]:-0} + SLICE ))
+  wrk --latency -t2 -c"$CONNS" -d"${SLICE}s" -s bench/post.lua "$(url "$side")" > "$WORK/wrk.txt"
+  read -r requests seconds _ < <(python3 bench/slices.py wrk "$WORK/wrk.txt")
+  REQ[$side]=$(( ${REQ[$side]:-0} + requests )); SEC[$side]=$(python3 -c "print(${SEC[$side]:-0} + $seconds)")
   CPU_G[$side]=$(( ${CPU_G[$side]:-0} + $(cpu "${PID[$side]}") - g ))
   CPU_W[$side]=$(( ${CPU_W[$side]:-0} + $(cpu $WORKER_PID) - w ))
   CPU_N[$side]=$(( ${CPU_N[$side]:-0} + $(cpu $NATS_PID) - n ))
-  printf '%s %d  ' "$side" $(( requests / SLICE ))
+  printf '%s %.0f  ' "$side" "$(python3 -c "print($requests / $seconds)")"
 }
 for cycle in $(seq "$CYCLES"); do
   if (( cycle % 2 )); then slice A; slice B; else slice B; slice A; fi

@@ -4,6 +4,8 @@
 #   bench_commit               the commit measured: `git rev-parse --short HEAD`, plus "-dirty" when
 #                              tracked files differ from it or there are untracked files (bench
 #                              results aside): the release build includes them
+#   free_port                  a free TCP port on 127.0.0.1
+#   wait_nats_ready LOG        waits (up to 5 s) until the nats-server writing LOG is ready
 BENCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 bench_nats_server() { "$BENCH_ROOT/scripts/nats-server.sh"; }
@@ -18,3 +20,7 @@ bench_commit() {
   fi
   echo "$commit"
 }
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+wait_nats_ready() { for _ in $(seq 100); do grep -q "Server is ready" "$1" 2>/dev/null && return 0; sleep 0.05; done; }

@@ -33,7 +33,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_http() { for _ in $(seq 200); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.05; done; echo "not up: $1"; exit 1; }
 stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
@@ -48,7 +47,7 @@ max_payload: 8MB
 jetstream { store_dir: "$WORK/js" }
 CONF
 "$NATS_SERVER" -c "$WORK/nats.conf" -l "$WORK/nats.log" & PIDS+=($!)
-for _ in $(seq 100); do grep -q "Server is ready" "$WORK/nats.log" 2>/dev/null && break; sleep 0.05; done
+wait_nats_ready "$WORK/nats.log"
 NATS=nats://127.0.0.1:$NATS_PORT
 MON=http://127.0.0.1:$MON_PORT
 
@@ -257,7 +256,7 @@ max_payload: 8MB
 jetstream { store_dir: "$WORK/js-sync", sync_interval: always }
 CONF
   "$NATS_SERVER" -c "$WORK/nats-sync.conf" -l "$WORK/nats-sync.log" & SYNC_PID=$!; PIDS+=($SYNC_PID)
-  for _ in $(seq 100); do grep -q "Server is ready" "$WORK/nats-sync.log" 2>/dev/null && break; sleep 0.05; done
+  wait_nats_ready "$WORK/nats-sync.log"
   MAIN=("$NATS" "$G" "$GPID" "$WPID")
   NATS=nats://127.0.0.1:$SYNC_PORT
   # A second worker next to D's: its metrics on any free port.

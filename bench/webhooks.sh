@@ -22,7 +22,6 @@ mkdir "$WORK/bin" && ln -s "$NATS_SERVER" "$WORK/bin/nats-server"
 PIDS=()
 cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 SECRET=whsec_$(head -c 32 /dev/urandom | base64)
 PORT=$(free_port); HOOK_PORT=$(free_port)
