@@ -20,6 +20,8 @@ import Logging
 /// `replayedAs`.
 struct DeadLetterReplayController<Backend: GatewayBackend>: Sendable {
     let backend: Backend
+    /// Whether this gateway exports spans (it has a tracer).
+    let recordsTraces: Bool
 
     static var segment: String { "sequence" }
 
@@ -77,7 +79,8 @@ struct DeadLetterReplayController<Backend: GatewayBackend>: Sendable {
             throw Problem.unavailable("The service catalogue is unavailable (NATS): \(error)")
         }
         guard let registration else { throw Problem.unknownService(name) }
-        var options = SubmitOptions(wait: .zero, trace: .random())
+        // Sampled when this gateway records spans (its webhook attempts, below the job's trace).
+        var options = SubmitOptions(wait: .zero, trace: .random(sampled: recordsTraces))
         options.id = id
         options.owner = letter.owner
         options.replayOf = job

@@ -35,7 +35,7 @@ extension Gateway {
         JobsController(backend: backend, configuration: configuration, maxBody: maxBody).addRoutes(to: router)
         JobListController(jobs: backend.jobs).addRoutes(to: router)
         DeadLettersController(deadLetters: backend.deadLetters, claims: backend.claims).addRoutes(to: router)
-        DeadLetterReplayController(backend: backend).addRoutes(to: router)
+        DeadLetterReplayController(backend: backend, recordsTraces: configuration.tracer != nil).addRoutes(to: router)
         OpenAPIController().addRoutes(to: router)
         UIController().addRoutes(to: router)
         ServicesController(services: backend.services).addRoutes(to: router)

@@ -131,7 +131,8 @@ final class JobsController<Backend: GatewayBackend>: Sendable {
         let contentType = fields.contentType
         // The caller's trace continues with the gateway's span: the tracer's when tracing is on,
         // else a span id drawn here (a new trace's id is already the gateway's: no second draw).
-        let trace = span?.trace ?? fields.incomingTrace?.child() ?? .random()
+        // Without a tracer the gateway records nothing: a trace it starts is not sampled.
+        let trace = span?.trace ?? fields.incomingTrace?.child() ?? .random(sampled: false)
         var options = SubmitOptions(wait: submit.wait, deadline: submit.deadline, callbackURL: submit.callbackURL, trace: trace)
         options.owner = Caller.isAuthenticated ? Caller.name : nil
         options.priority = submit.priority

@@ -52,7 +52,7 @@ public struct JobTracer: Sendable {
         tracer.inject(span.context, into: &carrier, using: TraceHeaders())
         // What the next hop continues: this span (when the tracer propagates W3C context).
         let trace = carrier[Headers.traceparent].flatMap { TraceContext(traceparent: $0, tracestate: carrier[Headers.tracestate]) }
-        return JobSpan(span: span, trace: trace ?? parent?.child() ?? .random())
+        return JobSpan(span: span, trace: trace ?? parent?.child() ?? .random(sampled: true))
     }
 }
 

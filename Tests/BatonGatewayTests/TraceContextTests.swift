@@ -55,6 +55,19 @@ import Testing
         #expect(child.traceID == context.traceID)
         #expect(child.parentID != context.parentID)
         #expect(TraceContext(traceparent: child.traceparent) == child)
-        #expect(TraceContext(traceparent: TraceContext.random().traceparent) != nil)
+    }
+
+    /// A new trace is sampled only when asked (the process records it): nats-server 2.11+ does
+    /// work for every message whose `traceparent` is sampled.
+    @Test func aNewTraceIsSampledOnlyWhenRecorded() throws {
+        let recorded = try #require(TraceContext(traceparent: TraceContext.random(sampled: true).traceparent))
+        let unrecorded = try #require(TraceContext(traceparent: TraceContext.random(sampled: false).traceparent))
+        #expect(recorded.flags == "01")
+        #expect(unrecorded.flags == "00")
+        #expect(recorded.traceID != unrecorded.traceID)
+        // A child keeps its parent's flags, whichever they are.
+        #expect(unrecorded.child().flags == "00")
+        #expect(recorded.child().flags == "01")
+        #expect(try #require(TraceContext(traceparent: String(Self.valid.dropLast(2)) + "00")).child().flags == "00")
     }
 }

@@ -62,9 +62,14 @@ struct OperatorTests {
         let seen = try #require(TraceContext(traceparent: response.text))
         #expect(seen.traceID == traceID)
         #expect(seen.parentID != "00f067aa0ba902b7")  // the gateway's own span
-        // Without one, the gateway starts a trace.
+        #expect(seen.flags == "01")  // the caller's sampling decision passes on
+        let unsampled = try await system.client.post("/v1/jobs/\(name)", "", headers: ["traceparent": "00-\(traceID)-00f067aa0ba902b7-00"])
+        #expect(try #require(TraceContext(traceparent: unsampled.text)).flags == "00")
+        // Without one, the gateway starts a trace, unsampled: this gateway records no spans.
         let started = try await system.client.post("/v1/jobs/\(name)", "")
-        #expect(TraceContext(traceparent: started.text) != nil)
+        let new = try #require(TraceContext(traceparent: started.text))
+        #expect(new.traceID != traceID)
+        #expect(new.flags == "00")
         // A malformed traceparent is ignored, not an error.
         #expect(try await system.client.post("/v1/jobs/\(name)", "", headers: ["traceparent": "garbage"]).status == 200)
     }
