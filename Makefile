@@ -50,9 +50,10 @@ clean:
 bench: deps
 	./bench/run.sh
 
-## Two gateway builds side by side on the fast lane (bench/ab.sh): make bench-ab A=BINARY B=BINARY.
+## Two builds side by side on the fast lane (bench/ab.sh): make bench-ab A=BINARY B=BINARY, their
+## gateways behind one worker; ROLE=worker: their workers, each in a stack of its own.
 bench-ab: deps
-	./bench/ab.sh $(A) $(B)
+	ROLE=$(or $(ROLE),gateway) ./bench/ab.sh $(A) $(B)
 
 ## Webhook delivery latency and throughput with the example receiver.
 bench-webhooks: deps

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# bench/ab.sh A B: two gateway binaries side by side on the fast lane, to see what a change does.
+# bench/ab.sh A B: two baton builds side by side on the fast lane, to see what a change does.
 #
-# One nats-server, one worker (this checkout's release build), gateway A and gateway B up
-# together; F (64 connections, echo-fast) in SLICE-second slices taking turns in ABBA order,
-# CYCLES times. Prints each side's rate and the gateway's, worker's and nats-server's CPU per call
+# ROLE=gateway (default): one nats-server, one worker (this checkout's release build), gateway A
+# and gateway B up together. ROLE=worker: two whole stacks, each its own nats-server and a
+# gateway of this checkout's release build, one with worker A and one with worker B (a worker
+# change shows in the worker's CPU a call; two workers on one subject would share its requests).
+# F (64 connections, echo-fast) runs in SLICE-second slices taking turns in ABBA order, CYCLES
+# times. Prints each side's rate and the gateway's, worker's and nats-server's CPU per call
 # (/proc), and B / A. Everything runs in this script's session: the kernel shares CPU between
 # sessions first (autogroups), so a rig whose servers and load generators sit in different
 # sessions measures something else (bench/NOTES.md).
@@ -11,15 +14,17 @@
 # Run it with the same binary twice first: two identical gateways read 0.93–1.07x of each other
 # in 12–24 slices on a 2-core box, so a change worth less than that needs several runs.
 #   bench/ab.sh .build/release/baton /tmp/baton-variant      CYCLES=10 SLICE=2 by default
+#   ROLE=worker bench/ab.sh .build/release/baton /tmp/baton-variant
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/common.sh
 if [[ $# -ne 2 || ! -x $1 || ! -x $2 ]]; then
-  echo "usage: bench/ab.sh A_BINARY B_BINARY (or make bench-ab A=... B=...): two baton binaries" >&2
+  echo "usage: [ROLE=gateway|worker] bench/ab.sh A_BINARY B_BINARY (or make bench-ab A=... B=... [ROLE=worker]): two baton binaries" >&2
   exit 2
 fi
 A=$(realpath "$1"); B=$(realpath "$2")
-CYCLES=${CYCLES:-10}; SLICE=${SLICE:-2}; CONNS=${CONNS:-64}
+CYCLES=${CYCLES:-10}; SLICE=${SLICE:-2}; CONNS=${CONNS:-64}; ROLE=${ROLE:-gateway}
+[[ $ROLE == gateway || $ROLE == worker ]] || { echo "ROLE is gateway or worker, not $ROLE" >&2; exit 2; }
 
 swift build -c release --product baton >/dev/null
 BIN=$(swift build -c release --show-bin-path)
@@ -27,18 +32,32 @@ WORK=$(mktemp -d /tmp/baton-ab.XXXXXX)
 PIDS=()
 trap 'kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
-NATS_PORT=$(free_port)
-printf 'listen: 127.0.0.1:%s\nmax_payload: 8MB\njetstream { store_dir: "%s/js" }\n' "$NATS_PORT" "$WORK" > "$WORK/nats.conf"
-"$(bench_nats_server)" -c "$WORK/nats.conf" -l "$WORK/nats.log" & NATS_PID=$!; PIDS+=($NATS_PID)
-wait_nats_ready "$WORK/nats.log"
-NATS=nats://127.0.0.1:$NATS_PORT
-"$BIN/baton" worker --nats-url "$NATS" --services echo-fast --concurrency 256 --metrics-port 0 --log-level warning \
-  >"$WORK/worker.log" 2>&1 & WORKER_PID=$!; PIDS+=($WORKER_PID)
-declare -A PORT PID REQ SEC CPU_G CPU_W CPU_N
+declare -A PORT GATEWAY WORKER NATS_PID REQ SEC CPU_G CPU_W CPU_N
+start_nats() {  # $1 = name: a nats-server; sets NATS (its URL) and LAST_PID
+  local port; port=$(free_port)
+  printf 'listen: 127.0.0.1:%s\nmax_payload: 8MB\njetstream { store_dir: "%s/js-%s" }\n' "$port" "$WORK" "$1" > "$WORK/nats-$1.conf"
+  "$(bench_nats_server)" -c "$WORK/nats-$1.conf" -l "$WORK/nats-$1.log" & LAST_PID=$!; PIDS+=($LAST_PID)
+  wait_nats_ready "$WORK/nats-$1.log"
+  NATS=nats://127.0.0.1:$port
+}
+start_worker() {  # $1 = binary, $2 = name
+  "$1" worker --nats-url "$NATS" --services echo-fast --concurrency 256 --metrics-port 0 --log-level warning \
+    >"$WORK/worker-$2.log" 2>&1 & LAST_PID=$!; PIDS+=($LAST_PID)
+}
+if [[ $ROLE == gateway ]]; then
+  start_nats shared; NATS_PID[A]=$LAST_PID; NATS_PID[B]=$LAST_PID
+  start_worker "$BIN/baton" shared; WORKER[A]=$LAST_PID; WORKER[B]=$LAST_PID
+fi
 for side in A B; do
+  gateway=${!side}
+  if [[ $ROLE == worker ]]; then
+    start_nats "$side"; NATS_PID[$side]=$LAST_PID
+    start_worker "${!side}" "$side"; WORKER[$side]=$LAST_PID
+    gateway=$BIN/baton
+  fi
   PORT[$side]=$(free_port)
-  "${!side}" gateway --nats-url "$NATS" --port "${PORT[$side]}" --host 127.0.0.1 --log-level warning \
-    >"$WORK/gateway-$side.log" 2>&1 & PID[$side]=$!; PIDS+=(${PID[$side]})
+  "$gateway" gateway --nats-url "$NATS" --port "${PORT[$side]}" --host 127.0.0.1 --log-level warning \
+    >"$WORK/gateway-$side.log" 2>&1 & GATEWAY[$side]=$!; PIDS+=(${GATEWAY[$side]})
 done
 url() { echo "http://127.0.0.1:${PORT[$1]}/v1/jobs/echo-fast"; }
 for side in A B; do
@@ -49,13 +68,13 @@ done
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }   # user + system, clock ticks
 slice() {  # $1 = side: one slice, its requests and each process's ticks added to the side's sums
   local side=$1 g w n requests seconds
-  g=$(cpu "${PID[$side]}"); w=$(cpu $WORKER_PID); n=$(cpu $NATS_PID)
+  g=$(cpu "${GATEWAY[$side]}"); w=$(cpu "${WORKER[$side]}"); n=$(cpu "${NATS_PID[$side]}")
   wrk --latency -t2 -c"$CONNS" -d"${SLICE}s" -s bench/post.lua "$(url "$side")" > "$WORK/wrk.txt"
   read -r requests seconds _ < <(python3 bench/slices.py wrk "$WORK/wrk.txt")
   REQ[$side]=$(( ${REQ[$side]:-0} + requests )); SEC[$side]=$(python3 -c "print(${SEC[$side]:-0} + $seconds)")
-  CPU_G[$side]=$(( ${CPU_G[$side]:-0} + $(cpu "${PID[$side]}") - g ))
-  CPU_W[$side]=$(( ${CPU_W[$side]:-0} + $(cpu $WORKER_PID) - w ))
-  CPU_N[$side]=$(( ${CPU_N[$side]:-0} + $(cpu $NATS_PID) - n ))
+  CPU_G[$side]=$(( ${CPU_G[$side]:-0} + $(cpu "${GATEWAY[$side]}") - g ))
+  CPU_W[$side]=$(( ${CPU_W[$side]:-0} + $(cpu "${WORKER[$side]}") - w ))
+  CPU_N[$side]=$(( ${CPU_N[$side]:-0} + $(cpu "${NATS_PID[$side]}") - n ))
   printf '%s %.0f  ' "$side" "$(python3 -c "print($requests / $seconds)")"
 }
 for cycle in $(seq "$CYCLES"); do
@@ -67,6 +86,6 @@ for side in A B; do
   python3 -c "
 r, s, t = ${REQ[$side]}, ${SEC[$side]}, $TICK
 us = lambda ticks: ticks / t * 1e6 / r
-print(f'$side {\"${!side}\"}: {r / s:.0f} req/s; CPU a call: gateway {us(${CPU_G[$side]}):.1f} µs, worker {us(${CPU_W[$side]}):.1f}, nats-server {us(${CPU_N[$side]}):.1f}')"
+print(f'$side ($ROLE {\"${!side}\"}): {r / s:.0f} req/s; CPU a call: gateway {us(${CPU_G[$side]}):.1f} µs, worker {us(${CPU_W[$side]}):.1f}, nats-server {us(${CPU_N[$side]}):.1f}')"
 done
 python3 -c "print(f'B / A: {(${REQ[B]} / ${SEC[B]}) / (${REQ[A]} / ${SEC[A]}):.3f}')"
