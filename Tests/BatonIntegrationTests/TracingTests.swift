@@ -87,4 +87,45 @@ struct TracingTests {
         #expect(deliveries[0].traceparent == "00-\(traceID)-\(attempt.spanID)-01")
         #expect(collector.contentTypes == ["application/x-protobuf"])
     }
+
+    /// A gateway that exports nothing starts its traces unsampled (flags `00`): a worker that
+    /// exports follows its sampler, so with swift-otel's default (parent-based) it records none
+    /// of their spans, and with `OTEL_TRACES_SAMPLER=always_on` it records them (README, "Logs
+    /// and tracing").
+    @Test func aWorkerBehindAGatewayThatDoesNotExportFollowsItsSampler() async throws {
+        let server = try await NATSServerProcess.shared("tracing")
+        let collector = try await OTLPReceiver.start()
+        defer { Task { await collector.stop() } }
+        let tracing = ["--otel-endpoint", collector.endpoint]
+        let parentBased = try WorkerProcess(
+            natsURL: server.url, arguments: ["--services", "echo"] + tracing, environment: ["OTEL_BSP_SCHEDULE_DELAY": "100"])
+        defer { parentBased.kill() }
+        let alwaysOn = try WorkerProcess(
+            natsURL: server.url, arguments: ["--services", "echo-fast"] + tracing,
+            environment: ["OTEL_BSP_SCHEDULE_DELAY": "100", "OTEL_TRACES_SAMPLER": "always_on"])
+        defer { alwaysOn.kill() }
+        let gateway = try GatewayProcess(natsURL: server.url, arguments: [], environment: [:])
+        defer { gateway.kill() }
+        try await parentBased.waitUntilServing()
+        try await alwaysOn.waitUntilServing()
+        try await gateway.waitUntilReady()
+
+        /// Submits a job without a `traceparent` and returns the trace its record names.
+        func traceID(ofJobOn service: String) async throws -> String {
+            let submit = try await gateway.client.post("/v1/jobs/\(service)", "x", headers: ["Prefer": "respond-async"])
+            let location = try #require(submit.header("Location"), "\(submit.status) \(submit.text)")
+            #expect(try await gateway.client.get(location + "/result", headers: ["Prefer": "wait=10"]).status == 200)
+            let traceparent = try #require(try await gateway.client.get(location).json()["traceparent"] as? String)
+            let trace = try #require(TraceContext(traceparent: traceparent))
+            #expect(trace.flags == "00")
+            return trace.traceID
+        }
+        let recorded = try await traceID(ofJobOn: "echo-fast")
+        let unrecorded = try await traceID(ofJobOn: "echo")
+        let spans = await collector.waitForSpans(of: recorded, count: 2, timeout: .seconds(20))
+        #expect(Set(spans.map(\.name)) == ["queue wait", "handler run"], "\(spans)\n\(alwaysOn.log)")
+        // The other worker exports on the same schedule: a second later, nothing of its job came.
+        try await Task.sleep(for: .seconds(1))
+        #expect(collector.spans.filter { $0.traceID == unrecorded }.isEmpty, "\(collector.spans)")
+    }
 }
