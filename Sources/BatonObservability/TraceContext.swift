@@ -106,8 +106,10 @@ public struct TraceContext: Sendable, Equatable {
         }
     }
 
-    private static let sampledTrace = "00-" + String(repeating: "0", count: 32) + "-" + String(repeating: "0", count: 16) + "-01"
-    private static let unsampledTrace = "00-" + String(repeating: "0", count: 32) + "-" + String(repeating: "0", count: 16) + "-00"
+    /// A new trace's version, zero ids and dashes, before its flags.
+    private static let newTrace = "00-" + String(repeating: "0", count: 32) + "-" + String(repeating: "0", count: 16) + "-"
+    private static let sampledTrace = newTrace + "01"
+    private static let unsampledTrace = newTrace + "00"
 
     private func field(_ range: Range<Int>) -> String { Self.utf8Slice(traceparent, range) }
 
