@@ -9,20 +9,33 @@ public enum ExampleServices {
     public static let names = ["echo", "echo-fast", "slow", "slow-fast", "fail", "flaky"]
 
     /// The definition of `name` on `lane` (nil if there is no such example).
+    ///
+    /// `echo`, `fail` and `flaky` answer without suspending, so on the fast lane they start on the
+    /// thread that delivers the request (`HandlerStart.immediately`); `slow` waits from its start
+    /// and keeps the default.
     public static func definition(_ name: String, lane: Lane? = nil) -> ServiceDefinition? {
         switch name {
         case "echo":
-            ServiceDefinition(name: "echo", lane: lane ?? .durable, description: "Answers the input bytes and content type unchanged.", handler: echo)
+            ServiceDefinition(
+                name: "echo", lane: lane ?? .durable, description: "Answers the input bytes and content type unchanged.", start: .immediately,
+                handler: echo)
         case "echo-fast":
-            ServiceDefinition(name: "echo-fast", lane: lane ?? .fast, description: "echo on the fast lane (core NATS request-reply).", handler: echo)
+            ServiceDefinition(
+                name: "echo-fast", lane: lane ?? .fast, description: "echo on the fast lane (core NATS request-reply).", start: .immediately,
+                handler: echo)
         case "slow":
             ServiceDefinition(name: "slow", lane: lane ?? .durable, description: #"{"ms": N, "steps": K}: reports K progress steps over N ms, answers {"slept_ms": N}."#, handler: slow)
         case "slow-fast":
             ServiceDefinition(name: "slow-fast", lane: lane ?? .fast, description: "slow on the fast lane (held calls with no stored job).", handler: slow)
         case "fail":
-            ServiceDefinition(name: "fail", lane: lane ?? .durable, description: #"{"status": S, "message": M}: fails with that status and message."#, handler: fail)
+            ServiceDefinition(
+                name: "fail", lane: lane ?? .durable, description: #"{"status": S, "message": M}: fails with that status and message."#,
+                start: .immediately, handler: fail)
         case "flaky":
-            ServiceDefinition(name: "flaky", lane: lane ?? .durable, description: #"{"failures": N}: fails (retryable, 503) on its first N attempts, then answers {"attempt": n}."#, handler: flaky)
+            ServiceDefinition(
+                name: "flaky", lane: lane ?? .durable,
+                description: #"{"failures": N}: fails (retryable, 503) on its first N attempts, then answers {"attempt": n}."#, start: .immediately,
+                handler: flaky)
         default:
             nil
         }

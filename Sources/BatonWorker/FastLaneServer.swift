@@ -32,7 +32,8 @@ final class FastLaneServer: Sendable {
     /// and returns) or until cancelled (handlers are cancelled too and answer 503).
     func run(stopping: StopSignal) async throws {
         let tasks = FastLaneTasks(
-            limit: configuration.concurrency, bufferLimit: connection.configuration.subscriptionBufferLimit, logger: logger
+            limit: configuration.concurrency, bufferLimit: connection.configuration.subscriptionBufferLimit, start: service.start,
+            logger: logger
         ) { [self] request, cancel in
             await handle(request, cancel: cancel)
         }

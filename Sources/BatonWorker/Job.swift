@@ -72,14 +72,35 @@ public struct ServiceDefinition: Sendable {
     /// SemVer, shown in the service catalogue.
     public var version: String
     public var description: String
+    /// Where a fast-lane request's handler starts (the durable lane's start from the worker's
+    /// pull loop, a task already, and ignore it).
+    public var start: HandlerStart
     public var handler: JobHandler
 
-    public init(name: String, lane: Lane = .durable, version: String = "1.0.0", description: String = "", handler: @escaping JobHandler) {
+    public init(
+        name: String, lane: Lane = .durable, version: String = "1.0.0", description: String = "", start: HandlerStart = .inNewTask,
+        handler: @escaping JobHandler
+    ) {
         precondition(ServiceName.isValid(name), "invalid service name \(name)")
         self.name = name
         self.lane = lane
         self.version = version
         self.description = description
+        self.start = start
         self.handler = handler
     }
+}
+
+/// Where a fast-lane handler starts.
+public enum HandlerStart: Sendable, Equatable {
+    /// In a task of its own on Swift's global executor: right for any handler. The request
+    /// reaches it through one more thread hand-off (a wake-up of a pool thread).
+    case inNewTask
+    /// At once, on the thread that delivered the request (the one that reads the worker's NATS
+    /// connection), until the handler first suspends; from there on Swift's global executor. A
+    /// handler that answers without suspending (`echo`) answers from there: no hand-off, ~27%
+    /// less of the worker's CPU per request measured on `echo-fast` (`bench/NOTES.md`). Only
+    /// for handlers that do little before their first `await`: while one computes there, no
+    /// message reaches any subscription of that connection (other requests, cancels, pulls).
+    case immediately
 }

@@ -130,10 +130,10 @@ struct DeliveryTests {
         #expect(try await client.get(location + "/result").status == 409)
     }
 
-    @Test(arguments: [Lane.durable, .fast])
-    func cancelRunningJobCancelsItsHandler(lane: Lane) async throws {
+    @Test(arguments: [(Lane.durable, HandlerStart.inNewTask), (.fast, .inNewTask), (.fast, .immediately)])
+    func cancelRunningJobCancelsItsHandler(lane: Lane, start: HandlerStart) async throws {
         let system = try await SharedSystem.get()
-        let gate = try await GateService.start(natsURL: system.server.url, lane: lane)
+        let gate = try await GateService.start(natsURL: system.server.url, lane: lane, start: start)
         defer { Task { await gate.stop() } }
         let client = system.client
         let submit = try await client.post("/v1/jobs/\(gate.name)", "10000", headers: ["Prefer": "respond-async"])
@@ -179,9 +179,10 @@ struct DeliveryTests {
 
     /// A fast-lane worker runs at most its concurrency of requests at once; the others wait
     /// their turn in the worker (not lost, not run beside the first) and are answered in order.
-    @Test func aFastLaneWorkerQueuesRequestsBeyondItsConcurrency() async throws {
+    @Test(arguments: [HandlerStart.inNewTask, .immediately])
+    func aFastLaneWorkerQueuesRequestsBeyondItsConcurrency(start: HandlerStart) async throws {
         let system = try await SharedSystem.get()
-        let gate = try await GateService.start(natsURL: system.server.url, lane: .fast)
+        let gate = try await GateService.start(natsURL: system.server.url, lane: .fast, start: start)
         defer { Task { await gate.stop() } }
         let client = system.client
         let first = try await gate.hold(through: client)
@@ -345,11 +346,11 @@ final class GateService: Sendable {
     }
     func cancelledAt(_ input: String) -> ContinuousClock.Instant? { state.withLock { $0.cancelled[input] } }
 
-    static func start(natsURL: String, lane: Lane = .durable) async throws -> GateService {
+    static func start(natsURL: String, lane: Lane = .durable, start: HandlerStart = .inNewTask) async throws -> GateService {
         let gate = GateService()
         let connection = try await NATSConnection.connect(NATSConfiguration(servers: [natsURL], name: gate.name), logger: quietLogger("test.gate"))
         gate.connection.withLock { $0 = connection }
-        let service = ServiceDefinition(name: gate.name, lane: lane) { [gate] job, _ in
+        let service = ServiceDefinition(name: gate.name, lane: lane, start: start) { [gate] job, _ in
             let input = job.text
             gate.state.withLock { $0.started.append(input) }
             do {
