@@ -5,8 +5,8 @@
 # and gateway B up together. ROLE=worker: two whole stacks, each its own nats-server and a
 # gateway of this checkout's release build, one with worker A and one with worker B (a worker
 # change shows in the worker's CPU a call; two workers on one subject would share its requests).
-# F (64 connections, echo-fast) runs in SLICE-second slices taking turns in ABBA order, CYCLES
-# times. Prints each side's rate and the gateway's, worker's and nats-server's CPU per call
+# F (64 connections, echo-fast; SERVICE=echo for D) runs in SLICE-second slices taking turns in
+# ABBA order, CYCLES times. Prints each side's rate and the gateway's, worker's and nats-server's CPU per call
 # (/proc), and B / A. Everything runs in this script's session: the kernel shares CPU between
 # sessions first (autogroups), so a rig whose servers and load generators sit in different
 # sessions measures something else (bench/NOTES.md).
@@ -23,7 +23,7 @@ if [[ $# -ne 2 || ! -x $1 || ! -x $2 ]]; then
   exit 2
 fi
 A=$(realpath "$1"); B=$(realpath "$2")
-CYCLES=${CYCLES:-10}; SLICE=${SLICE:-2}; CONNS=${CONNS:-64}; ROLE=${ROLE:-gateway}
+CYCLES=${CYCLES:-10}; SLICE=${SLICE:-2}; CONNS=${CONNS:-64}; ROLE=${ROLE:-gateway}; SERVICE=${SERVICE:-echo-fast}
 [[ $ROLE == gateway || $ROLE == worker ]] || { echo "ROLE is gateway or worker, not $ROLE" >&2; exit 2; }
 
 swift build -c release --product baton >/dev/null
@@ -41,7 +41,7 @@ start_nats() {  # $1 = name: a nats-server; sets NATS (its URL) and LAST_PID
   NATS=nats://127.0.0.1:$port
 }
 start_worker() {  # $1 = binary, $2 = name
-  "$1" worker --nats-url "$NATS" --services echo-fast --concurrency 256 --metrics-port 0 --log-level warning \
+  "$1" worker --nats-url "$NATS" --services echo,echo-fast --concurrency 256 --metrics-port 0 --log-level warning \
     >"$WORK/worker-$2.log" 2>&1 & LAST_PID=$!; PIDS+=($LAST_PID)
 }
 if [[ $ROLE == gateway ]]; then
@@ -59,7 +59,7 @@ for side in A B; do
   "$gateway" gateway --nats-url "$NATS" --port "${PORT[$side]}" --host 127.0.0.1 --log-level warning \
     >"$WORK/gateway-$side.log" 2>&1 & GATEWAY[$side]=$!; PIDS+=(${GATEWAY[$side]})
 done
-url() { echo "http://127.0.0.1:${PORT[$1]}/v1/jobs/echo-fast"; }
+url() { echo "http://127.0.0.1:${PORT[$1]}/v1/jobs/$SERVICE"; }
 for side in A B; do
   for _ in $(seq 100); do [[ $(curl -s -o /dev/null -w '%{http_code}' -X POST -d x "$(url $side)") == 200 ]] && break; sleep 0.1; done
   wrk -t2 -c"$CONNS" -d2s -s bench/post.lua "$(url $side)" >/dev/null   # warm-up
