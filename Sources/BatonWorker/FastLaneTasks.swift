@@ -59,7 +59,8 @@ final class FastLaneTasks: Sendable {
     func admit(_ request: NATSMessage) {
         let admission = state.withLock { state -> Admission in
             if state.running.count < limit {
-                // Not under the lock: the task may end before `Task.immediate` returns.
+                // Started below, outside the lock: its end takes the lock, and may come before
+                // `Task.immediate` returns.
                 if handlerStart == .immediately && !state.cancelled {
                     let id = state.nextID
                     state.nextID &+= 1
