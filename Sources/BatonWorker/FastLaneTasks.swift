@@ -51,7 +51,10 @@ final class FastLaneTasks: Sendable {
     }
 
     private enum Admission {
-        case started, queued, immediately(id: UInt64), dropped(count: Int)
+        /// Started in a task, or queued: nothing more to do.
+        case handled
+        case immediately(id: UInt64)
+        case dropped(count: Int)
     }
 
     /// Starts `request` now if fewer than `limit` run, else queues it. Does not block, unless
@@ -68,17 +71,17 @@ final class FastLaneTasks: Sendable {
                     return .immediately(id: id)
                 }
                 start(request, in: &state)
-                return .started
+                return .handled
             } else if state.waiting.count < bufferLimit {
                 state.waiting.append(request)
-                return .queued
+                return .handled
             } else {
                 state.dropped += 1
                 return .dropped(count: state.dropped)
             }
         }
         switch admission {
-        case .started, .queued: break
+        case .handled: break
         case .immediately(let id): startImmediately(request, id: id)
         case .dropped(let dropped) where dropped == 1 || dropped.isMultiple(of: 1000):
             logger.warning(
