@@ -53,7 +53,10 @@ final class PendingAnswer: Sendable {
     enum Lane: Sendable {
         /// The job is queued; its record is the `202`'s if the wait elapses. `recorded`: the
         /// record is written (else it is written only then: `JobDispatcher.queueDurable`).
-        case durable(JobRecord, recorded: Bool)
+        /// `acknowledgement`: the job's publish when its acknowledgement is taken by the wait
+        /// for the answer (one resumption for both: `JobDispatcher.answerDurable`); nil when it
+        /// was awaited before.
+        case durable(JobRecord, recorded: Bool, acknowledgement: SentPublish?)
         /// The job is not recorded; it is, with this creation time, if the wait elapses.
         case fast(created: Timestamp)
     }
@@ -77,7 +80,7 @@ final class PendingAnswer: Sendable {
 
     /// The record of a durable job as it was queued.
     var queuedRecord: JobRecord? {
-        if case .durable(let record, _) = lane { record } else { nil }
+        if case .durable(let record, _, _) = lane { record } else { nil }
     }
 }
 
@@ -136,7 +139,7 @@ struct JobDispatcher: Sendable {
         defer { GatewayMetrics.waiting.decrement() }
         let submission: Submission
         switch pending.lane {
-        case .durable: submission = await answerDurable(pending)
+        case .durable: submission = try await answerDurable(pending)
         case .fast: submission = try await answerFast(pending)
         }
         guard pending.options.callbackURL != nil else { return submission }
@@ -186,22 +189,61 @@ struct JobDispatcher: Sendable {
     // MARK: - Durable lane
 
     private func startDurable(service: String, input: ByteBuffer, contentType: String?, options: SubmitOptions) async throws -> SubmitStart<PendingAnswer> {
-        let (record, replyTo, recorded) = try await queueDurable(service: service, input: input, contentType: contentType, options: options)
-        guard let replyTo else { return .ended(.accepted(record)) }
-        return .waiting(PendingAnswer(id: record.id, service: service, replyTo: replyTo, options: options, lane: .durable(record, recorded: recorded)))
+        let queued = try await queueDurable(service: service, input: input, contentType: contentType, options: options)
+        guard let replyTo = queued.replyTo else { return .ended(.accepted(queued.record)) }
+        return .waiting(
+            PendingAnswer(
+                id: queued.record.id, service: service, replyTo: replyTo, options: options,
+                lane: .durable(queued.record, recorded: queued.recorded, acknowledgement: queued.acknowledgement)))
     }
 
-    @inline(never) private func answerDurable(_ pending: PendingAnswer) async -> Submission {
-        if let reply = await connection.waitForReply(on: pending.replyTo, timeout: pending.options.wait, interruptible: true) {
+    /// Waits for a durable job's answer. A job whose publish is not acknowledged yet
+    /// (`PendingAnswer.Lane.durable`'s `acknowledgement`) is waited for in one wait with its
+    /// acknowledgement: a stored job's acknowledgement comes first and wakes no one, a refused
+    /// publish ends the wait (`SentPublish.endsWait`) and the client gets what a refused
+    /// publish gets before any wait (`notQueued`: the queue-full problem, else `503`). That wait lasts
+    /// at most the acknowledgement's timeout, as a publish awaited alone would; with no
+    /// acknowledgement by then, the job counts as not queued, as it would then.
+    @inline(never) private func answerDurable(_ pending: PendingAnswer) async throws -> Submission {
+        guard case .durable(_, _, let acknowledgement) = pending.lane else { preconditionFailure("a durable job's wait") }
+        let wait = pending.options.wait
+        let first = acknowledgement.map { min(wait, $0.timeout) } ?? wait
+        if let reply = await connection.waitForReply(on: pending.replyTo, timeout: first, interruptible: true, keepingSubject: first < wait) {
+            acknowledgement?.discard()
             return .answered(id: pending.id, JobAnswer(headers: reply.headers, body: reply.payload))
         }
-        return await acceptedAfterWait(pending)
+        guard let acknowledgement else { return await acceptedAfterWait(pending, sequence: nil) }
+        return try await answerAfterAcknowledgement(pending, acknowledgement, waited: first)
+    }
+
+    /// A durable job's wait that ended before its answer while the job's acknowledgement was
+    /// still to be taken: the job was refused (the client gets the publish's error), the
+    /// gateway drains, or the job takes longer than the acknowledgement's timeout (the rest of
+    /// the client's wait follows).
+    @inline(never) private func answerAfterAcknowledgement(_ pending: PendingAnswer, _ acknowledgement: SentPublish, waited: Duration) async throws -> Submission {
+        let ack: PublishAck
+        do {
+            ack = try await acknowledgement.ack(within: max(.zero, acknowledgement.timeout - (ContinuousClock.now - pending.sent)))
+        } catch {
+            connection.discardReplySubject(pending.replyTo)
+            throw notQueued(pending.id, pending.service, error)
+        }
+        let rest = pending.options.wait - waited
+        if rest > .zero, !connection.waitsInterrupted,
+            let reply = await connection.waitForReply(on: pending.replyTo, timeout: rest, interruptible: true)
+        {
+            return .answered(id: pending.id, JobAnswer(headers: reply.headers, body: reply.payload))
+        }
+        connection.discardReplySubject(pending.replyTo)
+        return await acceptedAfterWait(pending, sequence: ack.sequence)
     }
 
     /// The `202` of a durable job whose client's wait elapsed: its record as it stands now,
-    /// written first if it was left for this moment (`queueDurable`).
-    @inline(never) private func acceptedAfterWait(_ pending: PendingAnswer) async -> Submission {
-        guard case .durable(let queued, let recorded) = pending.lane else { preconditionFailure("a durable job's wait") }
+    /// written first if it was left for this moment (`queueDurable`), with the job's stream
+    /// sequence when the wait took its acknowledgement.
+    @inline(never) private func acceptedAfterWait(_ pending: PendingAnswer, sequence: UInt64?) async -> Submission {
+        guard case .durable(var queued, let recorded, _) = pending.lane else { preconditionFailure("a durable job's wait") }
+        if let sequence { queued.queueSequence = sequence }
         if !recorded { await createRecord(queued) }
         return .accepted((try? await store.record(pending.id)?.record) ?? queued)
     }
@@ -218,9 +260,12 @@ struct JobDispatcher: Sendable {
     /// call less, the gateway's second round trip to JetStream, and ~15% of a durable call's
     /// CPU on gateway and nats-server together (bench/NOTES.md). A job whose record is not
     /// written yet still shows once it runs past the worker's running-mark delay.
+    ///
+    /// Such a job whose client waits is not awaited here: its acknowledgement comes with the
+    /// answer's wait (`answerDurable`), so that the call's task resumes once, for the answer.
     private func queueDurable(
         service: String, input: ByteBuffer, contentType: String?, options: SubmitOptions
-    ) async throws -> (JobRecord, replyTo: String?, recorded: Bool) {
+    ) async throws -> Queued {
         let id = options.id
         let wait = options.wait
         var record = try JobRecord(.accept, by: .gateway, id: id, service: service, lane: .durable)
@@ -239,6 +284,7 @@ struct JobDispatcher: Sendable {
         // idempotency key is written first: a retry must find it before anything runs.
         let recordAfter = record.webhook == nil && !options.recordUpFront
         var recorded = true
+        var acknowledgement: SentPublish?
         if recordAfter {
             headers[Headers.record] = "headers"
             headers[Headers.cancel] = "delete"
@@ -250,20 +296,39 @@ struct JobDispatcher: Sendable {
             guard try await admission.admit(service: service, priority: options.priority) else {
                 throw NATSError(.streamFull, "this gateway's --max-queued (\(admission.bound)) reached")
             }
-            if recordAfter {
+            if recordAfter, let replyTo, options.replayOf == nil {
+                let sent = try jetStream.send(input, to: subject, headers: headers, messageID: record.id)
+                sent.endsWait(on: replyTo)
+                (acknowledgement, recorded) = (sent, false)
+            } else if recordAfter {
                 record = try await publish(record, input, to: subject, headers: headers)
-                if replyTo == nil || options.replayOf != nil { await createRecord(record) } else { recorded = false }
+                await createRecord(record)
             } else {
                 record = try await createThenPublish(record, input, to: subject, headers: headers)
             }
         } catch {
             if let replyTo { connection.discardReplySubject(replyTo) }
-            let full = (error as? NATSError)?.kind == .streamFull
-            if !full { logger.error("job not queued", metadata: ["job": "\(id)", "error": "\(error)"]) }
-            if full { throw Problem.queueFull(service, retryAfter: configuration.queueFullRetryAfter) }
-            throw Problem.unavailable("The job could not be queued (NATS JetStream unavailable); retry later.")
+            throw notQueued(id, service, error)
         }
-        return (record, replyTo, recorded)
+        return Queued(record: record, replyTo: replyTo, recorded: recorded, acknowledgement: acknowledgement)
+    }
+
+    /// What `queueDurable` did: the job's record, the subject its answer comes to (when the
+    /// client waits), whether the record is written, and the publish whose acknowledgement the
+    /// client's wait takes (nil: acknowledged already).
+    private struct Queued {
+        var record: JobRecord
+        var replyTo: String?
+        var recorded: Bool
+        var acknowledgement: SentPublish?
+    }
+
+    /// The problem a client gets for a job that could not be queued: the queue-full problem
+    /// (with `Retry-After`) when the queue is full, else `503`.
+    private func notQueued(_ id: String, _ service: String, _ error: any Error) -> Problem {
+        if (error as? NATSError)?.kind == .streamFull { return Problem.queueFull(service, retryAfter: configuration.queueFullRetryAfter) }
+        logger.error("job not queued", metadata: ["job": "\(id)", "error": "\(error)"])
+        return Problem.unavailable("The job could not be queued (NATS JetStream unavailable); retry later.")
     }
 
     /// Publishes a job whose record is written after it (`Baton-Record: headers`); returns the
@@ -276,73 +341,6 @@ struct JobDispatcher: Sendable {
         var record = record
         record.queueSequence = ack.sequence
         return record
-    }
-
-    /// Writes the record of a job published before it. The write overlaps the job's run: a
-    /// worker needs no record to start (it rebuilds one from the headers). A job published
-    /// without its record still runs (its worker records it), so a record that cannot be
-    /// written is retried once and then only logged.
-    private func createRecord(_ record: JobRecord) async {
-        for attempt in 1...2 {
-            do {
-                _ = try await store.create(record, by: .gateway)
-                return
-            } catch let error as NATSError where error.kind == .wrongLastSequence {
-                return  // its worker's running mark came first: the job is no longer queued
-            } catch {
-                guard attempt == 2 else { continue }
-                logger.warning("job queued without its record; its worker records it", metadata: ["job": "\(record.id)", "error": "\(error)"])
-            }
-        }
-    }
-
-    /// Writes the record, then publishes the job; returns the record as it stands. A record
-    /// that exists already is an idempotent retry of a job whose first submit may have died
-    /// before its publish: publish again (deduplicated by the job id).
-    ///
-    /// A record marked not queued is queued again as a new copy (`queuedAs`, its own message
-    /// id): the first publish may have been stored after all (its reply timed out), and then a
-    /// publish under the job id is dropped as a duplicate — while a worker that took that first
-    /// copy saw the record `failed` and acked it unrun: a job left `queued` forever. The first
-    /// copy, if still queued, is stale now (its worker acks it unrun).
-    private func createThenPublish(_ record: JobRecord, _ input: ByteBuffer, to subject: String, headers: NATSHeaders) async throws -> JobRecord {
-        var record = record
-        var headers = headers
-        do {
-            try await store.create(record, by: .gateway)
-        } catch let error as NATSError where error.kind == .wrongLastSequence {
-            guard let existing = try await store.record(record.id) else { throw error }
-            record = existing.record
-            if record.state == .failed, record.status == nil, record.startedAt == nil {
-                // Never queued (the first try got a 503): queue it now.
-                let copy = JobID.make()
-                record = try await store.update(record.id, from: existing, .requeue, by: .gateway) { record in
-                    record.error = nil
-                    record.finishedAt = nil
-                    record.queuedAs = copy
-                    return true
-                }?.record ?? record
-            }
-        }
-        headers[Headers.queuedAs] = record.queuedAs
-        do {
-            try await jetStream.publish(input, to: subject, headers: headers, messageID: record.queuedAs ?? record.id)
-        } catch {
-            await markNotQueued(record.id, because: error)
-            throw error
-        }
-        return record
-    }
-
-    /// A job the gateway could not queue ends `failed` (its client gets a 503): a record must not
-    /// stay `queued` for a job that is not.
-    private func markNotQueued(_ id: String, because error: any Error) async {
-        let full = (error as? NATSError)?.kind == .streamFull
-        _ = try? await store.update(id, .notQueued, by: .gateway) { record in
-            record.error = full ? "Not queued: the queue was full." : "The job could not be queued."
-            record.finishedAt = .now
-            return true
-        }
     }
 
     func jobHeaders(id: String, contentType: String?, created: Timestamp, options: SubmitOptions) -> NATSHeaders {

@@ -187,14 +187,41 @@ public struct SentPublish: Sendable {
 
     /// The stream's acknowledgement; throws what `JetStream.publish` throws.
     public func ack() async throws -> PublishAck {
+        try await ack(within: request.timeout)
+    }
+
+    /// The stream's acknowledgement, waiting at most `limit` from now.
+    public func ack(within limit: Duration) async throws -> PublishAck {
         let reply: NATSMessage
         do {
-            reply = try await request.reply()
+            reply = try await request.reply(within: limit)
         } catch let error as NATSError where error.kind == .noResponders {
             throw NATSError(.noResponders, "no JetStream stream takes subject \(request.subject)")
         }
         return try PublishAck(parsing: reply.payload)
     }
+
+    /// The acknowledgement if it has come, without waiting (nil: not yet).
+    public func arrivedAck() throws -> PublishAck? {
+        let reply: NATSMessage?
+        do {
+            reply = try request.arrivedReply()
+        } catch let error as NATSError where error.kind == .noResponders {
+            throw NATSError(.noResponders, "no JetStream stream takes subject \(request.subject)")
+        }
+        return try reply.map { try PublishAck(parsing: $0.payload) }
+    }
+
+    /// Makes a failed publish (refused, no stream) end the wait on `replySubject` too: a task
+    /// awaits a job's answer there and learns in the same wait that the job was not stored. An
+    /// acknowledgement that stores the job wakes no one; take it with `arrivedAck()` or
+    /// `ack(within:)`.
+    public func endsWait(on replySubject: String) {
+        request.endsWait(on: replySubject, when: PublishAck.isFailure)
+    }
+
+    /// How long the acknowledgement is waited for.
+    public var timeout: Duration { request.timeout }
 
     /// Forgets the acknowledgement (the message may still be stored).
     public func discard() { request.discard() }
@@ -241,6 +268,12 @@ private struct PublishAckWire: Decodable {
 }
 
 extension PublishAck {
+    /// True for a reply that does not acknowledge a stored message: no stream took the subject,
+    /// the server refused it (an error), or anything else that `init(parsing:)` throws for.
+    @Sendable static func isFailure(_ reply: NATSMessage) -> Bool {
+        reply.isNoResponders || (try? PublishAck(parsing: reply.payload)) == nil
+    }
+
     /// Parses the server's publish acknowledgement. Every durable job waits on several of
     /// these, so the common shape (`{"stream":"S","seq":N[,"duplicate":true]}`) is scanned
     /// directly, in the payload's own bytes; errors and anything unusual go through

@@ -301,9 +301,31 @@ public struct SentRequest: Sendable {
     /// The first reply. Throws `.noResponders` when nobody subscribes to the subject and
     /// `.timeout` when no reply comes within the request's timeout (counted from now).
     public func reply() async throws -> NATSMessage {
-        guard let reply = await connection.waitForReply(on: replyTo, timeout: timeout) else {
+        try await reply(within: timeout)
+    }
+
+    /// The first reply, waiting at most `limit` from now; throws as `reply()` does.
+    public func reply(within limit: Duration) async throws -> NATSMessage {
+        guard let reply = await connection.waitForReply(on: replyTo, timeout: limit) else {
             throw NATSError(.timeout, "no reply from \(subject) within \(timeout)")
         }
+        return try checked(reply)
+    }
+
+    /// The reply if it has come, without waiting (nil: not yet); throws as `reply()` does.
+    public func arrivedReply() throws -> NATSMessage? {
+        try connection.inbox.take(replyTo).map(checked)
+    }
+
+    /// Makes a reply for which `isFailure` holds end the wait on `replySubject` (a subject from
+    /// `makeReplySubject`) with nil too, or end at once a wait that starts on it later: one
+    /// task awaits the reply it cares about and learns of this request's failure in the same
+    /// wait. `isFailure` runs on nats.c's reading thread.
+    public func endsWait(on replySubject: String, when isFailure: @escaping @Sendable (NATSMessage) -> Bool) {
+        connection.inbox.watch(replyTo, failureEnds: replySubject, isFailure: isFailure)
+    }
+
+    private func checked(_ reply: NATSMessage) throws -> NATSMessage {
         if reply.isNoResponders {
             throw NATSError(.noResponders, "no responders on \(subject)")
         }

@@ -38,6 +38,22 @@ final class ReplyInbox: Sendable {
         /// `interrupt()` was called: interruptible waits end at once.
         var interrupted = false
 
+        /// A linked reply failed (`ReplyInbox.watch`): the wait on `token` ends, or one that
+        /// starts later ends at once. Returns the continuation to resume with nil.
+        mutating func endLinked(_ token: String) -> CheckedContinuation<NATSMessage?, Never>? {
+            guard let slot = slots[token] else { return nil }
+            switch slot.phase {
+            case .waiting(let continuation):
+                slots.removeValue(forKey: token)
+                return continuation
+            case .registered:
+                slots.removeValue(forKey: token)  // a wait on an unknown subject ends at once
+                return nil
+            case .arrived:
+                return nil  // the answer came after all: it counts
+            }
+        }
+
         /// A wait on `token` ended without a reply: its subject stays registered if it keeps.
         mutating func keepOrForget(_ token: String, _ slot: Slot, now: ContinuousClock.Instant) {
             if slot.keep {
@@ -55,6 +71,14 @@ final class ReplyInbox: Sendable {
         /// A wait that ends by its timeout or an interruption leaves the subject registered (a
         /// later reply is kept for the next wait) instead of forgetting it.
         var keep = false
+        /// A reply here for which `failure.isFailure` holds ends the wait on `failure.ends` (a
+        /// token) too, or the wait that starts on it later (`watch`).
+        var failure: Failure?
+
+        struct Failure {
+            let ends: String
+            let isFailure: @Sendable (NATSMessage) -> Bool
+        }
 
         /// What is left of a kept subject when its wait ends without a reply.
         static func kept(at now: ContinuousClock.Instant) -> Slot {
@@ -83,6 +107,35 @@ final class ReplyInbox: Sendable {
         return prefix + token
     }
 
+    /// Makes a failed reply to `subject` end the wait on `other` (with nil) too, or the wait
+    /// that starts on it later, so that one task can wait for two replies — a job's answer and
+    /// its publish's acknowledgement, which comes first unless the publish failed — and
+    /// resume once. `isFailure` runs on the reading thread: keep it short. Both subjects are
+    /// registered ones (`register()`); the caller takes the reply with `take(_:)` or a wait.
+    func watch(_ subject: String, failureEnds other: String, isFailure: @escaping @Sendable (NATSMessage) -> Bool) {
+        let (token, otherToken) = (self.token(subject), self.token(other))
+        let waiter = state.withLock { state -> CheckedContinuation<NATSMessage?, Never>? in
+            guard var slot = state.slots[token] else { return nil }
+            if case .arrived(let message) = slot.phase {
+                return isFailure(message) ? state.endLinked(otherToken) : nil
+            }
+            slot.failure = Slot.Failure(ends: otherToken, isFailure: isFailure)
+            state.slots.updateValue(slot, forKey: token)
+            return nil
+        }
+        waiter?.resume(returning: nil)
+    }
+
+    /// The reply to `subject` if it has come (and forgets the subject then), without waiting.
+    func take(_ subject: String) -> NATSMessage? {
+        let token = self.token(subject)
+        return state.withLock { state in
+            guard let slot = state.slots[token], case .arrived(let message) = slot.phase else { return nil }
+            state.slots.removeValue(forKey: token)
+            return message
+        }
+    }
+
     func discard(_ subject: String) {
         let token = self.token(subject)
         let slot = state.withLock { $0.slots.removeValue(forKey: token) }
@@ -96,22 +149,24 @@ final class ReplyInbox: Sendable {
     func deliver(_ message: NATSMessage) {
         guard message.subject.hasPrefix(prefix) else { return }
         let token = self.token(message.subject)
-        let waiter: CheckedContinuation<NATSMessage?, Never>? = state.withLock { state in
-            guard let slot = state.slots[token] else { return nil }  // nobody waits any more
+        let (waiter, linked): (CheckedContinuation<NATSMessage?, Never>?, CheckedContinuation<NATSMessage?, Never>?) = state.withLock { state in
+            guard let slot = state.slots[token] else { return (nil, nil) }  // nobody waits any more
             switch slot.phase {
             case .registered:
                 var arrived = slot
                 arrived.phase = .arrived(message)
                 state.slots.updateValue(arrived, forKey: token)
-                return nil
+                guard let failure = slot.failure, failure.isFailure(message) else { return (nil, nil) }
+                return (nil, state.endLinked(failure.ends))
             case .waiting(let continuation):
                 state.slots.removeValue(forKey: token)
-                return continuation
+                return (continuation, nil)
             case .arrived:
-                return nil  // a second reply: the first one counts
+                return (nil, nil)  // a second reply: the first one counts
             }
         }
         waiter?.resume(returning: message)
+        linked?.resume(returning: nil)
     }
 
     /// Awaits the first reply to `subject`, or nil at the timeout, an interruption (when

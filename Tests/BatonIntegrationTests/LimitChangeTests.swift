@@ -48,6 +48,22 @@ struct LimitChangeTests {
         #expect(try await js.streamSpec(named: Streams.jobs)?.maxMessagesPerSubject == 50)
         #expect(try await js.subjectCounts(in: Streams.jobs, matching: Subjects.job(service: "echo")).values.first == 31)
 
+        // Up to the stream's bound; then the stream refuses a job whose client waits for its
+        // answer, and the refusal ends that wait at once (`SentPublish.endsWait`: the wait takes
+        // the job's acknowledgement; without it the call would last the acknowledgement's 5 s).
+        for i in 31..<50 {
+            let response = try await wide.client.post("/v1/jobs/echo", "job \(i)", headers: ["Prefer": "respond-async"])
+            #expect(response.status == 202)
+            if let id = response.header("Baton-Job-Id") { accepted.append(id) }
+        }
+        let clock = ContinuousClock()
+        let start = clock.now
+        let full = try await wide.client.post("/v1/jobs/echo", "refused", headers: ["Prefer": "wait=30"])
+        #expect(full.status == 503)
+        #expect(try full.json()["type"] as? String == "/problems/queue-full")
+        #expect(clock.now - start < .seconds(4), "a refused job ends its client's wait at once")
+        #expect(try await js.subjectCounts(in: Streams.jobs, matching: Subjects.job(service: "echo")).values.first == 50)
+
         // A worker with the lower bound starts too (it does not lower the bound either) and
         // runs every accepted job.
         let worker = try WorkerProcess(natsURL: server.url, arguments: ["--services", "echo", "--max-queued", "5"])

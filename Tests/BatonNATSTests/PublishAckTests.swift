@@ -24,4 +24,20 @@ import Testing
         #expect(throws: (any Error).self) { try parse("") }
         #expect(throws: (any Error).self) { try parse(#"{"seq":"#) }
     }
+
+    /// What ends a client's wait for a job's answer (`SentPublish.endsWait`): every reply that
+    /// is not an acknowledgement of a stored message.
+    @Test func failures() {
+        func reply(_ text: String, status: Int? = nil) -> NATSMessage {
+            var headers: NATSHeaders = [:]
+            if let status { headers["Status"] = String(status) }
+            return NATSMessage(subject: "_INBOX.x.1", replyTo: nil, headers: headers, payload: ByteBuffer(string: text))
+        }
+        #expect(!PublishAck.isFailure(reply(#"{"stream":"BATON_JOBS","seq":1}"#)))
+        #expect(!PublishAck.isFailure(reply(#"{"stream":"BATON_JOBS","seq":1,"duplicate": true}"#)))
+        #expect(PublishAck.isFailure(reply(#"{"error":{"code":503,"err_code":10077,"description":"maximum messages exceeded"},"stream":"BATON_JOBS","seq":0}"#)))
+        #expect(PublishAck.isFailure(reply("")))
+        #expect(PublishAck.isFailure(reply("", status: 503)), "no responders: no stream takes the subject")
+        #expect(PublishAck.isFailure(reply(#"{"stream":"S"}"#)))
+    }
 }

@@ -55,6 +55,59 @@ struct ReplyInboxTests {
         }
     }
 
+    /// Two replies, one wait (`watch`): the acknowledgement that says "stored" wakes no one and
+    /// is taken after the answer; one that says "failed" ends the answer's wait, whether it
+    /// comes during the wait or before it starts.
+    @Test func aWatchedFailureEndsTheOtherWait() async {
+        let isFailure: @Sendable (NATSMessage) -> Bool = { String(buffer: $0.payload).hasPrefix("fail") }
+        let clock = ContinuousClock()
+
+        // Stored, then answered: the answer's wait ends by the answer.
+        let (answer, ack) = (inbox.register(), inbox.register())
+        inbox.watch(ack, failureEnds: answer, isFailure: isFailure)
+        async let answered = inbox.wait(for: answer, timeout: .seconds(5))
+        try? await Task.sleep(for: .milliseconds(50))
+        inbox.deliver(reply(to: ack, "stored"))
+        try? await Task.sleep(for: .milliseconds(50))
+        inbox.deliver(reply(to: answer, "answer"))
+        #expect(await answered?.payload == ByteBuffer(string: "answer"))
+        #expect(inbox.take(ack)?.payload == ByteBuffer(string: "stored"))
+        #expect(inbox.take(ack) == nil, "taken once")
+
+        // Failed during the wait: the wait ends at once, with nil; the failure is there to take.
+        let (answer2, ack2) = (inbox.register(), inbox.register())
+        inbox.watch(ack2, failureEnds: answer2, isFailure: isFailure)
+        let start = clock.now
+        async let ended = inbox.wait(for: answer2, timeout: .seconds(20))
+        try? await Task.sleep(for: .milliseconds(50))
+        inbox.deliver(reply(to: ack2, "failed"))
+        #expect(await ended == nil)
+        #expect(clock.now - start < .seconds(10))
+        #expect(inbox.take(ack2)?.payload == ByteBuffer(string: "failed"))
+
+        // Failed before the wait starts (and before the watch): the wait ends at once.
+        let (answer3, ack3) = (inbox.register(), inbox.register())
+        inbox.deliver(reply(to: ack3, "failed"))
+        inbox.watch(ack3, failureEnds: answer3, isFailure: isFailure)
+        let start3 = clock.now
+        #expect(await inbox.wait(for: answer3, timeout: .seconds(20)) == nil)
+        #expect(clock.now - start3 < .seconds(10))
+
+        // Failed after the watch, before the wait.
+        let (answer4, ack4) = (inbox.register(), inbox.register())
+        inbox.watch(ack4, failureEnds: answer4, isFailure: isFailure)
+        inbox.deliver(reply(to: ack4, "failed"))
+        let start4 = clock.now
+        #expect(await inbox.wait(for: answer4, timeout: .seconds(20)) == nil)
+        #expect(clock.now - start4 < .seconds(10))
+
+        // Without a watch, a failure is only the acknowledgement's: the other wait runs on.
+        let (answer5, ack5) = (inbox.register(), inbox.register())
+        inbox.deliver(reply(to: ack5, "failed"))
+        #expect(await inbox.wait(for: answer5, timeout: .milliseconds(200)) == nil)
+        #expect(clock.now - start4 >= .milliseconds(200))
+    }
+
     @Test func discardAndCancellationEndTheWait() async {
         let subject = inbox.register()
         let waiting = Task { await inbox.wait(for: subject, timeout: .seconds(30)) }

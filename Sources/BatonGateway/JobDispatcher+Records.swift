@@ -1,0 +1,75 @@
+import BatonCore
+import BatonNATS
+import BatonStore
+import NIOCore
+
+/// The durable lane's records: written after the job's publish, or before it (webhooks,
+/// idempotency keys), and marked when the job could not be queued.
+extension JobDispatcher {
+    /// Writes the record of a job published before it. The write overlaps the job's run: a
+    /// worker needs no record to start (it rebuilds one from the headers). A job published
+    /// without its record still runs (its worker records it), so a record that cannot be
+    /// written is retried once and then only logged.
+    func createRecord(_ record: JobRecord) async {
+        for attempt in 1...2 {
+            do {
+                _ = try await store.create(record, by: .gateway)
+                return
+            } catch let error as NATSError where error.kind == .wrongLastSequence {
+                return  // its worker's running mark came first: the job is no longer queued
+            } catch {
+                guard attempt == 2 else { continue }
+                logger.warning("job queued without its record; its worker records it", metadata: ["job": "\(record.id)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// Writes the record, then publishes the job; returns the record as it stands. A record
+    /// that exists already is an idempotent retry of a job whose first submit may have died
+    /// before its publish: publish again (deduplicated by the job id).
+    ///
+    /// A record marked not queued is queued again as a new copy (`queuedAs`, its own message
+    /// id): the first publish may have been stored after all (its reply timed out), and then a
+    /// publish under the job id is dropped as a duplicate — while a worker that took that first
+    /// copy saw the record `failed` and acked it unrun: a job left `queued` forever. The first
+    /// copy, if still queued, is stale now (its worker acks it unrun).
+    func createThenPublish(_ record: JobRecord, _ input: ByteBuffer, to subject: String, headers: NATSHeaders) async throws -> JobRecord {
+        var record = record
+        var headers = headers
+        do {
+            try await store.create(record, by: .gateway)
+        } catch let error as NATSError where error.kind == .wrongLastSequence {
+            guard let existing = try await store.record(record.id) else { throw error }
+            record = existing.record
+            if record.state == .failed, record.status == nil, record.startedAt == nil {
+                // Never queued (the first try got a 503): queue it now.
+                let copy = JobID.make()
+                record = try await store.update(record.id, from: existing, .requeue, by: .gateway) { record in
+                    record.error = nil
+                    record.finishedAt = nil
+                    record.queuedAs = copy
+                    return true
+                }?.record ?? record
+            }
+        }
+        headers[Headers.queuedAs] = record.queuedAs
+        do {
+            try await jetStream.publish(input, to: subject, headers: headers, messageID: record.queuedAs ?? record.id)
+        } catch {
+            await markNotQueued(record.id, because: error)
+            throw error
+        }
+        return record
+    }
+
+    /// A job the gateway could not queue ends `failed` (its client gets a 503): a record must not
+    /// stay `queued` for a job that is not.
+    func markNotQueued(_ id: String, because error: any Error) async {
+        let full = (error as? NATSError)?.kind == .streamFull
+        _ = try? await store.update(id, .notQueued, by: .gateway) { record in
+            record.error = full ? "Not queued: the queue was full." : "The job could not be queued."
+            record.finishedAt = .now
+            return true
+        }
+    }
+}
