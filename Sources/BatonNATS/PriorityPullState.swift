@@ -161,6 +161,16 @@ struct PriorityPullState {
         return true
     }
 
+    /// A handler returned while no parked message may start (draining).
+    mutating func handlerEnded() {
+        running -= 1
+    }
+
+    /// A parked message was handed back instead of run.
+    mutating func parkedHandedBack() {
+        parked -= 1
+    }
+
     /// A status message ended request `id`: 404 (no messages), 408 (expired or fewer than asked),
     /// 409 (refused: too many waiting requests, consumer deleted…), 503 (no responders: no such
     /// consumer). 100 (idle heartbeat) ends nothing. Returns the level it ended, if it was open.
