@@ -270,4 +270,20 @@ private struct FakeServer {
             #expect(AckSubject(bad) == nil, "\(bad)")
         }
     }
+
+    /// A draining puller hands parked messages back instead of starting them (`PullDriver`):
+    /// their slots and the ended handlers' come back, so that it sees nothing running.
+    @Test func aParkedMessageHandedBackGivesItsSlotBack() {
+        var state = PriorityPullState(capacity: 1, levels: 1)
+        let first = state.received(level: nil)
+        let second = state.received(level: nil)
+        #expect(first)
+        #expect(!second, "beyond the capacity: parked")
+        #expect(state.parked == 1)
+        state.parkedHandedBack()
+        state.handlerEnded()
+        #expect(state.running == 0)
+        #expect(state.parked == 0)
+        #expect(state.free == 1)
+    }
 }
