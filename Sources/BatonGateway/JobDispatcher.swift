@@ -198,52 +198,33 @@ struct JobDispatcher: Sendable {
     }
 
     /// Waits for a durable job's answer. A job whose publish is not acknowledged yet
-    /// (`PendingAnswer.Lane.durable`'s `acknowledgement`) is waited for in one wait with its
-    /// acknowledgement: a stored job's acknowledgement comes first and wakes no one, a refused
-    /// publish ends the wait (`SentPublish.endsWait`) and the client gets what a refused
-    /// publish gets before any wait (`notQueued`: the queue-full problem, else `503`). That wait lasts
-    /// at most the acknowledgement's timeout, as a publish awaited alone would; with no
-    /// acknowledgement by then, the job counts as not queued, as it would then.
+    /// (`PendingAnswer.Lane.durable`'s `acknowledgement`) is waited for in the same wait as its
+    /// acknowledgement: a stored job's acknowledgement comes first and wakes no one, while a
+    /// refused publish, or none acknowledged within the acknowledgement's timeout, ends the
+    /// wait (`SentPublish.endsWait`), and the client gets what such a publish gets before any
+    /// wait (`notQueued`: the queue-full problem, else `503`).
     @inline(never) private func answerDurable(_ pending: PendingAnswer) async throws -> Submission {
-        guard case .durable(_, _, let acknowledgement) = pending.lane else { preconditionFailure("a durable job's wait") }
-        let wait = pending.options.wait
-        let first = acknowledgement.map { min(wait, $0.timeout) } ?? wait
-        if let reply = await connection.waitForReply(on: pending.replyTo, timeout: first, interruptible: true, keepingSubject: first < wait) {
-            acknowledgement?.discard()
+        if let reply = await connection.waitForReply(on: pending.replyTo, timeout: pending.options.wait, interruptible: true) {
+            if case .durable(_, _, let acknowledgement?) = pending.lane { acknowledgement.discard() }
             return .answered(id: pending.id, JobAnswer(headers: reply.headers, body: reply.payload))
         }
-        guard let acknowledgement else { return await acceptedAfterWait(pending, sequence: nil) }
-        return try await answerAfterAcknowledgement(pending, acknowledgement, waited: first)
-    }
-
-    /// A durable job's wait that ended before its answer while the job's acknowledgement was
-    /// still to be taken: the job was refused (the client gets the publish's error), the
-    /// gateway drains, or the job takes longer than the acknowledgement's timeout (the rest of
-    /// the client's wait follows).
-    @inline(never) private func answerAfterAcknowledgement(_ pending: PendingAnswer, _ acknowledgement: SentPublish, waited: Duration) async throws -> Submission {
-        let ack: PublishAck
-        do {
-            ack = try await acknowledgement.ack(within: max(.zero, acknowledgement.timeout - (ContinuousClock.now - pending.sent)))
-        } catch {
-            connection.discardReplySubject(pending.replyTo)
-            throw notQueued(pending.id, pending.service, error)
-        }
-        let rest = pending.options.wait - waited
-        if rest > .zero, !connection.waitsInterrupted,
-            let reply = await connection.waitForReply(on: pending.replyTo, timeout: rest, interruptible: true)
-        {
-            return .answered(id: pending.id, JobAnswer(headers: reply.headers, body: reply.payload))
-        }
-        connection.discardReplySubject(pending.replyTo)
-        return await acceptedAfterWait(pending, sequence: ack.sequence)
+        return try await acceptedAfterWait(pending)
     }
 
     /// The `202` of a durable job whose client's wait elapsed: its record as it stands now,
     /// written first if it was left for this moment (`queueDurable`), with the job's stream
-    /// sequence when the wait took its acknowledgement.
-    @inline(never) private func acceptedAfterWait(_ pending: PendingAnswer, sequence: UInt64?) async -> Submission {
-        guard case .durable(var queued, let recorded, _) = pending.lane else { preconditionFailure("a durable job's wait") }
-        if let sequence { queued.queueSequence = sequence }
+    /// sequence from its acknowledgement when the wait took it — or the publish's error when
+    /// the job was not stored.
+    @inline(never) private func acceptedAfterWait(_ pending: PendingAnswer) async throws -> Submission {
+        guard case .durable(var queued, let recorded, let acknowledgement) = pending.lane else { preconditionFailure("a durable job's wait") }
+        if let acknowledgement {
+            do {
+                let left = acknowledgement.timeout - (ContinuousClock.now - pending.sent)
+                queued.queueSequence = try await acknowledgement.ack(within: max(.zero, left)).sequence
+            } catch {
+                throw notQueued(pending.id, pending.service, error)
+            }
+        }
         if !recorded { await createRecord(queued) }
         return .accepted((try? await store.record(pending.id)?.record) ?? queued)
     }

@@ -201,21 +201,10 @@ public struct SentPublish: Sendable {
         return try PublishAck(parsing: reply.payload)
     }
 
-    /// The acknowledgement if it has come, without waiting (nil: not yet).
-    public func arrivedAck() throws -> PublishAck? {
-        let reply: NATSMessage?
-        do {
-            reply = try request.arrivedReply()
-        } catch let error as NATSError where error.kind == .noResponders {
-            throw NATSError(.noResponders, "no JetStream stream takes subject \(request.subject)")
-        }
-        return try reply.map { try PublishAck(parsing: $0.payload) }
-    }
-
-    /// Makes a failed publish (refused, no stream) end the wait on `replySubject` too: a task
-    /// awaits a job's answer there and learns in the same wait that the job was not stored. An
-    /// acknowledgement that stores the job wakes no one; take it with `arrivedAck()` or
-    /// `ack(within:)`.
+    /// Makes a failed publish (refused, no stream, no acknowledgement within the timeout) end the
+    /// wait on `replySubject` too: a task awaits a job's answer there and learns in the same
+    /// wait that the job was not stored. An acknowledgement that stores the job wakes no one;
+    /// take it with `ack(within:)`.
     public func endsWait(on replySubject: String) {
         request.endsWait(on: replySubject, when: PublishAck.isFailure)
     }

@@ -312,17 +312,12 @@ public struct SentRequest: Sendable {
         return try checked(reply)
     }
 
-    /// The reply if it has come, without waiting (nil: not yet); throws as `reply()` does.
-    public func arrivedReply() throws -> NATSMessage? {
-        try connection.inbox.take(replyTo).map(checked)
-    }
-
-    /// Makes a reply for which `isFailure` holds end the wait on `replySubject` (a subject from
-    /// `makeReplySubject`) with nil too, or end at once a wait that starts on it later: one
-    /// task awaits the reply it cares about and learns of this request's failure in the same
-    /// wait. `isFailure` runs on nats.c's reading thread.
+    /// Makes a reply for which `isFailure` holds, or no reply within the request's timeout, end
+    /// the wait on `replySubject` (a subject from `makeReplySubject`) with nil too, or end at
+    /// once a wait that starts on it later: one task awaits the reply it cares about and learns
+    /// of this request's failure in the same wait. `isFailure` runs on nats.c's reading thread.
     public func endsWait(on replySubject: String, when isFailure: @escaping @Sendable (NATSMessage) -> Bool) {
-        connection.inbox.watch(replyTo, failureEnds: replySubject, isFailure: isFailure)
+        connection.inbox.watch(replyTo, failureEnds: replySubject, within: timeout, isFailure: isFailure)
     }
 
     private func checked(_ reply: NATSMessage) throws -> NATSMessage {

@@ -72,7 +72,8 @@ final class ReplyInbox: Sendable {
         /// later reply is kept for the next wait) instead of forgetting it.
         var keep = false
         /// A reply here for which `failure.isFailure` holds ends the wait on `failure.ends` (a
-        /// token) too, or the wait that starts on it later (`watch`).
+        /// token) too, or the wait that starts on it later; so does no reply by `deadline`
+        /// (`watch`).
         var failure: Failure?
 
         struct Failure {
@@ -107,33 +108,30 @@ final class ReplyInbox: Sendable {
         return prefix + token
     }
 
-    /// Makes a failed reply to `subject` end the wait on `other` (with nil) too, or the wait
-    /// that starts on it later, so that one task can wait for two replies — a job's answer and
-    /// its publish's acknowledgement, which comes first unless the publish failed — and
-    /// resume once. `isFailure` runs on the reading thread: keep it short. Both subjects are
-    /// registered ones (`register()`); the caller takes the reply with `take(_:)` or a wait.
-    func watch(_ subject: String, failureEnds other: String, isFailure: @escaping @Sendable (NATSMessage) -> Bool) {
+    /// Makes a failed reply to `subject`, or no reply within `timeout`, end the wait on `other`
+    /// (with nil) too, or the wait that starts on it later, so that one task can wait for two
+    /// replies — a job's answer and its publish's acknowledgement, which comes first unless
+    /// the publish failed — and resume once. `isFailure` runs on the reading thread: keep it
+    /// short. Both subjects are registered ones (`register()`); the caller takes the reply
+    /// with a wait (a subject whose reply did not come in time is forgotten).
+    func watch(_ subject: String, failureEnds other: String, within timeout: Duration, isFailure: @escaping @Sendable (NATSMessage) -> Bool) {
         let (token, otherToken) = (self.token(subject), self.token(other))
-        let waiter = state.withLock { state -> CheckedContinuation<NATSMessage?, Never>? in
-            guard var slot = state.slots[token] else { return nil }
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        let (waiter, startSweeper) = state.withLock { state -> (CheckedContinuation<NATSMessage?, Never>?, Bool) in
+            guard var slot = state.slots[token] else { return (nil, false) }
             if case .arrived(let message) = slot.phase {
-                return isFailure(message) ? state.endLinked(otherToken) : nil
+                return (isFailure(message) ? state.endLinked(otherToken) : nil, false)
             }
             slot.failure = Slot.Failure(ends: otherToken, isFailure: isFailure)
+            slot.deadline = deadline
             state.slots.updateValue(slot, forKey: token)
-            return nil
+            state.due.add(token, due: deadline)
+            let start = !state.sweeping
+            state.sweeping = true
+            return (nil, start)
         }
         waiter?.resume(returning: nil)
-    }
-
-    /// The reply to `subject` if it has come (and forgets the subject then), without waiting.
-    func take(_ subject: String) -> NATSMessage? {
-        let token = self.token(subject)
-        return state.withLock { state in
-            guard let slot = state.slots[token], case .arrived(let message) = slot.phase else { return nil }
-            state.slots.removeValue(forKey: token)
-            return message
-        }
+        if startSweeper { startSweeping() }
     }
 
     func discard(_ subject: String) {
@@ -277,7 +275,18 @@ final class ReplyInbox: Sendable {
             var expired: [CheckedContinuation<NATSMessage?, Never>] = []
             var late: [String] = []
             for token in state.due.takeDue(now: now) {
-                guard let slot = state.slots[token], case .waiting(let continuation) = slot.phase else { continue }
+                guard let slot = state.slots[token] else { continue }
+                if case .registered = slot.phase, let failure = slot.failure {
+                    // A watched reply that did not come in time: it ends the linked wait.
+                    if slot.deadline <= now {
+                        state.slots.removeValue(forKey: token)
+                        if let linked = state.endLinked(failure.ends) { expired.append(linked) }
+                    } else {
+                        late.append(token)
+                    }
+                    continue
+                }
+                guard case .waiting(let continuation) = slot.phase else { continue }
                 if slot.deadline <= now {
                     state.keepOrForget(token, slot, now: now)
                     expired.append(continuation)

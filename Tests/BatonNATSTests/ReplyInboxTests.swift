@@ -64,42 +64,59 @@ struct ReplyInboxTests {
 
         // Stored, then answered: the answer's wait ends by the answer.
         let (answer, ack) = (inbox.register(), inbox.register())
-        inbox.watch(ack, failureEnds: answer, isFailure: isFailure)
+        inbox.watch(ack, failureEnds: answer, within: .seconds(30), isFailure: isFailure)
         async let answered = inbox.wait(for: answer, timeout: .seconds(5))
         try? await Task.sleep(for: .milliseconds(50))
         inbox.deliver(reply(to: ack, "stored"))
         try? await Task.sleep(for: .milliseconds(50))
         inbox.deliver(reply(to: answer, "answer"))
         #expect(await answered?.payload == ByteBuffer(string: "answer"))
-        #expect(inbox.take(ack)?.payload == ByteBuffer(string: "stored"))
-        #expect(inbox.take(ack) == nil, "taken once")
+        #expect(await inbox.wait(for: ack, timeout: .zero)?.payload == ByteBuffer(string: "stored"))
+        #expect(await inbox.wait(for: ack, timeout: .zero) == nil, "taken once")
 
         // Failed during the wait: the wait ends at once, with nil; the failure is there to take.
         let (answer2, ack2) = (inbox.register(), inbox.register())
-        inbox.watch(ack2, failureEnds: answer2, isFailure: isFailure)
+        inbox.watch(ack2, failureEnds: answer2, within: .seconds(30), isFailure: isFailure)
         let start = clock.now
         async let ended = inbox.wait(for: answer2, timeout: .seconds(20))
         try? await Task.sleep(for: .milliseconds(50))
         inbox.deliver(reply(to: ack2, "failed"))
         #expect(await ended == nil)
         #expect(clock.now - start < .seconds(10))
-        #expect(inbox.take(ack2)?.payload == ByteBuffer(string: "failed"))
+        #expect(await inbox.wait(for: ack2, timeout: .zero)?.payload == ByteBuffer(string: "failed"))
 
         // Failed before the wait starts (and before the watch): the wait ends at once.
         let (answer3, ack3) = (inbox.register(), inbox.register())
         inbox.deliver(reply(to: ack3, "failed"))
-        inbox.watch(ack3, failureEnds: answer3, isFailure: isFailure)
+        inbox.watch(ack3, failureEnds: answer3, within: .seconds(30), isFailure: isFailure)
         let start3 = clock.now
         #expect(await inbox.wait(for: answer3, timeout: .seconds(20)) == nil)
         #expect(clock.now - start3 < .seconds(10))
 
         // Failed after the watch, before the wait.
         let (answer4, ack4) = (inbox.register(), inbox.register())
-        inbox.watch(ack4, failureEnds: answer4, isFailure: isFailure)
+        inbox.watch(ack4, failureEnds: answer4, within: .seconds(30), isFailure: isFailure)
         inbox.deliver(reply(to: ack4, "failed"))
         let start4 = clock.now
         #expect(await inbox.wait(for: answer4, timeout: .seconds(20)) == nil)
         #expect(clock.now - start4 < .seconds(10))
+
+        // No reply within the watch's timeout: the other wait ends then.
+        let (answer6, ack6) = (inbox.register(), inbox.register())
+        inbox.watch(ack6, failureEnds: answer6, within: .milliseconds(300), isFailure: isFailure)
+        let start6 = clock.now
+        #expect(await inbox.wait(for: answer6, timeout: .seconds(20)) == nil)
+        #expect(clock.now - start6 >= .milliseconds(300))
+        #expect(clock.now - start6 < .seconds(10))
+
+        // A reply in time: the watch's timeout ends nothing.
+        let (answer7, ack7) = (inbox.register(), inbox.register())
+        inbox.watch(ack7, failureEnds: answer7, within: .milliseconds(100), isFailure: isFailure)
+        inbox.deliver(reply(to: ack7, "stored"))
+        async let answered7 = inbox.wait(for: answer7, timeout: .seconds(20))
+        try? await Task.sleep(for: .milliseconds(400))
+        inbox.deliver(reply(to: answer7, "answer"))
+        #expect(await answered7?.payload == ByteBuffer(string: "answer"))
 
         // Without a watch, a failure is only the acknowledgement's: the other wait runs on.
         let (answer5, ack5) = (inbox.register(), inbox.register())
