@@ -53,10 +53,7 @@ final class PendingAnswer: Sendable {
     enum Lane: Sendable {
         /// The job is queued; its record is the `202`'s if the wait elapses. `recorded`: the
         /// record is written (else it is written only then: `JobDispatcher.queueDurable`).
-        /// `acknowledgement`: the job's publish when its acknowledgement is taken by the wait
-        /// for the answer (one resumption for both: `JobDispatcher.answerDurable`); nil when it
-        /// was awaited before.
-        case durable(JobRecord, recorded: Bool, acknowledgement: SentPublish?)
+        case durable(JobRecord, recorded: Bool)
         /// The job is not recorded; it is, with this creation time, if the wait elapses.
         case fast(created: Timestamp)
     }
@@ -67,20 +64,26 @@ final class PendingAnswer: Sendable {
     let replyTo: String
     let options: SubmitOptions
     let lane: Lane
+    /// A durable job's publish whose acknowledgement the wait for the answer takes (one
+    /// resumption for both: `JobDispatcher.answerDurable`); nil when it was awaited before.
+    /// Not in `lane`: matching it out of there would copy the record into the frame of the
+    /// wait, which a held call keeps for its whole wait.
+    let acknowledgement: SentPublish?
     /// When the job was sent (the fast lane's timeout counts from here).
     let sent = ContinuousClock.now
 
-    init(id: String, service: String, replyTo: String, options: SubmitOptions, lane: Lane) {
+    init(id: String, service: String, replyTo: String, options: SubmitOptions, lane: Lane, acknowledgement: SentPublish? = nil) {
         self.id = id
         self.service = service
         self.replyTo = replyTo
         self.options = options
         self.lane = lane
+        self.acknowledgement = acknowledgement
     }
 
     /// The record of a durable job as it was queued.
     var queuedRecord: JobRecord? {
-        if case .durable(let record, _, _) = lane { record } else { nil }
+        if case .durable(let record, _) = lane { record } else { nil }
     }
 }
 
@@ -194,18 +197,18 @@ struct JobDispatcher: Sendable {
         return .waiting(
             PendingAnswer(
                 id: queued.record.id, service: service, replyTo: replyTo, options: options,
-                lane: .durable(queued.record, recorded: queued.recorded, acknowledgement: queued.acknowledgement)))
+                lane: .durable(queued.record, recorded: queued.recorded), acknowledgement: queued.acknowledgement))
     }
 
     /// Waits for a durable job's answer. A job whose publish is not acknowledged yet
-    /// (`PendingAnswer.Lane.durable`'s `acknowledgement`) is waited for in the same wait as its
+    /// (`PendingAnswer.acknowledgement`) is waited for in the same wait as its
     /// acknowledgement: a stored job's acknowledgement comes first and wakes no one, while a
     /// refused publish, or none acknowledged within the acknowledgement's timeout, ends the
     /// wait (`SentPublish.endsWait`), and the client gets what such a publish gets before any
     /// wait (`notQueued`: the queue-full problem, else `503`).
     @inline(never) private func answerDurable(_ pending: PendingAnswer) async throws -> Submission {
         if let reply = await connection.waitForReply(on: pending.replyTo, timeout: pending.options.wait, interruptible: true) {
-            if case .durable(_, _, let acknowledgement?) = pending.lane { acknowledgement.discard() }
+            pending.acknowledgement?.discard()
             return .answered(id: pending.id, JobAnswer(headers: reply.headers, body: reply.payload))
         }
         return try await acceptedAfterWait(pending)
@@ -216,8 +219,8 @@ struct JobDispatcher: Sendable {
     /// sequence from its acknowledgement when the wait took it — or the publish's error when
     /// the job was not stored.
     @inline(never) private func acceptedAfterWait(_ pending: PendingAnswer) async throws -> Submission {
-        guard case .durable(var queued, let recorded, let acknowledgement) = pending.lane else { preconditionFailure("a durable job's wait") }
-        if let acknowledgement {
+        guard case .durable(var queued, let recorded) = pending.lane else { preconditionFailure("a durable job's wait") }
+        if let acknowledgement = pending.acknowledgement {
             do {
                 let left = acknowledgement.timeout - (ContinuousClock.now - pending.sent)
                 queued.queueSequence = try await acknowledgement.ack(within: max(.zero, left)).sequence
