@@ -307,7 +307,7 @@ public struct SentRequest: Sendable {
     /// The first reply, waiting at most `limit` from now; throws as `reply()` does.
     public func reply(within limit: Duration) async throws -> NATSMessage {
         guard let reply = await connection.waitForReply(on: replyTo, timeout: limit) else {
-            throw NATSError(.timeout, "no reply from \(subject) within \(timeout)")
+            throw NATSError(.timeout, "no reply from \(subject) within \(limit)")
         }
         return try checked(reply)
     }

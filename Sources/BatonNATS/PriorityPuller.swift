@@ -7,7 +7,7 @@ import NIOCore
 /// `consumers` lists the consumers highest priority first (for Baton: `baton-<service>-high`,
 /// `-normal`, `-low`); a single consumer is the plain case (the gateways' webhook dispatcher).
 /// The rule (no-wait scans in priority order, anti-starvation, idle long polls per consumer) is
-/// `PriorityPullState`'s; this type sends its requests to
+/// `PriorityPullState`'s, driven by `PullDriver`, which sends the requests to
 /// `$JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>` with a reply subject per request under one
 /// private inbox (`<inbox>.<request id>`), so every status ends exactly its request, and tells
 /// deliveries apart by the consumer named in their ack subject.

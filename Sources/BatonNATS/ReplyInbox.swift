@@ -38,6 +38,12 @@ final class ReplyInbox: Sendable {
         /// `interrupt()` was called: interruptible waits end at once.
         var interrupted = false
 
+        /// Something was added to `due`: true when no sweeper runs, and the caller starts it.
+        mutating func claimSweeper() -> Bool {
+            defer { sweeping = true }
+            return !sweeping
+        }
+
         /// A linked reply failed (`ReplyInbox.watch`): the wait on `token` ends, or one that
         /// starts later ends at once. Returns the continuation to resume with nil.
         mutating func endLinked(_ token: String) -> CheckedContinuation<NATSMessage?, Never>? {
@@ -126,9 +132,7 @@ final class ReplyInbox: Sendable {
             slot.deadline = deadline
             state.slots.updateValue(slot, forKey: token)
             state.due.add(token, due: deadline)
-            let start = !state.sweeping
-            state.sweeping = true
-            return (nil, start)
+            return (nil, state.claimSweeper())
         }
         waiter?.resume(returning: nil)
         if startSweeper { startSweeping() }
@@ -194,9 +198,7 @@ final class ReplyInbox: Sendable {
                         }
                         state.slots.updateValue(Slot(phase: .waiting(continuation), deadline: deadline, interruptible: interruptible, keep: keep), forKey: token)
                         state.due.add(token, due: deadline)
-                        let start = !state.sweeping
-                        state.sweeping = true
-                        return .park(startSweeper: start)
+                        return .park(startSweeper: state.claimSweeper())
                     case .waiting:
                         return .resume(nil)  // already awaited elsewhere
                     }
