@@ -5,7 +5,8 @@
 # and gateway B up together. ROLE=worker: two whole stacks, each its own nats-server and a
 # gateway of this checkout's release build, one with worker A and one with worker B (a worker
 # change shows in the worker's CPU a call; two workers on one subject would share its requests).
-# F (64 connections, echo-fast; SERVICE=echo for D) runs in SLICE-second slices taking turns in
+# F (64 connections, echo-fast; SERVICE=echo for D; SCRIPT=bench/async.lua with SERVICE=echo for
+# respond-async accepts, which the shared worker then runs) runs in SLICE-second slices taking turns in
 # ABBA order, CYCLES times. Prints each side's rate and the gateway's, worker's and nats-server's CPU per call
 # (/proc), and B / A. Everything runs in this script's session: the kernel shares CPU between
 # sessions first (autogroups), so a rig whose servers and load generators sit in different
@@ -24,6 +25,7 @@ if [[ $# -ne 2 || ! -x $1 || ! -x $2 ]]; then
 fi
 A=$(realpath "$1"); B=$(realpath "$2")
 CYCLES=${CYCLES:-10}; SLICE=${SLICE:-2}; CONNS=${CONNS:-64}; ROLE=${ROLE:-gateway}; SERVICE=${SERVICE:-echo-fast}
+SCRIPT=${SCRIPT:-bench/post.lua}
 WRK_THREADS=$(( CONNS < 2 ? 1 : 2 ))   # wrk needs a connection per thread
 [[ $ROLE == gateway || $ROLE == worker ]] || { echo "ROLE is gateway or worker, not $ROLE" >&2; exit 2; }
 
@@ -63,14 +65,14 @@ done
 url() { echo "http://127.0.0.1:${PORT[$1]}/v1/jobs/$SERVICE"; }
 for side in A B; do
   for _ in $(seq 100); do [[ $(curl -s -o /dev/null -w '%{http_code}' -X POST -d x "$(url $side)") == 200 ]] && break; sleep 0.1; done
-  wrk -t$WRK_THREADS -c"$CONNS" -d2s -s bench/post.lua "$(url $side)" >/dev/null   # warm-up
+  wrk -t$WRK_THREADS -c"$CONNS" -d2s -s "$SCRIPT" "$(url $side)" >/dev/null   # warm-up
 done
 
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }   # user + system, clock ticks
 slice() {  # $1 = side: one slice, its requests and each process's ticks added to the side's sums
   local side=$1 g w n requests seconds
   g=$(cpu "${GATEWAY[$side]}"); w=$(cpu "${WORKER[$side]}"); n=$(cpu "${NATS_PID[$side]}")
-  wrk --latency -t$WRK_THREADS -c"$CONNS" -d"${SLICE}s" -s bench/post.lua "$(url "$side")" > "$WORK/wrk.txt"
+  wrk --latency -t$WRK_THREADS -c"$CONNS" -d"${SLICE}s" -s "$SCRIPT" "$(url "$side")" > "$WORK/wrk.txt"
   read -r requests seconds _ < <(python3 bench/slices.py wrk "$WORK/wrk.txt")
   REQ[$side]=$(( ${REQ[$side]:-0} + requests )); SEC[$side]=$(python3 -c "print(${SEC[$side]:-0} + $seconds)")
   CPU_G[$side]=$(( ${CPU_G[$side]:-0} + $(cpu "${GATEWAY[$side]}") - g ))

@@ -24,6 +24,45 @@ extension JobDispatcher {
         }
     }
 
+    /// Publishes a job whose record is written after it (`Baton-Record: headers`), then writes
+    /// the record with the job message's stream sequence (`JobRecord.queueSequence`), so that a
+    /// cancel while the job is queued can delete the message (`Baton-Cancel: delete`) and a
+    /// worker's first delivery needs no look for an end. Returns that record. A job that
+    /// cannot be published has no record (the client gets a 503; the job never runs).
+    ///
+    /// The record is sent from the job's acknowledgement where it lands (nats.c's reading
+    /// thread), and the task awaits only the record's: one wake-up for the two round trips, not
+    /// one each (a `respond-async` accept is mostly hand-offs; bench/NOTES.md).
+    func publishThenRecord(_ record: JobRecord, _ input: ByteBuffer, to subject: String, headers: NATSHeaders) async throws -> JobRecord {
+        let sent = try jetStream.send(input, to: subject, headers: headers, messageID: record.id)
+        let store = self.store
+        let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<PublishedThenRecorded, Never>) in
+            sent.whenAcknowledged { acknowledgement in
+                var queued = record
+                switch acknowledgement {
+                case .failure(let error): return continuation.resume(returning: .notQueued(error))
+                case .success(let ack): queued.queueSequence = ack.sequence
+                }
+                do {
+                    try store.sendCreate(queued, by: .gateway).whenAcknowledged { [queued] created in
+                        continuation.resume(returning: .queued(queued, recordError: created.failure))
+                    }
+                } catch {
+                    continuation.resume(returning: .queued(queued, recordError: error))
+                }
+            }
+        }
+        switch outcome {
+        case .notQueued(let error):
+            throw error
+        case .queued(let record, let error?):
+            if (error as? NATSError)?.kind != .wrongLastSequence { await createRecord(record) }  // else: its worker's running mark came first
+            return record
+        case .queued(let record, nil):
+            return record
+        }
+    }
+
     /// Writes the record, then publishes the job; returns the record as it stands. A record
     /// that exists already is an idempotent retry of a job whose first submit may have died
     /// before its publish: publish again (deduplicated by the job id).
@@ -71,5 +110,18 @@ extension JobDispatcher {
             record.finishedAt = .now
             return true
         }
+    }
+}
+
+/// What `publishThenRecord` learned where the acknowledgements landed.
+private enum PublishedThenRecorded: Sendable {
+    case notQueued(any Error)
+    /// The job is stored; its record is written unless `recordError` says otherwise.
+    case queued(JobRecord, recordError: (any Error)?)
+}
+
+extension Result {
+    fileprivate var failure: Failure? {
+        if case .failure(let error) = self { error } else { nil }
     }
 }

@@ -285,8 +285,7 @@ struct JobDispatcher: Sendable {
                 sent.endsWait(on: replyTo)
                 (acknowledgement, recorded) = (sent, false)
             } else if recordAfter {
-                record = try await publish(record, input, to: subject, headers: headers)
-                await createRecord(record)
+                record = try await publishThenRecord(record, input, to: subject, headers: headers)
             } else {
                 record = try await createThenPublish(record, input, to: subject, headers: headers)
             }
@@ -313,18 +312,6 @@ struct JobDispatcher: Sendable {
         if (error as? NATSError)?.kind == .streamFull { return Problem.queueFull(service, retryAfter: configuration.queueFullRetryAfter) }
         logger.error("job not queued", metadata: ["job": "\(id)", "error": "\(error)"])
         return Problem.unavailable("The job could not be queued (NATS JetStream unavailable); retry later.")
-    }
-
-    /// Publishes a job whose record is written after it (`Baton-Record: headers`); returns the
-    /// record with the job message's stream sequence (`JobRecord.queueSequence`), so that a
-    /// cancel while the job is queued can delete the message (`Baton-Cancel: delete`) and a
-    /// worker's first delivery needs no look for an end. A job that cannot be published has no
-    /// record (the client gets a 503; the job never runs).
-    private func publish(_ record: JobRecord, _ input: ByteBuffer, to subject: String, headers: NATSHeaders) async throws -> JobRecord {
-        let ack = try await jetStream.publish(input, to: subject, headers: headers, messageID: record.id)
-        var record = record
-        record.queueSequence = ack.sequence
-        return record
     }
 
     func jobHeaders(id: String, contentType: String?, created: Timestamp, options: SubmitOptions) -> NATSHeaders {

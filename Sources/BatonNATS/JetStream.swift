@@ -201,6 +201,20 @@ public struct SentPublish: Sendable {
         return try PublishAck(parsing: reply.payload)
     }
 
+    /// Calls `body` once with the acknowledgement, or the error `ack()` would throw, where the
+    /// reply lands (`SentRequest.whenReplied`: nats.c's reading thread; keep it short).
+    public func whenAcknowledged(_ body: @escaping @Sendable (Result<PublishAck, any Error>) -> Void) {
+        let subject = request.subject
+        request.whenReplied { reply in
+            switch reply {
+            case .success(let reply): body(Result { try PublishAck(parsing: reply.payload) })
+            case .failure(let error) where error.kind == .noResponders:
+                body(.failure(NATSError(.noResponders, "no JetStream stream takes subject \(subject)")))
+            case .failure(let error): body(.failure(error))
+            }
+        }
+    }
+
     /// Makes a failed publish (refused, no stream, no acknowledgement within the timeout) end the
     /// wait on `replySubject` too: a task awaits a job's answer there and learns in the same
     /// wait that the job was not stored. An acknowledgement that stores the job wakes no one;

@@ -320,6 +320,19 @@ public struct SentRequest: Sendable {
         connection.inbox.watch(replyTo, failureEnds: replySubject, within: timeout, isFailure: isFailure)
     }
 
+    /// Calls `body` once with the reply, or the error `reply()` would throw, where it comes
+    /// (nats.c's reading thread for a reply: keep `body` short). For a step that follows the
+    /// reply without a task in between, such as the next request of a chain, whose own reply
+    /// a task then awaits: one task wake-up for two round trips.
+    public func whenReplied(_ body: @escaping @Sendable (Result<NATSMessage, NATSError>) -> Void) {
+        let (subject, timeout) = (self.subject, self.timeout)
+        connection.inbox.onReply(replyTo, within: timeout) { reply in
+            guard let reply else { return body(.failure(NATSError(.timeout, "no reply from \(subject) within \(timeout)"))) }
+            if reply.isNoResponders { return body(.failure(NATSError(.noResponders, "no responders on \(subject)"))) }
+            body(.success(reply))
+        }
+    }
+
     private func checked(_ reply: NATSMessage) throws -> NATSMessage {
         if reply.isNoResponders {
             throw NATSError(.noResponders, "no responders on \(subject)")

@@ -57,6 +57,8 @@ final class ReplyInbox: Sendable {
                 return nil
             case .arrived:
                 return nil  // the answer came after all: it counts
+            case .callback:
+                return nil  // not linked to a failure (`watch` links waits)
             }
         }
 
@@ -98,6 +100,29 @@ final class ReplyInbox: Sendable {
         /// Boxed: rare (a reply before its wait), and it would make every slot 60 bytes larger.
         indirect case arrived(NATSMessage)
         case waiting(CheckedContinuation<NATSMessage?, Never>)
+        /// `onReply`: a function takes the reply (or nil) where it ends, instead of a task.
+        case callback(@Sendable (NATSMessage?) -> Void)
+    }
+
+    /// What ends a slot's wait: a parked task, or a function called in its place.
+    private enum Waiter {
+        case task(CheckedContinuation<NATSMessage?, Never>)
+        case callback(@Sendable (NATSMessage?) -> Void)
+
+        init?(_ phase: Phase) {
+            switch phase {
+            case .waiting(let continuation): self = .task(continuation)
+            case .callback(let body): self = .callback(body)
+            case .registered, .arrived: return nil
+            }
+        }
+
+        func resume(returning message: NATSMessage?) {
+            switch self {
+            case .task(let continuation): continuation.resume(returning: message)
+            case .callback(let body): body(message)
+            }
+        }
     }
 
     init(prefix: String) { self.prefix = prefix }
@@ -138,11 +163,44 @@ final class ReplyInbox: Sendable {
         if startSweeper { startSweeping() }
     }
 
+    /// Calls `body` with the first reply to `subject` (a registered one), or with nil when none
+    /// comes within `timeout`, the subject is discarded or the inbox closes: exactly once, on
+    /// the thread where that happens — nats.c's reading thread for a reply (keep it short), the
+    /// sweeper's for a timeout, this one for a reply that came already. What a task would do
+    /// after awaiting the reply, done where the reply lands: a second request sent from there
+    /// costs no thread hand-off (`SentRequest.whenReplied`).
+    func onReply(_ subject: String, within timeout: Duration, _ body: @escaping @Sendable (NATSMessage?) -> Void) {
+        let token = self.token(subject)
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        enum Next { case call(NATSMessage?), park(startSweeper: Bool) }
+        let next: Next = state.withLock { state in
+            guard let slot = state.slots[token] else { return .call(nil) }  // unknown or expired
+            switch slot.phase {
+            case .arrived(let message):
+                state.slots.removeValue(forKey: token)
+                return .call(message)
+            case .registered where !state.closed:
+                state.slots.updateValue(Slot(phase: .callback(body), deadline: deadline), forKey: token)
+                state.due.add(token, due: deadline)
+                return .park(startSweeper: state.claimSweeper())
+            case .registered:
+                state.slots.removeValue(forKey: token)
+                return .call(nil)
+            case .waiting, .callback:
+                return .call(nil)  // already awaited elsewhere
+            }
+        }
+        switch next {
+        case .call(let message): body(message)
+        case .park(let startSweeper): if startSweeper { startSweeping() }
+        }
+    }
+
     func discard(_ subject: String) {
         let token = self.token(subject)
         let slot = state.withLock { $0.slots.removeValue(forKey: token) }
-        if case .waiting(let continuation) = slot?.phase {
-            continuation.resume(returning: nil)
+        if let slot, let waiter = Waiter(slot.phase) {
+            waiter.resume(returning: nil)
         }
     }
 
@@ -151,7 +209,7 @@ final class ReplyInbox: Sendable {
     func deliver(_ message: NATSMessage) {
         guard message.subject.hasPrefix(prefix) else { return }
         let token = self.token(message.subject)
-        let (waiter, linked): (CheckedContinuation<NATSMessage?, Never>?, CheckedContinuation<NATSMessage?, Never>?) = state.withLock { state in
+        let (waiter, linked): (Waiter?, CheckedContinuation<NATSMessage?, Never>?) = state.withLock { state in
             guard let slot = state.slots[token] else { return (nil, nil) }  // nobody waits any more
             switch slot.phase {
             case .registered:
@@ -160,9 +218,9 @@ final class ReplyInbox: Sendable {
                 state.slots.updateValue(arrived, forKey: token)
                 guard let failure = slot.failure, failure.isFailure(message) else { return (nil, nil) }
                 return (nil, state.endLinked(failure.ends))
-            case .waiting(let continuation):
+            case .waiting, .callback:
                 state.slots.removeValue(forKey: token)
-                return (continuation, nil)
+                return (Waiter(slot.phase), nil)
             case .arrived:
                 return (nil, nil)  // a second reply: the first one counts
             }
@@ -199,7 +257,7 @@ final class ReplyInbox: Sendable {
                         state.slots.updateValue(Slot(phase: .waiting(continuation), deadline: deadline, interruptible: interruptible, keep: keep), forKey: token)
                         state.due.add(token, due: deadline)
                         return .park(startSweeper: state.claimSweeper())
-                    case .waiting:
+                    case .waiting, .callback:
                         return .resume(nil)  // already awaited elsewhere
                     }
                 }
@@ -246,12 +304,9 @@ final class ReplyInbox: Sendable {
 
     /// Ends every wait with nil (the connection is closing).
     func cancelAll() {
-        let waiting = state.withLock { state -> [CheckedContinuation<NATSMessage?, Never>] in
+        let waiting = state.withLock { state -> [Waiter] in
             state.closed = true
-            let all = state.slots.values.compactMap { slot -> CheckedContinuation<NATSMessage?, Never>? in
-                if case .waiting(let c) = slot.phase { return c }
-                return nil
-            }
+            let all = state.slots.values.compactMap { Waiter($0.phase) }
             state.slots.removeAll()
             state.due.removeAll()
             return all
@@ -273,8 +328,8 @@ final class ReplyInbox: Sendable {
     /// sweeper) when no wait is left to watch.
     private func sweep() -> Bool {
         let now = ContinuousClock.now
-        let (expired, keepGoing) = state.withLock { state -> ([CheckedContinuation<NATSMessage?, Never>], Bool) in
-            var expired: [CheckedContinuation<NATSMessage?, Never>] = []
+        let (expired, keepGoing) = state.withLock { state -> ([Waiter], Bool) in
+            var expired: [Waiter] = []
             var late: [String] = []
             for token in state.due.takeDue(now: now) {
                 guard let slot = state.slots[token] else { continue }
@@ -282,16 +337,16 @@ final class ReplyInbox: Sendable {
                     // A watched reply that did not come in time: it ends the linked wait.
                     if slot.deadline <= now {
                         state.slots.removeValue(forKey: token)
-                        if let linked = state.endLinked(failure.ends) { expired.append(linked) }
+                        if let linked = state.endLinked(failure.ends) { expired.append(.task(linked)) }
                     } else {
                         late.append(token)
                     }
                     continue
                 }
-                guard case .waiting(let continuation) = slot.phase else { continue }
+                guard let waiter = Waiter(slot.phase) else { continue }
                 if slot.deadline <= now {
                     state.keepOrForget(token, slot, now: now)
-                    expired.append(continuation)
+                    expired.append(waiter)
                 } else {
                     late.append(token)  // not expected: its tick says otherwise
                 }
@@ -301,7 +356,7 @@ final class ReplyInbox: Sendable {
                 state.lastOrphanScan = now
                 var orphans: [String] = []
                 for (token, slot) in state.slots where slot.deadline <= now {
-                    if case .waiting = slot.phase { continue }  // in `due`
+                    if Waiter(slot.phase) != nil { continue }  // in `due`
                     orphans.append(token)
                 }
                 for token in orphans { state.slots.removeValue(forKey: token) }

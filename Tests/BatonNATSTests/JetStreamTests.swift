@@ -62,6 +62,51 @@ struct JetStreamTests {
         await nats.close()
     }
 
+    /// An acknowledgement taken where it lands (`whenAcknowledged`), and a write sent from
+    /// there, as the gateway's `respond-async` chains its job's publish and its record: each
+    /// gets what its `ack()` would return or throw.
+    @Test func acknowledgementsTakenWhereTheyLand() async throws {
+        let nats = try await connectToTestServer()
+        let js = try JetStream(nats)
+        let name = "T\(UInt32.random(in: 0...UInt32.max))"
+        try await js.ensureStream(StreamSpec(name: name, subjects: ["\(name).>"]))
+        let kv = try await KeyValueBucket.ensure("t-\(UInt32.random(in: 0...UInt32.max))", jetStream: js, ttl: .seconds(60))
+        try await kv.create("taken", ByteBuffer("first"))
+
+        func acknowledged(_ sent: SentPublish) async -> Result<PublishAck, any Error> {
+            await withCheckedContinuation { continuation in sent.whenAcknowledged { continuation.resume(returning: $0) } }
+        }
+        // The job, then from its acknowledgement the record that names its sequence.
+        let chained: Result<(PublishAck, PublishAck), any Error> = await withCheckedContinuation { continuation in
+            do {
+                try js.send(ByteBuffer("job"), to: "\(name).x", messageID: "m-1").whenAcknowledged { job in
+                    do {
+                        let job = try job.get()
+                        try kv.sendCreate("record", ByteBuffer("after \(job.sequence)")).whenAcknowledged { record in
+                            continuation.resume(returning: record.map { (job, $0) })
+                        }
+                    } catch {
+                        continuation.resume(returning: .failure(error))
+                    }
+                }
+            } catch {
+                continuation.resume(returning: .failure(error))
+            }
+        }
+        let (job, record) = try chained.get()
+        #expect(job.stream == name)
+        #expect(try await kv.get("record")?.value == ByteBuffer("after \(job.sequence)"))
+        #expect(try await kv.get("record")?.revision == record.sequence)
+
+        let lost = await acknowledged(try kv.sendCreate("taken", ByteBuffer("second")))
+        #expect((lost.failure as? NATSError)?.kind == .wrongLastSequence)
+        let nowhere = await acknowledged(try js.send(ByteBuffer("x"), to: uniqueSubject("nostream")))
+        #expect((nowhere.failure as? NATSError)?.kind == .noResponders)
+        #expect(try await kv.get("taken")?.value == ByteBuffer("first"))
+        try await js.deleteStream(name)
+        await nats.close()
+    }
+
     @Test func keyValueCreateOnlyAndRevisions() async throws {
         let nats = try await connectToTestServer()
         let js = try JetStream(nats)
@@ -178,5 +223,11 @@ struct JetStreamTests {
         #expect(final.peak >= 2)
         try await js.deleteStream(name)
         await nats.close()
+    }
+}
+
+extension Result {
+    fileprivate var failure: Failure? {
+        if case .failure(let error) = self { error } else { nil }
     }
 }

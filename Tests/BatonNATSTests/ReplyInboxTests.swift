@@ -1,5 +1,6 @@
 @testable import BatonNATS
 import NIOCore
+import Synchronization
 import Testing
 
 /// The reply inbox without a server: replies, timeouts (swept by tick), interruptions.
@@ -193,6 +194,54 @@ struct ReplyInboxTests {
     }
 
     /// The sweeper stops when nothing waits and starts again with the next wait.
+    /// `onReply`: a function takes the reply where it lands, exactly once — the reply that came
+    /// before, the one that comes after (a second is dropped), or nil for a timeout, a discard
+    /// or the inbox's close; and a task cannot also wait on that subject.
+    @Test func aCallbackTakesTheReplyWhereItLands() async {
+        let calls = Mutex<[String: [String?]]>([:])
+        func record(_ name: String) -> @Sendable (NATSMessage?) -> Void {
+            { message in calls.withLock { $0[name, default: []].append(message.map { String(buffer: $0.payload) }) } }
+        }
+        func called(_ name: String) -> [String?]? { calls.withLock { $0[name] } }
+
+        let early = inbox.register()
+        inbox.deliver(reply(to: early, "early"))
+        inbox.onReply(early, within: .seconds(5), record("early"))
+        #expect(called("early") == ["early"], "a reply that came first is handed over at once")
+
+        let late = inbox.register()
+        inbox.onReply(late, within: .seconds(5), record("late"))
+        #expect(called("late") == nil)
+        #expect(await inbox.wait(for: late, timeout: .seconds(5)) == nil, "a subject with a callback has its waiter")
+        inbox.deliver(reply(to: late, "late"))
+        inbox.deliver(reply(to: late, "again"))
+        #expect(called("late") == ["late"], "the first reply counts, once, on the delivering thread")
+
+        let discarded = inbox.register()
+        inbox.onReply(discarded, within: .seconds(5), record("discarded"))
+        inbox.discard(discarded)
+        inbox.deliver(reply(to: discarded, "too late"))
+        #expect(called("discarded") == [nil])
+
+        let clock = ContinuousClock()
+        let start = clock.now
+        let timedOut = inbox.register()
+        let ended: NATSMessage? = await withCheckedContinuation { continuation in
+            inbox.onReply(timedOut, within: .milliseconds(60)) { continuation.resume(returning: $0) }
+        }
+        #expect(ended == nil)
+        #expect(clock.now - start >= .milliseconds(60))
+        inbox.deliver(reply(to: timedOut, "too late"))  // forgotten: nothing to call
+
+        inbox.onReply(inbox.register(), within: .seconds(30), record("open"))
+        inbox.onReply("_INBOX.test.unknown", within: .seconds(30), record("unknown"))
+        #expect(called("unknown") == [nil])
+        inbox.cancelAll()
+        #expect(called("open") == [nil])
+        inbox.onReply(inbox.register(), within: .seconds(30), record("closed"))
+        #expect(called("closed") == [nil], "a closed inbox ends a new callback at once")
+    }
+
     @Test func sweeperRestartsAfterIdle() async {
         #expect(await inbox.wait(for: inbox.register(), timeout: .milliseconds(40)) == nil)
         try? await Task.sleep(for: .milliseconds(200))
