@@ -26,16 +26,23 @@ struct JetStreamTests {
         await nats.close()
     }
 
-    /// Writes sent together from one task, their acknowledgements awaited after: each gets its
-    /// own answer (a create that loses to an existing key fails alone), a publish to no stream
-    /// fails on its ack, and a discarded ack's write is still stored.
-    @Test func sentWritesAreAcknowledgedEachOnItsOwn() async throws {
+    /// A fresh stream taking `<name>.>` and a fresh bucket whose key `taken` holds "first": what
+    /// the tests of sent writes start from.
+    private func streamAndBucket() async throws -> (NATSConnection, JetStream, name: String, KeyValueBucket) {
         let nats = try await connectToTestServer()
         let js = try JetStream(nats)
         let name = "T\(UInt32.random(in: 0...UInt32.max))"
         try await js.ensureStream(StreamSpec(name: name, subjects: ["\(name).>"]))
         let kv = try await KeyValueBucket.ensure("t-\(UInt32.random(in: 0...UInt32.max))", jetStream: js, ttl: .seconds(60))
         try await kv.create("taken", ByteBuffer("first"))
+        return (nats, js, name, kv)
+    }
+
+    /// Writes sent together from one task, their acknowledgements awaited after: each gets its
+    /// own answer (a create that loses to an existing key fails alone), a publish to no stream
+    /// fails on its ack, and a discarded ack's write is still stored.
+    @Test func sentWritesAreAcknowledgedEachOnItsOwn() async throws {
+        let (nats, js, name, kv) = try await streamAndBucket()
 
         let publish = try js.send(ByteBuffer("job"), to: "\(name).x", messageID: "m-1")
         let create = try kv.sendCreate("fresh", ByteBuffer("record"))
@@ -66,12 +73,7 @@ struct JetStreamTests {
     /// there, as the gateway's `respond-async` chains its job's publish and its record: each
     /// gets what its `ack()` would return or throw.
     @Test func acknowledgementsTakenWhereTheyLand() async throws {
-        let nats = try await connectToTestServer()
-        let js = try JetStream(nats)
-        let name = "T\(UInt32.random(in: 0...UInt32.max))"
-        try await js.ensureStream(StreamSpec(name: name, subjects: ["\(name).>"]))
-        let kv = try await KeyValueBucket.ensure("t-\(UInt32.random(in: 0...UInt32.max))", jetStream: js, ttl: .seconds(60))
-        try await kv.create("taken", ByteBuffer("first"))
+        let (nats, js, name, kv) = try await streamAndBucket()
 
         func acknowledged(_ sent: SentPublish) async -> Result<PublishAck, any Error> {
             await withCheckedContinuation { continuation in sent.whenAcknowledged { continuation.resume(returning: $0) } }
