@@ -21,7 +21,7 @@ final class ReplyInbox: Sendable {
     /// A registered subject nobody waits on is forgotten after this long.
     static let orphanTimeout: Duration = .seconds(600)
     /// How often a running sweeper also looks for such subjects (a scan of every slot).
-    static let orphanScanInterval: Duration = .seconds(10)
+    let orphanScanInterval: Duration
 
     private struct State {
         /// Written with `updateValue` and `removeValue`, not through the subscript: a subscript
@@ -125,7 +125,10 @@ final class ReplyInbox: Sendable {
         }
     }
 
-    init(prefix: String) { self.prefix = prefix }
+    init(prefix: String, orphanScanInterval: Duration = .seconds(10)) {
+        self.prefix = prefix
+        self.orphanScanInterval = orphanScanInterval
+    }
 
     /// A fresh reply subject, registered so that an early reply is kept.
     @inline(never) func register() -> String {
@@ -213,8 +216,12 @@ final class ReplyInbox: Sendable {
             guard let slot = state.slots[token] else { return (nil, nil) }  // nobody waits any more
             switch slot.phase {
             case .registered:
+                // Kept for a wait to come, as long as a registered subject: a watched reply's
+                // deadline was its own (`watch`), and the orphan scan must not take the
+                // acknowledgement a call's `202` reads after its client's wait.
                 var arrived = slot
                 arrived.phase = .arrived(message)
+                arrived.deadline = ContinuousClock.now.advanced(by: Self.orphanTimeout)
                 state.slots.updateValue(arrived, forKey: token)
                 guard let failure = slot.failure, failure.isFailure(message) else { return (nil, nil) }
                 return (nil, state.endLinked(failure.ends))
@@ -352,11 +359,12 @@ final class ReplyInbox: Sendable {
                 }
             }
             state.due.addToNextTick(late)
-            if now - state.lastOrphanScan >= Self.orphanScanInterval {
+            if now - state.lastOrphanScan >= orphanScanInterval {
                 state.lastOrphanScan = now
                 var orphans: [String] = []
                 for (token, slot) in state.slots where slot.deadline <= now {
                     if Waiter(slot.phase) != nil { continue }  // in `due`
+                    if case .registered = slot.phase, slot.failure != nil { continue }  // watched: in `due`
                     orphans.append(token)
                 }
                 for token in orphans { state.slots.removeValue(forKey: token) }

@@ -76,6 +76,22 @@ struct EndToEndTests {
         #expect(result.header("Baton-Job-Id") == id)
     }
 
+    /// A client that waits longer than its job's acknowledgement may take (the JetStream
+    /// timeout, 5 s) and than the gateway's inbox takes between two scans for forgotten replies
+    /// (10 s) gets the `202` of a job that runs, with its record — not a 503 for a job that
+    /// runs all the same (the acknowledgement, kept for the `202`, was scanned away).
+    @Test func aWaitLongerThanTheAcknowledgementsTimeoutEnds202() async throws {
+        let client = try await SharedSystem.get().client
+        let submit = try await client.post("/v1/jobs/slow", #"{"ms": 20000}"#, headers: ["Prefer": "wait=16"])
+        #expect(submit.status == 202, "\(submit.text)")
+        let accepted = try submit.json()
+        #expect(["queued", "running"].contains(accepted["state"] as? String))
+        #expect((accepted["queueSequence"] as? Int ?? 0) > 0, "the record names the job's stream sequence")
+        let location = try #require(submit.header("Location"))
+        #expect(try await client.get(location).status == 200)
+        #expect(try await client.send("DELETE", location).status == 200)
+    }
+
     @Test func respondAsyncAnswersAtOnce() async throws {
         let client = try await SharedSystem.get().client
         let clock = ContinuousClock()

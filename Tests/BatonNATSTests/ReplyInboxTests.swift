@@ -126,6 +126,29 @@ struct ReplyInboxTests {
         #expect(clock.now - start4 >= .milliseconds(200))
     }
 
+    /// A watched acknowledgement that came in time is kept past its watch's deadline and past
+    /// the orphan scans, for the `202` that reads it once the client's wait is over: a client
+    /// that waited longer than the acknowledgement's timeout plus a scan got a 503 for a job
+    /// that ran. A subject nobody waits on and nobody watches is still forgotten.
+    @Test func aWatchedReplyOutlivesItsDeadlineAndTheOrphanScans() async {
+        let inbox = ReplyInbox(prefix: "_INBOX.scan.", orphanScanInterval: .milliseconds(40))
+        let isFailure: @Sendable (NATSMessage) -> Bool = { String(buffer: $0.payload).hasPrefix("fail") }
+        let (answer, ack) = (inbox.register(), inbox.register())
+        inbox.watch(ack, failureEnds: answer, within: .milliseconds(100), isFailure: isFailure)
+        inbox.deliver(reply(to: ack, "stored"))
+        // The client's wait: longer than the watch's deadline, the sweeper scanning all along.
+        #expect(await inbox.wait(for: answer, timeout: .milliseconds(500), keep: true) == nil)
+        #expect(await inbox.wait(for: ack, timeout: .zero)?.payload == ByteBuffer(string: "stored"))
+
+        // A watch whose acknowledgement never came ends the wait at its deadline, scans or not.
+        let (answer2, ack2) = (inbox.register(), inbox.register())
+        inbox.watch(ack2, failureEnds: answer2, within: .milliseconds(100), isFailure: isFailure)
+        let clock = ContinuousClock()
+        let start = clock.now
+        #expect(await inbox.wait(for: answer2, timeout: .seconds(20)) == nil)
+        #expect(clock.now - start < .seconds(10))
+    }
+
     @Test func discardAndCancellationEndTheWait() async {
         let subject = inbox.register()
         let waiting = Task { await inbox.wait(for: subject, timeout: .seconds(30)) }
