@@ -192,26 +192,29 @@ public struct SentPublish: Sendable {
 
     /// The stream's acknowledgement, waiting at most `limit` from now.
     public func ack(within limit: Duration) async throws -> PublishAck {
-        let reply: NATSMessage
+        let reply: Result<NATSMessage, NATSError>
         do {
-            reply = try await request.reply(within: limit)
-        } catch let error as NATSError where error.kind == .noResponders {
-            throw NATSError(.noResponders, "no JetStream stream takes subject \(request.subject)")
+            reply = .success(try await request.reply(within: limit))
+        } catch let error as NATSError {
+            reply = .failure(error)
         }
-        return try PublishAck(parsing: reply.payload)
+        return try acknowledgement(reply).get()
     }
 
     /// Calls `body` once with the acknowledgement, or the error `ack()` would throw, where the
     /// reply lands (`SentRequest.whenReplied`: nats.c's reading thread; keep it short).
     public func whenAcknowledged(_ body: @escaping @Sendable (Result<PublishAck, any Error>) -> Void) {
-        let subject = request.subject
-        request.whenReplied { reply in
-            switch reply {
-            case .success(let reply): body(Result { try PublishAck(parsing: reply.payload) })
-            case .failure(let error) where error.kind == .noResponders:
-                body(.failure(NATSError(.noResponders, "no JetStream stream takes subject \(subject)")))
-            case .failure(let error): body(.failure(error))
-            }
+        request.whenReplied { [self] reply in body(acknowledgement(reply)) }
+    }
+
+    /// The acknowledgement a reply carries, or what a publish without one throws: no responders
+    /// means no stream takes the subject.
+    private func acknowledgement(_ reply: Result<NATSMessage, NATSError>) -> Result<PublishAck, any Error> {
+        switch reply {
+        case .success(let reply): Result { try PublishAck(parsing: reply.payload) }
+        case .failure(let error) where error.kind == .noResponders:
+            .failure(NATSError(.noResponders, "no JetStream stream takes subject \(request.subject)"))
+        case .failure(let error): .failure(error)
         }
     }
 

@@ -306,10 +306,7 @@ public struct SentRequest: Sendable {
 
     /// The first reply, waiting at most `limit` from now; throws as `reply()` does.
     public func reply(within limit: Duration) async throws -> NATSMessage {
-        guard let reply = await connection.waitForReply(on: replyTo, timeout: limit) else {
-            throw NATSError(.timeout, "no reply from \(subject) within \(limit)")
-        }
-        return try checked(reply)
+        try outcome(await connection.waitForReply(on: replyTo, timeout: limit), waited: limit).get()
     }
 
     /// Makes a reply for which `isFailure` holds, or no reply within the request's timeout, end
@@ -325,19 +322,14 @@ public struct SentRequest: Sendable {
     /// reply without a task in between, such as the next request of a chain, whose own reply
     /// a task then awaits: one task wake-up for two round trips.
     public func whenReplied(_ body: @escaping @Sendable (Result<NATSMessage, NATSError>) -> Void) {
-        let (subject, timeout) = (self.subject, self.timeout)
-        connection.inbox.onReply(replyTo, within: timeout) { reply in
-            guard let reply else { return body(.failure(NATSError(.timeout, "no reply from \(subject) within \(timeout)"))) }
-            if reply.isNoResponders { return body(.failure(NATSError(.noResponders, "no responders on \(subject)"))) }
-            body(.success(reply))
-        }
+        connection.inbox.onReply(replyTo, within: timeout) { [self] reply in body(outcome(reply, waited: timeout)) }
     }
 
-    private func checked(_ reply: NATSMessage) throws -> NATSMessage {
-        if reply.isNoResponders {
-            throw NATSError(.noResponders, "no responders on \(subject)")
-        }
-        return reply
+    /// What a wait that ended with `reply` (nil: none within `waited`) gives its caller.
+    private func outcome(_ reply: NATSMessage?, waited: Duration) -> Result<NATSMessage, NATSError> {
+        guard let reply else { return .failure(NATSError(.timeout, "no reply from \(subject) within \(waited)")) }
+        if reply.isNoResponders { return .failure(NATSError(.noResponders, "no responders on \(subject)")) }
+        return .success(reply)
     }
 
     /// Forgets the reply: it is not awaited.
