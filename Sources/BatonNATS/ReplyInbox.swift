@@ -16,10 +16,12 @@ import Synchronization
 /// took ~15% of the gateway's CPU.
 final class ReplyInbox: Sendable {
     let prefix: String
-    private let state = Mutex(State())
+    private let state: Mutex<State>
     static let sweepInterval: Duration = .milliseconds(20)
-    /// A registered subject nobody waits on is forgotten after this long.
-    static let orphanTimeout: Duration = .seconds(600)
+    /// A registered subject nobody waits on, or a reply nobody took, is forgotten after this
+    /// long (10 minutes unless a test says otherwise) — except a watched reply whose linked
+    /// wait still runs (`watch`): that one is read when the wait ends, however long it is.
+    let orphanTimeout: Duration
     /// How often a running sweeper also looks for such subjects (a scan of every slot).
     let orphanScanInterval: Duration
 
@@ -31,6 +33,7 @@ final class ReplyInbox: Sendable {
         /// The tokens of waits by the tick their deadline falls in. An entry whose wait ended
         /// otherwise is skipped when its tick comes.
         var due = TickBuckets<String>(resolution: ReplyInbox.sweepInterval)
+        let orphanTimeout: Duration
         var lastOrphanScan = ContinuousClock.now
         var counter: UInt64 = 0
         var sweeping = false
@@ -65,7 +68,7 @@ final class ReplyInbox: Sendable {
         /// A wait on `token` ended without a reply: its subject stays registered if it keeps.
         mutating func keepOrForget(_ token: String, _ slot: Slot, now: ContinuousClock.Instant) {
             if slot.keep {
-                slots.updateValue(.kept(at: now), forKey: token)
+                slots.updateValue(.kept(until: now.advanced(by: orphanTimeout)), forKey: token)
             } else {
                 slots.removeValue(forKey: token)
             }
@@ -90,8 +93,8 @@ final class ReplyInbox: Sendable {
         }
 
         /// What is left of a kept subject when its wait ends without a reply.
-        static func kept(at now: ContinuousClock.Instant) -> Slot {
-            Slot(phase: .registered, deadline: now.advanced(by: ReplyInbox.orphanTimeout))
+        static func kept(until deadline: ContinuousClock.Instant) -> Slot {
+            Slot(phase: .registered, deadline: deadline)
         }
     }
 
@@ -125,14 +128,16 @@ final class ReplyInbox: Sendable {
         }
     }
 
-    init(prefix: String, orphanScanInterval: Duration = .seconds(10)) {
+    init(prefix: String, orphanTimeout: Duration = .seconds(600), orphanScanInterval: Duration = .seconds(10)) {
         self.prefix = prefix
+        self.orphanTimeout = orphanTimeout
         self.orphanScanInterval = orphanScanInterval
+        self.state = Mutex(State(orphanTimeout: orphanTimeout))
     }
 
     /// A fresh reply subject, registered so that an early reply is kept.
     @inline(never) func register() -> String {
-        let deadline = ContinuousClock.now.advanced(by: Self.orphanTimeout)
+        let deadline = ContinuousClock.now.advanced(by: orphanTimeout)
         let token = state.withLock { state -> String in
             state.counter &+= 1
             let token = String(state.counter, radix: 36)
@@ -221,7 +226,7 @@ final class ReplyInbox: Sendable {
                 // acknowledgement a call's `202` reads after its client's wait.
                 var arrived = slot
                 arrived.phase = .arrived(message)
-                arrived.deadline = ContinuousClock.now.advanced(by: Self.orphanTimeout)
+                arrived.deadline = ContinuousClock.now.advanced(by: state.orphanTimeout)
                 state.slots.updateValue(arrived, forKey: token)
                 guard let failure = slot.failure, failure.isFailure(message) else { return (nil, nil) }
                 return (nil, state.endLinked(failure.ends))
@@ -284,7 +289,7 @@ final class ReplyInbox: Sendable {
         let now = ContinuousClock.now
         let waiter = state.withLock { state -> CheckedContinuation<NATSMessage?, Never>? in
             guard let slot = state.slots[token], case .waiting(let continuation) = slot.phase else { return nil }
-            state.slots.updateValue(.kept(at: now), forKey: token)
+            state.slots.updateValue(.kept(until: now.advanced(by: state.orphanTimeout)), forKey: token)
             return continuation
         }
         waiter?.resume(returning: nil)
@@ -362,12 +367,21 @@ final class ReplyInbox: Sendable {
             if now - state.lastOrphanScan >= orphanScanInterval {
                 state.lastOrphanScan = now
                 var orphans: [String] = []
+                var stillRead: [String] = []
                 for (token, slot) in state.slots where slot.deadline <= now {
                     if Waiter(slot.phase) != nil { continue }  // in `due`
-                    if case .registered = slot.phase, slot.failure != nil { continue }  // watched: in `due`
-                    orphans.append(token)
+                    guard let failure = slot.failure else { orphans.append(token); continue }
+                    if case .registered = slot.phase { continue }  // watched, not come yet: in `due`
+                    // A watched reply that came: the linked wait reads it when it ends (a
+                    // durable call's `202` its job's acknowledgement), however long that is.
+                    if state.slots[failure.ends] != nil { stillRead.append(token) } else { orphans.append(token) }
                 }
                 for token in orphans { state.slots.removeValue(forKey: token) }
+                for token in stillRead {
+                    guard var slot = state.slots[token] else { continue }
+                    slot.deadline = now.advanced(by: state.orphanTimeout)
+                    state.slots.updateValue(slot, forKey: token)
+                }
             }
             if state.due.isEmpty { state.sweeping = false }
             return (expired, !state.due.isEmpty)
