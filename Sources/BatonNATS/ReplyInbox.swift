@@ -367,18 +367,20 @@ final class ReplyInbox: Sendable {
             if now - state.lastOrphanScan >= orphanScanInterval {
                 state.lastOrphanScan = now
                 var orphans: [String] = []
-                var stillRead: [String] = []
+                var kept: [String] = []
                 for (token, slot) in state.slots where slot.deadline <= now {
                     if Waiter(slot.phase) != nil { continue }  // in `due`
-                    guard let failure = slot.failure else { orphans.append(token); continue }
+                    guard slot.failure != nil else { orphans.append(token); continue }
                     if case .registered = slot.phase { continue }  // watched, not come yet: in `due`
-                    // A watched reply that came: the linked wait reads it when it ends (a
-                    // durable call's `202` its job's acknowledgement), however long that is.
-                    if state.slots[failure.ends] != nil { stillRead.append(token) } else { orphans.append(token) }
+                    kept.append(token)
                 }
                 for token in orphans { state.slots.removeValue(forKey: token) }
-                for token in stillRead {
-                    guard var slot = state.slots[token] else { continue }
+                for token in kept {
+                    // A watched reply that came: the linked wait reads it when it ends (a durable
+                    // call's `202`, its job's acknowledgement), however long that is. Once that
+                    // wait is gone, it is kept one more orphan timeout, as a plain reply.
+                    guard var slot = state.slots[token], let failure = slot.failure else { continue }
+                    if state.slots[failure.ends] == nil { slot.failure = nil }
                     slot.deadline = now.advanced(by: state.orphanTimeout)
                     state.slots.updateValue(slot, forKey: token)
                 }

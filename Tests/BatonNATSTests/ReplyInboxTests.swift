@@ -152,21 +152,22 @@ struct ReplyInboxTests {
     /// A call's wait may outlast the orphan timeout (`--max-wait` above ten minutes): the job's
     /// acknowledgement, arrived at its start, is still there for the `202` when it ends.
     @Test func aWatchedReplyOutlivesTheOrphanTimeoutWhileItsWaitRuns() async {
-        let inbox = ReplyInbox(prefix: "_INBOX.long.", orphanTimeout: .milliseconds(100), orphanScanInterval: .milliseconds(40))
+        let inbox = ReplyInbox(prefix: "_INBOX.long.", orphanTimeout: .milliseconds(500), orphanScanInterval: .milliseconds(40))
         let isFailure: @Sendable (NATSMessage) -> Bool = { String(buffer: $0.payload).hasPrefix("fail") }
         let (answer, ack) = (inbox.register(), inbox.register())
         inbox.watch(ack, failureEnds: answer, within: .milliseconds(50), isFailure: isFailure)
         inbox.deliver(reply(to: ack, "stored"))
-        #expect(await inbox.wait(for: answer, timeout: .milliseconds(600)) == nil)
+        #expect(await inbox.wait(for: answer, timeout: .milliseconds(1_500)) == nil)
         #expect(await inbox.wait(for: ack, timeout: .zero)?.payload == ByteBuffer(string: "stored"))
 
-        // Once its wait is over, one nobody takes is forgotten like any other.
+        // Once its wait is over, one nobody takes is forgotten like any other, an orphan
+        // timeout later.
         let (answer2, ack2) = (inbox.register(), inbox.register())
         inbox.watch(ack2, failureEnds: answer2, within: .milliseconds(50), isFailure: isFailure)
         inbox.deliver(reply(to: ack2, "stored"))
         #expect(await inbox.wait(for: answer2, timeout: .milliseconds(20)) == nil)
-        let keepScanning = Task { await inbox.wait(for: inbox.register(), timeout: .milliseconds(600)) }
-        try? await Task.sleep(for: .milliseconds(400))
+        let keepScanning = Task { await inbox.wait(for: inbox.register(), timeout: .seconds(3)) }
+        try? await Task.sleep(for: .milliseconds(2_500))
         #expect(await inbox.wait(for: ack2, timeout: .zero) == nil)
         _ = await keepScanning.value
     }
