@@ -82,6 +82,13 @@ public struct JobRecord: Sendable, Codable, Equatable {
     /// once the job was stored (jobs published with `Baton-Cancel: delete`): a cancel while the
     /// job is queued deletes that message, so that no worker takes it.
     public var queueSequence: UInt64?
+    /// True from the gateway's write of a record it makes before the job's publish (a job with a
+    /// webhook or an idempotency key) until it has seen the job stored, or a worker started it;
+    /// absent otherwise. A record that still says so `JobRecord.strandingGrace` after it was
+    /// made, never started, belongs to a job whose gateway stopped before the job was stored
+    /// (`isStranded`): readers end it `notQueued` (`JobStore.settledRecord`), so that no record
+    /// stays `queued` for a job that no queue holds.
+    public var publishing: Bool?
     /// Set when the gateway queued the job again after its first publish seemed to fail (an
     /// idempotent retry of a `503`): the id of the copy that may run it, which its message
     /// carries in `Baton-Queued-As` and as its `Nats-Msg-Id`. That first publish may have been
@@ -96,6 +103,20 @@ public struct JobRecord: Sendable, Codable, Equatable {
         self.createdAt = createdAt
         self.updatedAt = createdAt
         self.attempts = 0
+    }
+}
+
+extension JobRecord {
+    /// How long a record may say `publishing` before readers take its job for one that was never
+    /// stored: far beyond a publish's timeout (5 s) and the write that clears it.
+    public static let strandingGrace: Duration = .seconds(60)
+
+    /// A record made before its job's publish, whose gateway never saw the job stored, made more
+    /// than `grace` ago and never started: its job is in no queue (the gateway stopped in
+    /// between), or — if the gateway stopped right after the publish — a worker that takes it
+    /// finds it ended and acknowledges it unrun.
+    public func isStranded(now: Timestamp = .now, grace: Duration = JobRecord.strandingGrace) -> Bool {
+        state == .queued && publishing == true && attempts == 0 && startedAt == nil && createdAt.adding(grace) < now
     }
 }
 

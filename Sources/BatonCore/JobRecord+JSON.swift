@@ -37,6 +37,7 @@ extension JobRecord {
             inner.field("percent", progress.percent)
             writer.buffer = inner.finish()
         }
+        writer.field("publishing", publishing)
         writer.field("queueSequence", queueSequence)
         writer.field("queuedAs", queuedAs)
         writer.field("replayOf", replayOf)
@@ -102,6 +103,12 @@ struct JSONObjectWriter {
         guard let value else { return }
         key(name)
         buffer.writeString(String(value))
+    }
+
+    mutating func field(_ name: StaticString, _ value: Bool?) {
+        guard let value else { return }
+        key(name)
+        buffer.writeStaticString(value ? "true" : "false")
     }
 
     mutating func field(_ name: StaticString, _ value: Timestamp?) {

@@ -72,33 +72,55 @@ extension JobDispatcher {
     /// publish under the job id is dropped as a duplicate — while a worker that took that first
     /// copy saw the record `failed` and acked it unrun: a job left `queued` forever. The first
     /// copy, if still queued, is stale now (its worker acks it unrun).
+    ///
+    /// The record says `publishing` until the job is stored (`confirmStored`): one whose
+    /// gateway stops in between is ended by its readers (`JobStore.settled`) instead of staying
+    /// `queued` for a job no queue holds.
     func createThenPublish(_ record: JobRecord, _ input: ByteBuffer, to subject: String, headers: NATSHeaders) async throws -> JobRecord {
         var record = record
+        record.publishing = true
         var headers = headers
+        var stored: StoredRecord
         do {
-            try await store.create(record, by: .gateway)
+            stored = StoredRecord(record: record, revision: try await store.create(record, by: .gateway))
         } catch let error as NATSError where error.kind == .wrongLastSequence {
             guard let existing = try await store.record(record.id) else { throw error }
-            record = existing.record
-            if record.state == .failed, record.status == nil, record.startedAt == nil {
+            stored = existing
+            if existing.record.state == .failed, existing.record.status == nil, existing.record.startedAt == nil {
                 // Never queued (the first try got a 503): queue it now.
                 let copy = JobID.make()
-                record = try await store.update(record.id, from: existing, .requeue, by: .gateway) { record in
-                    record.error = nil
-                    record.finishedAt = nil
-                    record.queuedAs = copy
-                    return true
-                }?.record ?? record
+                stored =
+                    try await store.update(record.id, from: existing, .requeue, by: .gateway) { record in
+                        record.error = nil
+                        record.finishedAt = nil
+                        record.queuedAs = copy
+                        record.publishing = true
+                        return true
+                    } ?? existing
             }
+            record = stored.record
         }
         headers[Headers.queuedAs] = record.queuedAs
         do {
             try await jetStream.publish(input, to: subject, headers: headers, messageID: record.queuedAs ?? record.id)
+            record = try await confirmStored(stored) ?? record
         } catch {
             await markNotQueued(record.id, because: error)
             throw error
         }
+        record.publishing = nil
         return record
+    }
+
+    /// The job is stored: its record stops saying `publishing`, by compare-and-set from what this
+    /// gateway wrote (a worker that started the job first has cleared it already: nil then).
+    private func confirmStored(_ stored: StoredRecord) async throws -> JobRecord? {
+        guard stored.record.publishing == true else { return nil }
+        return try await store.update(stored.record.id, from: stored, by: .gateway) { record in
+            guard record.publishing == true else { return false }
+            record.publishing = nil
+            return true
+        }?.record
     }
 
     /// A job the gateway could not queue ends `failed` (its client gets a 503): a record must not

@@ -40,7 +40,8 @@ public struct JobListing: Sendable {
 }
 
 extension JobStore {
-    /// Recent jobs, newest first, as readers see them (record and end merged).
+    /// Recent jobs, newest first, as readers see them (record and end merged, a stranded record
+    /// settled: `settled`).
     ///
     /// The index is the records bucket's own stream, read backwards by sequence: each record's
     /// latest revision sits at the sequence of its last write (the gateway's create, or a
@@ -70,7 +71,10 @@ extension JobStore {
             }
             let endings = try await self.endings(of: candidates.map(\.record.id))
             for candidate in candidates {
-                let job = candidate.record.ended(with: endings[candidate.record.id])
+                var job = candidate.record.ended(with: endings[candidate.record.id])
+                if job.isStranded() {  // rare: its gateway stopped before the publish (`settled`)
+                    job = (try? await settled(StoredRecord(record: job, revision: candidate.revision)))?.record ?? job
+                }
                 if let state = query.state, job.state != state { continue }
                 jobs.append(job)
                 if jobs.count == query.limit {

@@ -345,6 +345,7 @@ final class DurableJobRunner: Sendable {
                 record.attempts = max(record.attempts + 1, message.deliveryCount)
                 record.startedAt = record.startedAt ?? now
                 record.worker = configuration.workerID
+                record.publishing = nil  // delivered: stored, whether or not its gateway saw it
                 return true
             }
             if stale { return .stale }

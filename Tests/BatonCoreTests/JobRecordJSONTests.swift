@@ -29,6 +29,7 @@ import Testing
         record.replayOf = "00cwpr111bkayqe9tk7atew22r"
         record.queuedAs = "01cwpr111bkayqe9tk7atew22r"
         record.queueSequence = 18_446_744_073_709_551_615
+        record.publishing = true
         return record
     }
 
@@ -44,6 +45,24 @@ import Testing
 
     @Test func everyFieldSet() throws {
         #expect(Self.written(Self.full) == (try Self.encoded(Self.full)))
+    }
+
+    @Test func aStrandedRecordIsOneMadeBeforeItsPublishThatNoOneSawStored() {
+        let made = Timestamp(milliseconds: 1_764_000_000_000)
+        var record = JobRecord(id: "abc", service: "echo", lane: .durable, createdAt: made)
+        record.publishing = true
+        let later = made.adding(.seconds(61))
+        #expect(record.isStranded(now: later))
+        #expect(!record.isStranded(now: made.adding(.seconds(59))))
+        var confirmed = record
+        confirmed.publishing = nil
+        #expect(!confirmed.isStranded(now: later))
+        var retried = record  // handed back after an attempt: queued again, by a worker
+        retried.attempts = 1
+        #expect(!retried.isStranded(now: later))
+        var started = record
+        started.state = .running
+        #expect(!started.isStranded(now: later))
     }
 
     @Test func optionalFieldsLeftOut() throws {

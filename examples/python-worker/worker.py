@@ -881,6 +881,7 @@ class Worker:
             if record.get("queuedAs") != copy:
                 return False  # a stale copy of a job the gateway queued again: acked unrun (§6.3)
             record["state"] = "running"
+            record.pop("publishing", None)  # delivered: stored, whether or not its gateway saw it
             record["attempts"] = attempt
             record.setdefault("startedAt", now)
             record["worker"] = self.worker_id

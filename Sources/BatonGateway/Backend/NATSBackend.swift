@@ -43,8 +43,12 @@ struct NATSBackend: GatewayBackend {
 }
 
 extension JobStore: JobRepository {
+    /// As readers see it: a stranded record (made before its job's publish by a gateway that
+    /// stopped before it saw the job stored) is settled first (`settled`). Every read of the
+    /// gateway's that takes no `fromLeaders` is this one: status, result, events, long-polls,
+    /// idempotent replays, and the record an idempotent retry finds.
     func record(_ id: String) async throws -> StoredRecord? {
-        try await record(id, fromLeaders: false)
+        try await settledRecord(id)
     }
 
     /// Back to `pending` with no attempts, and the job's terminal event published again (under
