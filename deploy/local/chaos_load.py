@@ -40,8 +40,14 @@ Definitions (the same in the report):
 * stale reads (reported under "polling" errors, neither lost nor duplicated): a read that shows
   a job unknown (404 unknown-job) after it was accepted, or unfinished after it was seen ended.
 
+At the end of the run, with the load stopped and every accepted job finished, no job record may
+still say `queued` a minute after it was made (`GET /v1/jobs?state=queued`, each one read again):
+such a record stands for a job no queue holds — the jobs whose clients got no acceptance
+included, such as a job recorded before its publish by a gateway killed in between.
+
 The process exits non-zero when any phase has lost > 0, duplicated-effects > 0 or a failed check
-(errors on the surviving gateway, a hang or crash in the burst, a node that did not catch up…).
+(errors on the surviving gateway, a hang or crash in the burst, a node that did not catch up…),
+or a record is still queued at the end.
 
 The code is in deploy/local/chaos/: net (HTTP client), receiver (webhooks), cluster, ledger,
 load, verdict (settling, counting, the report) and faults (one phase each).
@@ -58,6 +64,7 @@ from pathlib import Path
 
 from chaos.cluster import Cluster
 from chaos.faults import PHASES, Chaos
+from chaos.verdict import queued_for_ever
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -89,6 +96,10 @@ async def main() -> int:
         for name in args.phases.split(","):
             await PHASES[name](chaos)
         final_ok = await chaos.final_reread()
+        stuck = await queued_for_ever(cluster)
+        print(f"=== records still queued a minute after they were made, with every accepted job finished: {len(stuck)}"
+              + (f" ({', '.join(stuck[:10])})" if stuck else ""))
+        final_ok = final_ok and not stuck
     finally:
         await chaos.restore()
         await chaos.receiver.stop()

@@ -8,6 +8,7 @@ import dataclasses
 import json
 import random
 import time
+from datetime import datetime
 
 from .cluster import Cluster
 from .ledger import answer_of, Job, Ledger
@@ -211,3 +212,36 @@ def report(stats: PhaseStats, counts: Counts, receiver: WebhookReceiver, jobs: l
     ok = lost == 0 and duplicated == 0 and not stats.failures
     print(f"  => {'ok' if ok else 'FAILED'}")
     return ok
+
+
+async def queued_for_ever(cluster: Cluster, older_than: float = 60.0) -> list[str]:
+    """The records that still say `queued` with the load stopped and every accepted job finished,
+    though made more than `older_than` seconds ago: each one a job no queue holds (a gateway
+    killed between a record written before the publish and the publish; PROTOCOL.md §6.6).
+    Pages through `GET /v1/jobs?state=queued`, then reads each candidate again (a replica that
+    lags can show an older revision) before it counts."""
+    now = time.time()
+    candidates: list[str] = []
+    path, pages = "/v1/jobs?state=queued&limit=100", 0
+    while path and pages < 100:
+        response = await http(cluster.gateways[0], "GET", path, timeout=30)
+        if response.status != 200:
+            raise RuntimeError(f"GET {path}: {response.status} {response.body[:200]!r}")
+        page = json.loads(response.body)
+        for job in page.get("jobs", []):
+            created = datetime.fromisoformat(job["createdAt"].replace("Z", "+00:00")).timestamp()
+            if now - created > older_than:
+                candidates.append(job["id"])
+        path, pages = page.get("next"), pages + 1
+
+    async def still_queued(id: str) -> bool:
+        for attempt in range(3):
+            if attempt:
+                await asyncio.sleep(1)
+            response = await http(random.choice(cluster.gateways), "GET", f"/v1/jobs/{id}", timeout=10)
+            if response.status != 200 or json.loads(response.body).get("state") != "queued":
+                return False
+        return True
+
+    return [id for id, queued in zip(candidates, await asyncio.gather(*(still_queued(id) for id in candidates))) if queued]
+
