@@ -127,11 +127,7 @@ extension JobDispatcher {
     /// stay `queued` for a job that is not.
     func markNotQueued(_ id: String, because error: any Error) async {
         let full = (error as? NATSError)?.kind == .streamFull
-        _ = try? await store.update(id, .notQueued, by: .gateway) { record in
-            record.error = full ? "Not queued: the queue was full." : "The job could not be queued."
-            record.finishedAt = .now
-            return true
-        }
+        _ = try? await store.markNotQueued(id, error: full ? "Not queued: the queue was full." : "The job could not be queued.")
     }
 }
 

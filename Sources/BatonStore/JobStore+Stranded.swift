@@ -21,16 +21,29 @@ extension JobStore {
     /// acknowledges it unrun, as any copy of a job marked `notQueued` (PROTOCOL.md §5).
     public func settled(_ stored: StoredRecord, now: Timestamp = .now) async throws -> StoredRecord {
         guard stored.record.isStranded(now: now) else { return stored }
-        let written = try await update(stored.record.id, from: stored, .notQueued, by: .gateway) { record in
+        let written = try await markNotQueued(stored.record.id, from: stored, error: Self.strandedError, at: now) { record in
             var before = record
             before.state = .queued  // the transition has set the state it leads to
-            guard before.isStranded(now: now) else { return false }
-            record.publishing = nil
-            record.error = Self.strandedError
-            record.finishedAt = now
-            return true
+            return before.isStranded(now: now)
         }
         if let written { return written }
         return try await record(stored.record.id) ?? stored
+    }
+
+    /// Ends a `queued` record `notQueued` (`JobTransition.notQueued`, the gateway's): `error`
+    /// says why, `finishedAt` when; `only` may refuse the record as it stands. The gateway's mark
+    /// of a job it could not queue, and a reader's of a stranded one (`settled`).
+    @discardableResult
+    public func markNotQueued(
+        _ id: String, from snapshot: StoredRecord? = nil, error: String, at now: Timestamp = .now,
+        only condition: (JobRecord) -> Bool = { _ in true }
+    ) async throws -> StoredRecord? {
+        try await update(id, from: snapshot, .notQueued, by: .gateway) { record in
+            guard condition(record) else { return false }
+            record.publishing = nil
+            record.error = error
+            record.finishedAt = now
+            return true
+        }
     }
 }
