@@ -47,8 +47,8 @@ def merged(phase):
                 errors=sum(x["errors"] for x in runs))
 
 
-H, H1, N, F, F1, D, D1, Fhalf, Dhalf, A, R, R1, RD, RD1, RDhalf = map(
-    merged, ("H", "H1", "N", "F", "F1", "D", "D1", "Fhalf", "Dhalf", "A", "R", "R1", "RD", "RD1", "RDhalf"))
+H, H1, N, F, F1, D, D1, Fhalf, Dhalf, A, RA, R, R1, RD, RD1, RDhalf = map(
+    merged, ("H", "H1", "N", "F", "F1", "D", "D1", "Fhalf", "Dhalf", "A", "RA", "R", "R1", "RD", "RD1", "RDhalf"))
 W, WF, S, S1 = phases["W"], phases["WF"], phases["S"], phases["S1"]
 
 
@@ -81,6 +81,8 @@ def round_ratios(p):
         "D_over_RD": p["D"]["rps"] / p["RD"]["rps"],
         "RD_over_R": p["RD"]["rps"] / p["R"]["rps"],
         "rd_half_p99_ms": p["RDhalf"]["p99"],
+        "A_over_RA": p["A"]["rps"] / p["RA"]["rps"],
+        "ra_accept_per_s": p["RA"]["rps"],
         "limit": limit,
     }
 
@@ -114,6 +116,8 @@ counts = {
     "D_over_RD": medians["D_over_RD"],
     "RD_over_R": medians["RD_over_R"],
     "rd_half_p99_ms": medians["rd_half_p99_ms"],
+    "A_over_RA": medians["A_over_RA"],
+    "ra_accept_per_s": medians["ra_accept_per_s"],
 }
 # bench/allocs.sh: "F=front,back R=... D=... RD=..." (heap allocations per call), or "" without perf.
 allocations = {name: tuple(map(float, pair.split(","))) for name, pair in (item.split("=") for item in allocs.split())}
@@ -143,6 +147,7 @@ rows = [
     ("RD", "Hummingbird + one JetStream job to a bare worker (answer stored, acked), no Baton logic", RD),
     ("S", "D on a nats-server with sync_interval: always", S),
     ("A", "Baton Prefer: respond-async accepts (echo)", A),
+    ("RA", "Hummingbird + one JetStream job published and its record created, 202; no Baton logic", RA),
     ("W", f"{held} held sync calls (slow, 5 s)", W),
     ("WF", f"{held} held sync calls on the fast lane (slow-fast, 5 s)", WF),
     ("H·1", "H at 1 connection", H1),
@@ -169,9 +174,9 @@ lines = [
     f"Throughput phases: {conns} connections (N: {conns} requests in flight). H, N, F, R, D and RD each ran {os.environ.get('SLICES', '1')} slices of"
     f" {os.environ.get('SLICE', duration)} s a round, interleaved in ABBA order (all six forward, then backward, ...), so that a drift of the box's speed"
     " over a round cancels out of their ratios: a rate is all its slices' requests over their seconds, a p50 or p99 the median of the slices'."
-    f" A and S: {duration} s each; latency phases: 1 connection, 5 s;",
+    f" A, RA and S: {duration} s each; latency phases: 1 connection, 5 s;",
     "paced phases: 32 connections at half the phase's peak rate (each connection waits a random, exponentially distributed time between an answer and its next request: independent clients). Latencies from wrk --latency.",
-    f"H, N, F, R, D, RD, A and their 1-connection and paced phases ran in {rounds} interleaved rounds: their rows are each column's",
+    f"H, N, F, R, D, RD, A, RA and their 1-connection and paced phases ran in {rounds} interleaved rounds: their rows are each column's",
     "median over the rounds (non-2xx and socket errors summed), and each ratio is the median of the rounds' own ratios (per-round",
     "values below). S, W and WF ran once.",
     "",
@@ -184,6 +189,11 @@ lines += [
     "",
     f"- A: {A['rps']:.0f} jobs/s accepted (median; {a_bad} answers other than 202 in all rounds); after each round's A the worker"
     f" drained the queue at {median([r for r, _ in drains]):.0f} jobs/s (median of {', '.join(f'{r:.0f}' for r, _ in drains)}).",
+    f"- RA, the accept's design with nothing of Baton in it (HTTP in; the job published to a work-queue stream on file, its id as"
+    " message id; from its acknowledgement its record created in a KV bucket; `202` on the record's: 2 stored messages an accept, as A;"
+    f" run beside A in each round while no worker runs, its jobs purged after): {RA['rps']:.0f} accepts/s ({os.environ.get('RA_BAD', '0')}"
+    f" answers other than 202); A/RA = {medians['A_over_RA']:.2f} (what Baton's accept adds: its record, ids, headers, trace context,"
+    " metrics, the problem checks), and RA is what the design reaches on this box without any of it.",
     f"- W: {w_ok} of the {held} held calls (one per connection) answered 200 with the right body within the 12 s phase, {w_bad} wrong;"
     f" gateway peak RSS {w_rss} MB; the worker logged {w_end} `cannot record the end of the job` warnings by the phase's end"
     f" ({w_end_back} of them handing the job back).",
@@ -244,11 +254,11 @@ for key, value in ratios.items():
     shown = f"{value:.3f}" if isinstance(value, float) else str(value)
     lines.append(f"| {key} | {shown} | {op} {target} | {'yes' if met(key) else 'no'} |")
 keys = ["F_over_limit", "D_over_F", "added_p50_ms", "added_p99_ms", "d_half_p99_ms", "async_accept_per_s", "F_over_R", "R_over_limit",
-        "D_over_RD", "RD_over_R", "rd_half_p99_ms"]
+        "D_over_RD", "RD_over_R", "rd_half_p99_ms", "A_over_RA", "ra_accept_per_s"]
 lines += ["", "Each round's ratios (the table above takes their medians):", "",
           "| round | " + " | ".join(keys) + " | limit req/s |", "| --- |" + " ---: |" * (len(keys) + 1)]
 for number, values in per_round.items():
-    lines.append(f"| {number} | " + " | ".join(f"{values[k]:.3f}" if k != "async_accept_per_s" else f"{values[k]:.0f}" for k in keys)
+    lines.append(f"| {number} | " + " | ".join(f"{values[k]:.3f}" if not k.endswith("accept_per_s") else f"{values[k]:.0f}" for k in keys)
                  + f" | {values['limit']:.0f} |")
 lines += ["", f"![chart]({base.split('/')[-1]}.png)", "", "```"]
 for key, value in {**ratios, **counts}.items():
@@ -259,9 +269,9 @@ open(base + ".md", "w").write(report)
 print(report)
 
 fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
-names = ["H", "N", "R", "F", "RD", "D", "A"]
-values = [H, N, R, F, RD, D, A]
-left.bar(names, [v["rps"] for v in values], color=["#999", "#999", "#999", "#2a7", "#999", "#27a", "#a72"])
+names = ["H", "N", "R", "F", "RD", "D", "RA", "A"]
+values = [H, N, R, F, RD, D, RA, A]
+left.bar(names, [v["rps"] for v in values], color=["#999", "#999", "#999", "#2a7", "#999", "#27a", "#999", "#a72"])
 left.set_title(f"throughput, {conns} connections (req/s)")
 for i, v in enumerate(values):
     left.text(i, v["rps"], f"{v['rps']:.0f}", ha="center", va="bottom", fontsize=8)

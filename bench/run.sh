@@ -102,6 +102,7 @@ RPORT=$(free_port)
 wait_http "http://127.0.0.1:$RPORT/hello"
 RELAY=http://127.0.0.1:$RPORT/relay/baton.svc.echo-fast   # R: the worker's fast lane, no gateway
 RELAY_JOBS=http://127.0.0.1:$RPORT/relay-jobs/echo        # RD: the bare durable pipeline
+RELAY_ACCEPT=http://127.0.0.1:$RPORT/relay-accept/echo    # RA: a bare respond-async accept
 "$BIN/baton-bench" js-worker --nats-url "$NATS" --name echo --concurrency 256 & BARE_PID=$!; PIDS+=($BARE_PID)
 for _ in $(seq 100); do curl -sf -X POST -d x "$RELAY_JOBS" >/dev/null && break; sleep 0.1; done
 
@@ -198,6 +199,14 @@ throughput_round() {  # $1 = round
 # minutes, so one pass can land a phase on a slow stretch and its ratio with it. Each round
 # yields every ratio, its throughput phases interleaved (throughput_round); the report takes the
 # rounds' medians.
+# accept_ra ROUND: phase RA at A's settings, then its jobs (which no worker takes) purged.
+accept_ra() {
+  local out; out=$(wrk_run -t$THREADS -c$CONNS -d${DURATION}s -s bench/async.lua $RELAY_ACCEPT)
+  RA_BAD=$(( ${RA_BAD:-0} + $(grep -o 'bad_responses=[0-9]*' "$WORK/last-wrk.txt" | cut -d= -f2) ))
+  record RA.$1 "$out"
+  "$BIN/baton-bench" purge --nats-url "$NATS" >/dev/null
+}
+
 for round in $(seq "$ROUNDS"); do
   echo "== round $round of $ROUNDS"
   echo "== H, N, F, R, D and RD: $SLICES slices of ${SLICE} s each, interleaved"
@@ -226,9 +235,13 @@ for round in $(seq "$ROUNDS"); do
   WORKER_RSS_FIRST=${WORKER_RSS_FIRST:-$WORKER_RSS}
   echo "   worker resident set after the durable phases: ${WORKER_RSS} MB"
   stop $WPID
+  # RA, the accept's design with nothing of Baton in it (job published, record created, 202),
+  # beside A while no worker runs: before A in even rounds, after it in odd ones.
+  if (( round % 2 == 0 )); then accept_ra "$round"; fi
   A_OUT=$(wrk_run -t$THREADS -c$CONNS -d${DURATION}s -s bench/async.lua $DURABLE)
   A_BAD=$(( ${A_BAD:-0} + $(grep -o 'bad_responses=[0-9]*' "$WORK/last-wrk.txt" | cut -d= -f2) ))
   record A.$round "$A_OUT"
+  if (( round % 2 == 1 )); then accept_ra "$round"; fi
   start_worker
   DRAIN=$("$BIN/baton-bench" drain --nats-url "$NATS")   # the queue is empty again for the next round
   echo "   drain: $(echo "$DRAIN" | tr '\n' ' ')"
@@ -304,7 +317,7 @@ mkdir -p bench/results
 CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 CPU+=", $(awk '/MemTotal/ {printf "%.1f GB RAM", $2/1024/1024}' /proc/meminfo), $(uname -sr)"
 VERSIONS="$(swift --version 2>&1 | head -1); nats-server $(bench_version "$NATS_SERVER"); nats.c $(dpkg-query -W -f='${Version}' libnats-dev); $( (wrk --version 2>&1 || true) | head -1 | cut -d' ' -f1-2)"
-WARMUP=$WARMUP SLICES=$SLICES SLICE=$SLICE python3 bench/report.py "bench/results/$DATE" "$(nproc)" "$CPU" "$VERSIONS" "$COMMIT" "$DURATION" "$CONNS" "$HELD" \
+RA_BAD=${RA_BAD:-0} WARMUP=$WARMUP SLICES=$SLICES SLICE=$SLICE python3 bench/report.py "bench/results/$DATE" "$(nproc)" "$CPU" "$VERSIONS" "$COMMIT" "$DURATION" "$CONNS" "$HELD" \
   "$ROUNDS" "$WORK/results" "${A_BAD:-0}" "${W_OK:-0}" "${W_BAD:-0}" "${W_RSS:-0}" \
   "${R[js_D]}" "${R[js_S]}" "${W_END:-0}" "${W_END_BACK:-0}" "${WORKER_RSS_FIRST:-0}" "${WORKER_RSS:-0}" \
   "${WF_OK:-0}" "${WF_BAD:-0}" "${WF_RSS:-0}" "${ALLOCS:-}"

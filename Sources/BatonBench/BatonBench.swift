@@ -8,7 +8,7 @@ struct BatonBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "baton-bench",
         abstract: "Baselines and probes for `make bench`.",
-        subcommands: [HelloCommand.self, NATSRequestReplyCommand.self, DrainCommand.self, JetStreamProbeCommand.self, JetStreamWorkerCommand.self]
+        subcommands: [HelloCommand.self, NATSRequestReplyCommand.self, DrainCommand.self, PurgeCommand.self, JetStreamProbeCommand.self, JetStreamWorkerCommand.self]
     )
 }
 

@@ -6,7 +6,7 @@ import Logging
 /// Baseline H: a bare Hummingbird server with the gateway's server configuration, answering a
 /// fixed body, to measure what HTTP alone costs on this machine.
 struct HelloCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "hello", abstract: "Serve POST/GET /hello (baseline H), and the relays of phases R and RD.")
+    static let configuration = CommandConfiguration(commandName: "hello", abstract: "Serve POST/GET /hello (baseline H), and the relays of phases R, RD and RA.")
 
     @Option var host = "127.0.0.1"
     @Option var port = 8090
@@ -42,6 +42,16 @@ struct HelloCommand: AsyncParsableCommand {
                 let body = try await request.collectBody(upTo: 1 << 20)
                 let answer = try await JetStreamPipeline.submit(body, name: try context.parameters.require("name"), jetStream: jetStream)
                 return Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: answer))
+            }
+            // Phase RA: a `respond-async` accept with nothing of Baton's in it: the job
+            // published, its record created, `202` (`JetStreamPipeline.accept`).
+            let records = try await JetStreamPipeline.ensureAccepts(jetStream)
+            router.post("/relay-accept/:name") { request, context -> Response in
+                var request = request
+                let body = try await request.collectBody(upTo: 1 << 20)
+                let record = try await JetStreamPipeline.accept(
+                    body, name: try context.parameters.require("name"), jetStream: jetStream, records: records)
+                return Response(status: .accepted, headers: [.contentType: "application/json"], body: .init(byteBuffer: record))
             }
         }
         let app = Application(

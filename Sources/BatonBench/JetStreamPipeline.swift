@@ -31,6 +31,43 @@ enum JetStreamPipeline {
         return try await KeyValueBucket.ensure(bucket, jetStream: jetStream, ttl: .seconds(24 * 3600))
     }
 
+    /// Phase RA's stream and bucket: `respond-async` accepts with nothing of Baton in them. The
+    /// stream is shaped like Baton's jobs stream, the bucket like its records bucket; no worker
+    /// takes these jobs (`bench/run.sh` purges the stream after the phase).
+    static let acceptStream = "BENCH_ACCEPTS"
+    static let recordBucket = "bench-records"
+
+    static func ensureAccepts(_ jetStream: JetStream) async throws -> KeyValueBucket {
+        var spec = StreamSpec(name: acceptStream, subjects: ["bench.accepts.>"])
+        spec.retention = .workQueue
+        spec.maxAge = .seconds(24 * 3600)
+        spec.discardNew = true
+        try await jetStream.ensureStream(spec)
+        return try await KeyValueBucket.ensure(recordBucket, jetStream: jetStream, ttl: .seconds(24 * 3600))
+    }
+
+    /// An accept as Baton's `respond-async` does it, with nothing of Baton's in it: the job is
+    /// published (its id as message id), and from its acknowledgement, where it lands, its record
+    /// (`{"id","state","queueSequence"}`, create-only) is sent; the task wakes once, for the
+    /// record's acknowledgement. Returns the record's body for the `202`.
+    static func accept(_ body: ByteBuffer, name: String, jetStream: JetStream, records: KeyValueBucket) async throws -> ByteBuffer {
+        let id = UUID().uuidString
+        let sent = try jetStream.send(body, to: "bench.accepts.\(name)", messageID: id)
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<ByteBuffer, any Error>) in
+            sent.whenAcknowledged { acknowledgement in
+                do {
+                    let sequence = try acknowledgement.get().sequence
+                    let record = ByteBuffer(string: #"{"id":"\#(id)","service":"\#(name)","state":"queued","queueSequence":\#(sequence)}"#)
+                    try records.sendCreate(id, record).whenAcknowledged { created in
+                        continuation.resume(with: created.map { _ in record })
+                    }
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+        }
+    }
+
     /// The relay's side: publish, then wait for the answer on this connection's inbox.
     static func submit(_ body: ByteBuffer, name: String, jetStream: JetStream) async throws -> ByteBuffer {
         let connection = jetStream.connection
