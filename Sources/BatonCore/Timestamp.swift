@@ -22,32 +22,39 @@ public struct Timestamp: Sendable, Codable, Equatable, Comparable, CustomStringC
     /// small strings each. The calendar is computed here (`CivilDate`), not by `gmtime_r`,
     /// which takes glibc's global time-zone lock on every call.
     public var description: String {
+        String(unsafeUninitializedCapacity: Self.textLength) { write(into: $0) }
+    }
+
+    /// The length of `description`, in bytes.
+    static let textLength = 24
+
+    /// Writes `description`'s bytes to the start of `text` (at least `textLength` bytes);
+    /// returns how many (`textLength`). The JSON writer takes them from here without a string.
+    func write(into text: UnsafeMutableBufferPointer<UInt8>) -> Int {
         // Floored, so that a time before 1970 has its milliseconds counted forward too.
         let (days, dayMilliseconds) = floorDivide(milliseconds, 86_400_000)
         let date = CivilDate(daysSince1970: days)
         let (seconds, milliseconds) = dayMilliseconds.quotientAndRemainder(dividingBy: 1000)
-        return String(unsafeUninitializedCapacity: 24) { text in
-            var end = 0
-            // `value` in `width` digits, zero-padded, then `separator`. A year outside
-            // 0...9999 keeps its last four digits: not a date Baton writes.
-            func put(_ value: Int64, _ width: Int, _ separator: Unicode.Scalar) {
-                var value = abs(value)
-                for i in stride(from: width - 1, through: 0, by: -1) {
-                    text[end + i] = UInt8(ascii: "0") + UInt8(value % 10)
-                    value /= 10
-                }
-                text[end + width] = UInt8(ascii: separator)
-                end += width + 1
+        var end = 0
+        // `value` in `width` digits, zero-padded, then `separator`. A year outside
+        // 0...9999 keeps its last four digits: not a date Baton writes.
+        func put(_ value: Int64, _ width: Int, _ separator: Unicode.Scalar) {
+            var value = abs(value)
+            for i in stride(from: width - 1, through: 0, by: -1) {
+                text[end + i] = UInt8(ascii: "0") + UInt8(value % 10)
+                value /= 10
             }
-            put(date.year, 4, "-")
-            put(date.month, 2, "-")
-            put(date.day, 2, "T")
-            put(seconds / 3600, 2, ":")
-            put(seconds / 60 % 60, 2, ":")
-            put(seconds % 60, 2, ".")
-            put(milliseconds, 3, "Z")
-            return end
+            text[end + width] = UInt8(ascii: separator)
+            end += width + 1
         }
+        put(date.year, 4, "-")
+        put(date.month, 2, "-")
+        put(date.day, 2, "T")
+        put(seconds / 3600, 2, ":")
+        put(seconds / 60 % 60, 2, ":")
+        put(seconds % 60, 2, ".")
+        put(milliseconds, 3, "Z")
+        return end
     }
 
     /// Parses what `description` writes (fractional seconds optional, `Z` only). Fields out of

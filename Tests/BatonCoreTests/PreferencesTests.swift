@@ -31,6 +31,19 @@ import Testing
         #expect(p.priority == .high)
     }
 
+    @Test func whiteSpaceQuotesAndCommasInsideQuotes() {
+        let p = Preferences(headerValues: ["\t foo=\"a,b;c\" ;x=1 ,\tWait = \" 12 \" , PRIORITY=\"Low\";q", "respond-async;x=\"y,z\""])
+        #expect(p.wait == nil)  // `" 12 "`: not a number
+        #expect(p.priority == .low)
+        #expect(p.respondAsync)
+        #expect(Preferences(headerValues: ["wait = 4 "]).wait == 4)
+        #expect(Preferences(headerValues: [#"wait="#, "wait=6"]).wait == nil)  // the first, empty, wins
+        #expect(Preferences(headerValues: ["=5, respond-async-x, respond"]) == Preferences())
+        #expect(Preferences(headerValues: ["priority=urgent, priority=high"]).priority == nil)
+        #expect(Preferences(headerValues: ["wait=99999999999999999999999"]).wait == nil)
+        #expect(Preferences(headerValues: ["wait=½"]).wait == nil)
+    }
+
     @Test func emptyHeader() {
         #expect(Preferences(headerValues: []) == Preferences())
         #expect(Preferences(headerValues: [" , ,"]) == Preferences())
