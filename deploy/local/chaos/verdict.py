@@ -174,6 +174,30 @@ def percentile(values: list, p: float) -> float:
     return values[min(len(values) - 1, int(p * len(values)))]
 
 
+def shown(answer: tuple) -> str:
+    status, ctype, body = answer
+    text = body[:120].decode("utf-8", "replace") + ("…" if len(body) > 120 else "")
+    return f"{status} {ctype or '-'} {text!r} ({len(body)} bytes)"
+
+
+def describe(job: Job, receiver: WebhookReceiver) -> None:
+    """What a failed job's client saw: the right answer, each answer read and where, the records
+    read at its end and the webhooks delivered — so that a failure says what went wrong."""
+    print(f"    expected: {shown(job.expected)}; state {job.state or '?'}, attempts {job.attempts},"
+          f" accepted by {job.accepted_by}, idempotent {job.idempotency_key is not None}, retries {job.retries}")
+    sources: dict[tuple, list[str]] = {}
+    for source, answer in job.reads:
+        sources.setdefault(answer, []).append(source)
+    for delivery in receiver.deliveries.get(job.id, []):
+        answer = webhook_answer(delivery["event"])
+        if answer is not None:
+            sources.setdefault(answer, []).append(f"webhook ({delivery['event'].get('type', '?')})")
+    for answer, where in sources.items():
+        print(f"    read {'(right)' if answer == job.expected else '(WRONG)'} {shown(answer)} from {', '.join(where)}")
+    for record in {json.dumps(r, sort_keys=True) for r in job.records}:
+        print(f"    record: {record}")
+
+
 def report(stats: PhaseStats, counts: Counts, receiver: WebhookReceiver, jobs: list[Job]) -> bool:
     lost = len(counts.lost)
     duplicated = len(counts.duplicated)
@@ -204,9 +228,12 @@ def report(stats: PhaseStats, counts: Counts, receiver: WebhookReceiver, jobs: l
         print(f"  {note}")
     for job, reason in counts.lost[:10]:
         print(f"  LOST job {job.id} ({job.service} {job.mode} via {job.group}, first answer {job.first}): {reason}")
+        describe(job, receiver)
     for seq, reasons in list(counts.duplicated.items())[:10]:
         job = next(j for j in jobs if j.seq == seq)
         print(f"  DUPLICATED job {job.id} ({job.service} {job.mode}): {', '.join(reasons)}")
+        if not any(lost is job for lost, _ in counts.lost):
+            describe(job, receiver)
     for failure in stats.failures[:10]:
         print(f"  CHECK FAILED: {failure}")
     ok = lost == 0 and duplicated == 0 and not stats.failures
