@@ -23,7 +23,12 @@ enum JetStreamPipeline {
     /// The stream and bucket, shaped like Baton's jobs stream and results bucket (file storage,
     /// one replica, 24 h, the same duplicate window).
     static func ensure(_ jetStream: JetStream) async throws -> KeyValueBucket {
-        var spec = StreamSpec(name: stream, subjects: ["bench.jobs.>"])
+        try await ensure(stream: stream, subjects: "bench.jobs.>", bucket: bucket, jetStream)
+    }
+
+    /// A work-queue stream on file and a KV bucket beside it, kept 24 h, as Baton's.
+    private static func ensure(stream: String, subjects: String, bucket: String, _ jetStream: JetStream) async throws -> KeyValueBucket {
+        var spec = StreamSpec(name: stream, subjects: [subjects])
         spec.retention = .workQueue
         spec.maxAge = .seconds(24 * 3600)
         spec.discardNew = true
@@ -38,12 +43,7 @@ enum JetStreamPipeline {
     static let recordBucket = "bench-records"
 
     static func ensureAccepts(_ jetStream: JetStream) async throws -> KeyValueBucket {
-        var spec = StreamSpec(name: acceptStream, subjects: ["bench.accepts.>"])
-        spec.retention = .workQueue
-        spec.maxAge = .seconds(24 * 3600)
-        spec.discardNew = true
-        try await jetStream.ensureStream(spec)
-        return try await KeyValueBucket.ensure(recordBucket, jetStream: jetStream, ttl: .seconds(24 * 3600))
+        try await ensure(stream: acceptStream, subjects: "bench.accepts.>", bucket: recordBucket, jetStream)
     }
 
     /// An accept as Baton's `respond-async` does it, with nothing of Baton's in it: the job is
