@@ -10,6 +10,7 @@ import BatonWorker
 import EmbeddedNATS
 import Foundation
 import Logging
+import Synchronization
 
 /// A gateway running in this process on a free port, against a nats-server of the tests.
 struct TestGateway: Sendable {
@@ -131,17 +132,25 @@ final class GatewayProcess: Sendable {
 /// outgoing connection's local end or by a nats-server started on port -1 (a gateway of the
 /// tests once exited with "Address already in use" that way, under CI's parallel load). Below
 /// the range only explicit binds take ports.
+///
+/// A port is handed out once per test run (`handedOut`): a port checked free and released is
+/// still free when a second test draws it, and two gateways of concurrent tests then share a
+/// number — the loser exits on its bind while the winner answers its readiness checks.
 func freePort() throws -> Int {
     let low = ephemeralPortRange().lowerBound
     if low > 10_100 {
         for _ in 0..<500 {
             let candidate = Int.random(in: 10_000..<low)
+            guard handedOut.withLock({ $0.insert(candidate).inserted }) else { continue }
             if try bindLoopback(port: candidate) != nil { return candidate }
         }
     }
     guard let port = try bindLoopback(port: 0) else { throw TestError("bind failed") }
     return port
 }
+
+/// The ports `freePort()` has drawn below the ephemeral range in this test run.
+private let handedOut = Mutex<Set<Int>>([])
 
 /// The kernel's range of ephemeral ports (default 32768–60999).
 private func ephemeralPortRange() -> ClosedRange<Int> {
