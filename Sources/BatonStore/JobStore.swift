@@ -49,16 +49,26 @@ public struct JobStore: Sendable {
     /// one; nil when neither exists. Both are read at once, by direct gets (any replica may
     /// answer), or from the streams' leaders (`fromLeaders`) for a decision a replica that lags
     /// would get wrong.
+    ///
+    /// A record entry that says the job ended while the answer entry read beside it is absent
+    /// is read from a replica that lags on the answers' stream: the record was written back
+    /// ended after the answer was stored (webhook bookkeeping writes the record as readers see
+    /// it). The answer is then read again from its stream's leader, so that a result is never
+    /// refused as `no-result` for a job that has one. (A job ended `notQueued` has no answer
+    /// entry: it costs the one extra read.)
     public func record(_ id: String, fromLeaders: Bool = false) async throws -> StoredRecord? {
         async let entry = fromLeaders ? records.getFromLeader(id) : records.get(id)
         async let answer = fromLeaders ? results.getFromLeader(id) : results.get(id)
-        let (recordEntry, answerEntry) = try await (entry, answer)
-        let ending = answerEntry.flatMap { JobEnding(headers: $0.headers, body: $0.value) }
+        var (recordEntry, answerEntry) = try await (entry, answer)
         guard let recordEntry else {
-            guard let ending else { return nil }
+            guard let ending = answerEntry.flatMap({ JobEnding(headers: $0.headers, body: $0.value) }) else { return nil }
             return StoredRecord(record: JobRecord(id: id, ending: ending), revision: 0, ending: ending)
         }
         let record = try JSON.decode(JobRecord.self, from: recordEntry.value)
+        if answerEntry == nil, !fromLeaders, record.state.isTerminal {
+            answerEntry = try await results.getFromLeader(id)
+        }
+        let ending = answerEntry.flatMap { JobEnding(headers: $0.headers, body: $0.value) }
         return StoredRecord(record: record.ended(with: ending), revision: recordEntry.revision, ending: ending)
     }
 

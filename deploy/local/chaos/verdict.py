@@ -59,13 +59,20 @@ TERMINAL = ("succeeded", "failed", "cancelled", "expired")
 
 async def read_back(job: Job, cluster: Cluster, label: str) -> None:
     """Reads the job's answer and record on every gateway. A read that shows an ended job unknown
-    or unfinished again is a stale read (counted apart: not an answer, not a state)."""
+    or unfinished again is a stale read (counted apart: not an answer, not a state). A 503
+    `unavailable` (the store did not answer in time, under the box's load) is no answer either:
+    it is tried again, as a transport error is, and counted a stale read when it persists."""
     for i, gateway in enumerate(cluster.gateways):
-        for _ in range(3):
+        for attempt in range(3):
             try:
                 result = await http(gateway, "GET", f"/v1/jobs/{job.id}/result", timeout=10)
                 status = await http(gateway, "GET", f"/v1/jobs/{job.id}", timeout=10)
             except TransportError:
+                await asyncio.sleep(0.5)
+                continue
+            if "/problems/unavailable" in (result.problem_type(), status.problem_type()):
+                if attempt == 2:
+                    job.stale_reads += 1
                 await asyncio.sleep(0.5)
                 continue
             ended = job.state in TERMINAL
