@@ -97,9 +97,20 @@ final class JobsController<Backend: GatewayBackend>: Sendable {
     }
 
     /// Everything up to the client's wait runs in a child task (`inChildTask`): a held call
-    /// then holds only the memory of the wait itself.
+    /// then holds only the memory of the wait itself. A call that will not wait
+    /// (`respond-async`) holds nothing after its accept, and runs in the request's own task.
     private func submit(_ request: Request, service name: String, span: JobSpan?) async throws -> Response {
-        switch try await inChildTask({ try await self.start(request, service: name, span: span) }) {
+        guard ServiceName.isValid(name) else { throw Problem.invalidServiceName(name) }
+        let fields = SubmitHeaders(request.headers)
+        if let length = fields.contentLength.flatMap(Int.init), length > maxBody {
+            throw Problem.bodyTooLarge(limit: maxBody)
+        }
+        let submit = try SubmitRequest(headers: fields, configuration: configuration)
+        let progress =
+            submit.wait == .zero
+            ? try await start(request, service: name, fields: fields, submit: submit, span: span)
+            : try await inChildTask({ try await self.start(request, service: name, fields: fields, submit: submit, span: span) })
+        switch progress {
         case .done(let response):
             return response
         case .waiting(let pending, let headers):
@@ -112,13 +123,9 @@ final class JobsController<Backend: GatewayBackend>: Sendable {
         request.headers[.traceparent].flatMap { TraceContext(traceparent: $0, tracestate: request.headers[.tracestate]) }
     }
 
-    private func start(_ request: Request, service name: String, span: JobSpan?) async throws -> SubmitProgress {
-        guard ServiceName.isValid(name) else { throw Problem.invalidServiceName(name) }
-        let fields = SubmitHeaders(request.headers)
-        if let length = fields.contentLength.flatMap(Int.init), length > maxBody {
-            throw Problem.bodyTooLarge(limit: maxBody)
-        }
-        let submit = try SubmitRequest(headers: fields, configuration: configuration)
+    private func start(
+        _ request: Request, service name: String, fields: SubmitHeaders, submit: SubmitRequest, span: JobSpan?
+    ) async throws -> SubmitProgress {
         guard let service = try await lookup(name) else { throw Problem.unknownService(name) }
         var request = request
         let input: ByteBuffer
