@@ -219,8 +219,8 @@ lines += [
     f" a core request on this stack), D/RD = {medians['D_over_RD']:.2f} (what Baton's durable lane adds: its record, lifecycle,"
     f" headers, trace context, metrics); at 1 connection D·1 − RD·1 = {(D1['p50'] - RD1['p50']) * 1000:.0f} µs at p50."
     f" D/F = (D/RD)·(RD/R)/(F/R): with F/R = {medians['F_over_R']:.2f}, D/F ≥ 0.5 needs D/RD ≥ {0.5 * medians['F_over_R'] / medians['RD_over_R']:.2f}.",
-    f"- The tail at half load: D·½ p99 {Dhalf['p99']:.2f} ms, RD·½ p99 {RDhalf['p99']:.2f} ms at the same offered rate"
-    f" (medians; per round {tails_by_round}): what"
+    f"- The tail at half load: D·½ p99 {Dhalf['p99']:.2f} ms, RD·½ p99 {RDhalf['p99']:.2f} ms at the same offered rate,"
+    f" one after the other (D·½ first in odd rounds, RD·½ in even ones) (medians; per round {tails_by_round}): what"
     " of D·½'s tail the durable design on these cores has without any of Baton's logic.",
     f"- Strict durability (fsync on every write, `sync_interval: always`): S/D = {S['rps'] / D['rps']:.2f} at {conns} connections,"
     f" p50 at 1 connection {S1['p50']:.2f} ms against {D1['p50']:.2f} ms.",

@@ -224,9 +224,12 @@ for round in $(seq "$ROUNDS"); do
   # 24 h): the durable tails grow with it from round to round (the report prints both).
   echo "store.$round $(python3 bench/jsz.py stored "$MON")" >> "$WORK/results"
   record Fhalf.$round "$(paced $(( ${R[F.$round]%% *} / 2 )) $FAST "$(p50 "${R[F1.$round]}")")"
-  record Dhalf.$round "$(paced $(( ${R[D.$round]%% *} / 2 )) $DURABLE "$(p50 "${R[D1.$round]}")")"
-  # The durable design with no Baton logic at D·½'s rate: the tail the stack itself has there.
-  record RDhalf.$round "$(paced $(( ${R[D.$round]%% *} / 2 )) $RELAY_JOBS "$(p50 "${R[RD1.$round]}")")"
+  # The durable design with no Baton logic at D·½'s rate (RD·½): the tail the stack itself has
+  # there. The two take turns going first (D·½ first in odd rounds): a p99 is a few stalls, and
+  # a stall of the box that always met the same one of the pair read as that lane's tail.
+  paced_d() { record Dhalf.$round "$(paced $(( ${R[D.$round]%% *} / 2 )) $DURABLE "$(p50 "${R[D1.$round]}")")"; }
+  paced_rd() { record RDhalf.$round "$(paced $(( ${R[D.$round]%% *} / 2 )) $RELAY_JOBS "$(p50 "${R[RD1.$round]}")")"; }
+  if (( round % 2 == 1 )); then paced_d; paced_rd; else paced_rd; paced_d; fi
 
   echo "== A: respond-async accept rate (no worker running), then the workers' drain rate"
   # The worker's resident set once it has run every durable job of the rounds so far: it must
