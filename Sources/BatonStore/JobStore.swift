@@ -59,16 +59,17 @@ public struct JobStore: Sendable {
     public func record(_ id: String, fromLeaders: Bool = false) async throws -> StoredRecord? {
         async let entry = fromLeaders ? records.getFromLeader(id) : records.get(id)
         async let answer = fromLeaders ? results.getFromLeader(id) : results.get(id)
-        var (recordEntry, answerEntry) = try await (entry, answer)
-        guard let recordEntry else {
-            guard let ending = answerEntry.flatMap({ JobEnding(headers: $0.headers, body: $0.value) }) else { return nil }
-            return StoredRecord(record: JobRecord(id: id, ending: ending), revision: 0, ending: ending)
-        }
-        let record = try JSON.decode(JobRecord.self, from: recordEntry.value)
-        if answerEntry == nil, !fromLeaders, record.state.isTerminal {
+        let (recordEntry, found) = try await (entry, answer)
+        var answerEntry = found
+        let record = try recordEntry.map { try JSON.decode(JobRecord.self, from: $0.value) }
+        if answerEntry == nil, !fromLeaders, record?.state.isTerminal == true {
             answerEntry = try await results.getFromLeader(id)
         }
         let ending = answerEntry.flatMap { JobEnding(headers: $0.headers, body: $0.value) }
+        guard let recordEntry, let record else {
+            guard let ending else { return nil }
+            return StoredRecord(record: JobRecord(id: id, ending: ending), revision: 0, ending: ending)
+        }
         return StoredRecord(record: record.ended(with: ending), revision: recordEntry.revision, ending: ending)
     }
 
