@@ -35,26 +35,19 @@ WORK=$(mktemp -d /tmp/baton-ab.XXXXXX)
 PIDS=()
 trap 'kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
-declare -A PORT GATEWAY WORKER NATS_PID REQ SEC CPU_G CPU_W CPU_N
-start_nats() {  # $1 = name: a nats-server; sets NATS (its URL) and LAST_PID
-  local port; port=$(free_port)
-  printf 'listen: 127.0.0.1:%s\nmax_payload: 8MB\njetstream { store_dir: "%s/js-%s" }\n' "$port" "$WORK" "$1" > "$WORK/nats-$1.conf"
-  "$(bench_nats_server)" -c "$WORK/nats-$1.conf" -l "$WORK/nats-$1.log" & LAST_PID=$!; PIDS+=($LAST_PID)
-  wait_nats_ready "$WORK/nats-$1.log"
-  NATS=nats://127.0.0.1:$port
-}
+declare -A PORT GATEWAY WORKER SERVER REQ SEC CPU_G CPU_W CPU_N
 start_worker() {  # $1 = binary, $2 = name
   "$1" worker --nats-url "$NATS" --services echo,echo-fast --concurrency 256 --metrics-port 0 --log-level warning \
     >"$WORK/worker-$2.log" 2>&1 & LAST_PID=$!; PIDS+=($LAST_PID)
 }
 if [[ $ROLE == gateway ]]; then
-  start_nats shared; NATS_PID[A]=$LAST_PID; NATS_PID[B]=$LAST_PID
+  start_nats shared; SERVER[A]=$NATS_PID; SERVER[B]=$NATS_PID
   start_worker "$BIN/baton" shared; WORKER[A]=$LAST_PID; WORKER[B]=$LAST_PID
 fi
 for side in A B; do
   gateway=${!side}
   if [[ $ROLE == worker ]]; then
-    start_nats "$side"; NATS_PID[$side]=$LAST_PID
+    start_nats "$side"; SERVER[$side]=$NATS_PID
     start_worker "${!side}" "$side"; WORKER[$side]=$LAST_PID
     gateway=$BIN/baton
   fi
@@ -71,13 +64,13 @@ done
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }   # user + system, clock ticks
 slice() {  # $1 = side: one slice, its requests and each process's ticks added to the side's sums
   local side=$1 g w n requests seconds
-  g=$(cpu "${GATEWAY[$side]}"); w=$(cpu "${WORKER[$side]}"); n=$(cpu "${NATS_PID[$side]}")
+  g=$(cpu "${GATEWAY[$side]}"); w=$(cpu "${WORKER[$side]}"); n=$(cpu "${SERVER[$side]}")
   wrk --latency -t$WRK_THREADS -c"$CONNS" -d"${SLICE}s" -s "$SCRIPT" "$(url "$side")" > "$WORK/wrk.txt"
   read -r requests seconds _ < <(python3 bench/slices.py wrk "$WORK/wrk.txt")
   REQ[$side]=$(( ${REQ[$side]:-0} + requests )); SEC[$side]=$(python3 -c "print(${SEC[$side]:-0} + $seconds)")
   CPU_G[$side]=$(( ${CPU_G[$side]:-0} + $(cpu "${GATEWAY[$side]}") - g ))
   CPU_W[$side]=$(( ${CPU_W[$side]:-0} + $(cpu "${WORKER[$side]}") - w ))
-  CPU_N[$side]=$(( ${CPU_N[$side]:-0} + $(cpu "${NATS_PID[$side]}") - n ))
+  CPU_N[$side]=$(( ${CPU_N[$side]:-0} + $(cpu "${SERVER[$side]}") - n ))
   printf '%s %.0f  ' "$side" "$(python3 -c "print($requests / $seconds)")"
 }
 for cycle in $(seq "$CYCLES"); do

@@ -14,13 +14,11 @@ trap 'kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$
 swift build -c release --product baton > "$WORK/build.log" 2>&1 || { cat "$WORK/build.log"; exit 1; }
 BIN=$(swift build -c release --show-bin-path)/baton
 GATEWAY=$(realpath "${1:-$BIN}")
-port=$(free_port); http=$(free_port)
-printf 'listen: 127.0.0.1:%s\nmax_payload: 8MB\njetstream { store_dir: "%s/js" }\n' "$port" "$WORK" > "$WORK/nats.conf"
-"$(bench_nats_server)" -c "$WORK/nats.conf" -l "$WORK/nats.log" & PIDS+=($!)
-wait_nats_ready "$WORK/nats.log"
-"$BIN" worker --nats-url "nats://127.0.0.1:$port" --services echo,slow --concurrency $((HELD + 1000)) --max-queued 0 \
+start_nats held
+http=$(free_port)
+"$BIN" worker --nats-url "$NATS" --services echo,slow --concurrency $((HELD + 1000)) --max-queued 0 \
   --metrics-port 0 --log-level warning > "$WORK/worker.log" 2>&1 & PIDS+=($!)
-"$GATEWAY" gateway --nats-url "nats://127.0.0.1:$port" --port "$http" --host 127.0.0.1 --max-queued 0 --log-level warning \
+"$GATEWAY" gateway --nats-url "$NATS" --port "$http" --host 127.0.0.1 --max-queued 0 --log-level warning \
   > "$WORK/gateway.log" 2>&1 & GPID=$!; PIDS+=($GPID)
 for _ in $(seq 100); do
   [[ $(curl -s -o /dev/null -w '%{http_code}' -X POST -d x "http://127.0.0.1:$http/v1/jobs/echo") == 200 ]] && break

@@ -36,20 +36,10 @@ trap cleanup EXIT
 wait_http() { for _ in $(seq 200); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.05; done; echo "not up: $1"; exit 1; }
 stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
-NATS_PORT=$(free_port)
-MON_PORT=$(free_port)              # monitoring (/varz, /jsz): the server's own counts of D
-PROF_PORT=$(free_port)             # Go's pprof: `settle` forces the server's garbage collection
-cat > "$WORK/nats.conf" <<CONF
-listen: 127.0.0.1:$NATS_PORT
-http: 127.0.0.1:$MON_PORT
-prof_port: $PROF_PORT
-max_payload: 8MB
-jetstream { store_dir: "$WORK/js" }
-CONF
-"$NATS_SERVER" -c "$WORK/nats.conf" -l "$WORK/nats.log" & PIDS+=($!)
-wait_nats_ready "$WORK/nats.log"
-NATS=nats://127.0.0.1:$NATS_PORT
-MON=http://127.0.0.1:$MON_PORT
+# Its monitoring port (/varz, /jsz) gives the server's own counts of D; its pprof port lets
+# `settle` force the server's garbage collection.
+start_nats main
+MON=$NATS_MON PROF=$NATS_PROF
 
 # What nats-server counted over one phase, per job the phase completed (its 2xx answers):
 # js_phase NAME MONITOR_URL WRK_ARGS...  records NAME from wrk, then R[js_NAME] = bench/jsz.py's
@@ -77,7 +67,7 @@ js_count() {
 # on a rig, twelve 2 s F phases after 20 s of D read 16,834–23,845 req/s (six below 19,000,
 # the gateway's CPU per call 58–63 µs against 43–50) and 22,933–24,325 (none below) after a
 # forced collection. F runs after N, and after A's drain in rounds 2 and 3; R runs after F.
-settle() { curl -sf -o /dev/null "http://127.0.0.1:$PROF_PORT/debug/pprof/heap?gc=1" || true; }
+settle() { curl -sf -o /dev/null "$PROF/debug/pprof/heap?gc=1" || true; }
 
 # wrk output → "rps p50_ms p99_ms non2xx errors" (bench/slices.py reads it)
 wrk_run() {
@@ -263,24 +253,14 @@ echo "   $ALLOCS"
 echo "== S: durable lane on a nats-server with jetstream { sync_interval: always } (fsync on every write)"
 # The strict-durability setting of nats/README.md, side by side with D (nats-server 2.10+).
 if python3 -c "import sys; v=tuple(map(int, sys.argv[1].lstrip('v').split('-')[0].split('.'))); sys.exit(v < (2, 10))" "$(bench_version "$NATS_SERVER")"; then
-  SYNC_PORT=$(free_port)
-  SYNC_MON_PORT=$(free_port)
-  cat > "$WORK/nats-sync.conf" <<CONF
-listen: 127.0.0.1:$SYNC_PORT
-http: 127.0.0.1:$SYNC_MON_PORT
-max_payload: 8MB
-jetstream { store_dir: "$WORK/js-sync", sync_interval: always }
-CONF
-  "$NATS_SERVER" -c "$WORK/nats-sync.conf" -l "$WORK/nats-sync.log" & SYNC_PID=$!; PIDS+=($SYNC_PID)
-  wait_nats_ready "$WORK/nats-sync.log"
   MAIN=("$NATS" "$G" "$GPID" "$WPID")
-  NATS=nats://127.0.0.1:$SYNC_PORT
+  start_nats sync "sync_interval: always"; SYNC_PID=$NATS_PID
   # A second worker next to D's: its metrics on any free port.
   "$BIN/baton" worker --nats-url "$NATS" --services echo --concurrency 256 --max-queued 0 --metrics-port 0 --log-level warning & WPID=$!; PIDS+=($WPID)
   start_gateway
   G=http://127.0.0.1:$GPORT
   wait_durable S
-  js_phase S "http://127.0.0.1:$SYNC_MON_PORT" -t$THREADS -c$CONNS -d${DURATION}s -s bench/post.lua $G/v1/jobs/echo
+  js_phase S "$NATS_MON" -t$THREADS -c$CONNS -d${DURATION}s -s bench/post.lua $G/v1/jobs/echo
   record S1 "$(wrk_run -t1 -c1 -d5s -s bench/post.lua $G/v1/jobs/echo)"
   stop $GPID; stop $WPID; stop $SYNC_PID
   NATS=${MAIN[0]} G=${MAIN[1]} GPID=${MAIN[2]} WPID=${MAIN[3]}

@@ -13,12 +13,7 @@ WORK=$(mktemp -d /tmp/baton-tails.XXXXXX); PIDS=()
 trap 'kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
 swift build -c release > "$WORK/build.log" 2>&1 || { cat "$WORK/build.log"; exit 1; }
 BIN=$(swift build -c release --show-bin-path)
-np=$(free_port); mp=$(free_port); pp=$(free_port)
-printf 'listen: 127.0.0.1:%s\nhttp: 127.0.0.1:%s\nprof_port: %s\nmax_payload: 8MB\njetstream { store_dir: "%s/js" }\n' \
-  "$np" "$mp" "$pp" "$WORK" > "$WORK/nats.conf"
-"$(bench_nats_server)" -c "$WORK/nats.conf" -l "$WORK/nats.log" & PIDS+=($!)
-wait_nats_ready "$WORK/nats.log"
-NATS=nats://127.0.0.1:$np
+start_nats tails
 "$BIN/baton" worker --nats-url "$NATS" --services echo --concurrency 256 --max-queued 0 --metrics-port 0 --log-level error & PIDS+=($!)
 gp=$(free_port); "$BIN/baton" gateway --nats-url "$NATS" --port "$gp" --host 127.0.0.1 --max-queued 0 --log-level error & PIDS+=($!)
 rp=$(free_port); "$BIN/baton-bench" hello --port "$rp" --nats-url "$NATS" 2>/dev/null & PIDS+=($!)
@@ -28,13 +23,13 @@ for _ in $(seq 100); do
   [[ $(curl -s -o /dev/null -w '%{http_code}' -X POST -d x "$D") == 200 ]] && curl -sf -X POST -d x "$RD" >/dev/null && break
   sleep 0.1
 done
-settle() { curl -sf -o /dev/null "http://127.0.0.1:$pp/debug/pprof/heap?gc=1" || true; }   # as make bench
+settle() { curl -sf -o /dev/null "$NATS_PROF/debug/pprof/heap?gc=1" || true; }   # as make bench
 paced() {
   settle
   DELAY_MS=$DELAY wrk --latency -t2 -c32 -d"${SECS}s" -s bench/paced.lua "$1" > "$WORK/wrk.txt"
   python3 bench/slices.py summary "$WORK/wrk.txt" | awk '{printf "%s calls/s, p99 %s ms", $1, $3}'
 }
-jsz() { curl -s "http://127.0.0.1:$mp/jsz?streams=true"; }
+jsz() { curl -s "$NATS_MON/jsz?streams=true"; }
 stored() { jsz | python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.2f M messages, %.0f MB" % (d["messages"]/1e6, d["bytes"]/1e6))'; }
 queued() {
   jsz | python3 -c 'import json,sys; d=json.load(sys.stdin); print(sum(s["state"]["messages"] for a in d.get("account_details", [])
