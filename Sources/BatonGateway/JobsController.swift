@@ -16,6 +16,7 @@ final class JobsController<Backend: GatewayBackend>: Sendable {
     let configuration: GatewayConfiguration
     /// The body limit in force (the configured one, lowered to fit NATS's max payload).
     let maxBody: Int
+    let submits = SubmitsInFlight()
 
     init(backend: Backend, configuration: GatewayConfiguration, maxBody: Int) {
         self.backend = backend
@@ -97,14 +98,17 @@ final class JobsController<Backend: GatewayBackend>: Sendable {
     }
 
     /// Everything up to the client's wait runs in a child task (`inChildTask`): a held call
-    /// then holds only the memory of the wait itself. A call that will not wait
+    /// then holds only the memory of the wait itself; the only call in flight starts it on its
+    /// own thread (`SubmitsInFlight`). A call that will not wait
     /// (`respond-async`) holds nothing after its `202`, and starts in the request's own task
     /// (a task group costs ~2 µs).
     private func submit(_ request: Request, service name: String, span: JobSpan?) async throws -> Response {
+        let alone = submits.enter()
+        defer { submits.leave() }
         let progress =
             Self.respondsAsync(request)
             ? try await start(request, service: name, span: span)
-            : try await inChildTask({ try await self.start(request, service: name, span: span) })
+            : try await inChildTask(immediately: alone, { try await self.start(request, service: name, span: span) })
         switch progress {
         case .done(let response):
             return response

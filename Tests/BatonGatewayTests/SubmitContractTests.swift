@@ -24,6 +24,26 @@ struct SubmitContractTests {
         }
     }
 
+    /// The lone call starts its work in place, calls among others in a task of their own
+    /// (`SubmitsInFlight`): each gets its own answer either way.
+    @Test(arguments: [Lane.durable, .fast])
+    func aloneOrAmongOthersEachCallGetsItsAnswer(lane: Lane) async throws {
+        let gateway = ContractGateway()
+        gateway.backend.register("echo", lane: lane, handler: Handlers.echo)
+        try await gateway.test { client in
+            #expect(try await client.post("/v1/jobs/echo", "lone").text == "lone")
+            let answers = try await withThrowingTaskGroup(of: (Int, String).self) { group in
+                for index in 0..<32 {
+                    group.addTask { (index, try await client.post("/v1/jobs/echo", "call \(index)").text) }
+                }
+                return try await group.reduce(into: [Int: String]()) { $0[$1.0] = $1.1 }
+            }
+            #expect(answers.count == 32)
+            for (index, answer) in answers { #expect(answer == "call \(index)") }
+            #expect(try await client.post("/v1/jobs/echo", "lone again").text == "lone again")
+        }
+    }
+
     @Test func respondAsyncIs202WithLocationAtOnce() async throws {
         // A default wait far longer than any stall of a loaded box: a call that waited at all
         // would take 30 s for its 202.
