@@ -8,7 +8,8 @@
 # F (64 connections, echo-fast; SERVICE=echo for D; SCRIPT=bench/async.lua with SERVICE=echo for
 # respond-async accepts, which the shared worker then runs) runs in SLICE-second slices taking turns in
 # ABBA order, CYCLES times. Prints each side's rate and the gateway's, worker's and nats-server's CPU per call
-# (/proc), and B / A. Everything runs in this script's session: the kernel shares CPU between
+# (/proc), the median of its slices' p50s (with CONNS=1: what a change does to a lone call's
+# latency), and B / A. Everything runs in this script's session: the kernel shares CPU between
 # sessions first (autogroups), so a rig whose servers and load generators sit in different
 # sessions measures something else (bench/NOTES.md).
 #
@@ -35,7 +36,7 @@ WORK=$(mktemp -d /tmp/baton-ab.XXXXXX)
 PIDS=()
 trap 'kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
-declare -A PORT GATEWAY WORKER SERVER REQ SEC CPU_G CPU_W CPU_N
+declare -A PORT GATEWAY WORKER SERVER REQ SEC CPU_G CPU_W CPU_N P50
 start_worker() {  # $1 = binary, $2 = name
   "$1" worker --nats-url "$NATS" --services echo,echo-fast --concurrency 256 --metrics-port 0 --log-level warning \
     >"$WORK/worker-$2.log" 2>&1 & LAST_PID=$!; PIDS+=($LAST_PID)
@@ -67,6 +68,7 @@ slice() {  # $1 = side: one slice, its requests and each process's ticks added t
   g=$(cpu "${GATEWAY[$side]}"); w=$(cpu "${WORKER[$side]}"); n=$(cpu "${SERVER[$side]}")
   wrk --latency -t$WRK_THREADS -c"$CONNS" -d"${SLICE}s" -s "$SCRIPT" "$(url "$side")" > "$WORK/wrk.txt"
   read -r requests seconds _ < <(python3 bench/slices.py wrk "$WORK/wrk.txt")
+  P50[$side]+=" $(python3 bench/slices.py summary "$WORK/wrk.txt" | awk '{print $2}')"
   REQ[$side]=$(( ${REQ[$side]:-0} + requests )); SEC[$side]=$(python3 -c "print(${SEC[$side]:-0} + $seconds)")
   CPU_G[$side]=$(( ${CPU_G[$side]:-0} + $(cpu "${GATEWAY[$side]}") - g ))
   CPU_W[$side]=$(( ${CPU_W[$side]:-0} + $(cpu "${WORKER[$side]}") - w ))
@@ -82,6 +84,8 @@ for side in A B; do
   python3 -c "
 r, s, t = ${REQ[$side]}, ${SEC[$side]}, $TICK
 us = lambda ticks: ticks / t * 1e6 / r
-print(f'$side ($ROLE {\"${!side}\"}): {r / s:.0f} req/s; CPU a call: gateway {us(${CPU_G[$side]}):.1f} µs, worker {us(${CPU_W[$side]}):.1f}, nats-server {us(${CPU_N[$side]}):.1f}')"
+import statistics
+p50 = statistics.median(float(x) for x in '${P50[$side]}'.split())
+print(f'$side ($ROLE {\"${!side}\"}): {r / s:.0f} req/s, p50 {p50:.3f} ms (median of the slices); CPU a call: gateway {us(${CPU_G[$side]}):.1f} µs, worker {us(${CPU_W[$side]}):.1f}, nats-server {us(${CPU_N[$side]}):.1f}')"
 done
 python3 -c "print(f'B / A: {(${REQ[B]} / ${SEC[B]}) / (${REQ[A]} / ${SEC[A]}):.3f}')"
