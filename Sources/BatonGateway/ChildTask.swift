@@ -30,8 +30,8 @@ import Synchronization
 /// the fast lane and ~95 µs less on the durable lane. Under load, every call started so cost
 /// throughput (F 0.93–1.0× in four pairs): enqueued, the starts of many calls spread over the
 /// pool's threads. So only the call that is the only one in flight starts in place; with
-/// others in flight the child is enqueued as before (F 1.025× and 0.992× side by side).
-/// bench/NOTES.md, 2026-12-07 night.
+/// others in flight the child is enqueued as before. Under load ~0.3% of calls are alone (F
+/// 0.90–1.03× side by side in four runs: the box's spread). bench/NOTES.md, 2026-12-07 night.
 final class SubmitsInFlight: Sendable {
     private let count = Atomic<Int>(0)
 
