@@ -64,11 +64,11 @@ done
 
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }   # user + system, clock ticks
 slice() {  # $1 = side: one slice, its requests and each process's ticks added to the side's sums
-  local side=$1 g w n requests seconds
+  local side=$1 g w n requests seconds p50
   g=$(cpu "${GATEWAY[$side]}"); w=$(cpu "${WORKER[$side]}"); n=$(cpu "${SERVER[$side]}")
   wrk --latency -t$WRK_THREADS -c"$CONNS" -d"${SLICE}s" -s "$SCRIPT" "$(url "$side")" > "$WORK/wrk.txt"
-  read -r requests seconds _ < <(python3 bench/slices.py wrk "$WORK/wrk.txt")
-  P50[$side]+=" $(python3 bench/slices.py summary "$WORK/wrk.txt" | awk '{print $2}')"
+  read -r requests seconds p50 _ < <(python3 bench/slices.py wrk "$WORK/wrk.txt")
+  P50[$side]+=" $p50"
   REQ[$side]=$(( ${REQ[$side]:-0} + requests )); SEC[$side]=$(python3 -c "print(${SEC[$side]:-0} + $seconds)")
   CPU_G[$side]=$(( ${CPU_G[$side]:-0} + $(cpu "${GATEWAY[$side]}") - g ))
   CPU_W[$side]=$(( ${CPU_W[$side]:-0} + $(cpu "${WORKER[$side]}") - w ))

@@ -197,6 +197,8 @@ accept_ra() {
   "$BIN/baton-bench" purge --nats-url "$NATS" >/dev/null
 }
 
+# paced_half LANE URL: LANE·½ of this round, at half of D's peak (D·½ and RD·½ share the rate).
+paced_half() { record "$1half.$round" "$(paced $(( ${R[D.$round]%% *} / 2 )) "$2" "$(p50 "${R[$1"1.$round"]}")")"; }
 for round in $(seq "$ROUNDS"); do
   echo "== round $round of $ROUNDS"
   echo "== H, N, F, R, D and RD: $SLICES slices of ${SLICE} s each, interleaved"
@@ -217,9 +219,7 @@ for round in $(seq "$ROUNDS"); do
   # The durable design with no Baton logic at D·½'s rate (RD·½): the tail the stack itself has
   # there. The two take turns going first (D·½ first in odd rounds): a p99 is a few stalls, and
   # a stall of the box that always met the same one of the pair read as that lane's tail.
-  paced_d() { record Dhalf.$round "$(paced $(( ${R[D.$round]%% *} / 2 )) $DURABLE "$(p50 "${R[D1.$round]}")")"; }
-  paced_rd() { record RDhalf.$round "$(paced $(( ${R[D.$round]%% *} / 2 )) $RELAY_JOBS "$(p50 "${R[RD1.$round]}")")"; }
-  if (( round % 2 == 1 )); then paced_d; paced_rd; else paced_rd; paced_d; fi
+  if (( round % 2 == 1 )); then paced_half D $DURABLE; paced_half RD $RELAY_JOBS; else paced_half RD $RELAY_JOBS; paced_half D $DURABLE; fi
 
   echo "== A: respond-async accept rate (no worker running), then the workers' drain rate"
   # The worker's resident set once it has run every durable job of the rounds so far: it must
