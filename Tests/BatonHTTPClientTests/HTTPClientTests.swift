@@ -139,23 +139,17 @@ import Glibc
     }
 
     @Test func connectionRefusedAndShutdown() async throws {
-        // A bound but not listening socket: its port refuses connections, and nobody else gets it.
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        try #require(bound)
+        // A port bound and not listening refuses connections.
         let client = HTTPClient(maxConcurrent: 1)
-        let request = get("http://127.0.0.1:\(UInt16(bigEndian: address.sin_port))/")
-        let refused = await client.perform(request)
-        #expect(refused.duration > .zero)
-        #expect(throws: HTTPClientError.self) { try refused.result.get() }
-        if case .failure(let error) = refused.result { #expect(error.kind == .transfer && !error.description.isEmpty) }
+        let refusedRequest = try await LoopbackPort.bound { port in
+            let request = get("http://127.0.0.1:\(port)/")
+            let refused = await client.perform(request)
+            #expect(refused.duration > .zero)
+            #expect(throws: HTTPClientError.self) { try refused.result.get() }
+            if case .failure(let error) = refused.result { #expect(error.kind == .transfer && !error.description.isEmpty) }
+            return request
+        }
+        let request = try #require(refusedRequest)
 
         await client.shutdown()
         await client.shutdown()

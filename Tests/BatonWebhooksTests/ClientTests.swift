@@ -2,10 +2,6 @@ import BatonTestSupport
 import Testing
 @testable import BatonWebhooks
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// WebhookClient against a real HTTP server on 127.0.0.1.
 @Suite struct ClientTests {
     let policy = try! WebhookPolicy(allow: WebhookPolicy.loopback)
@@ -119,20 +115,12 @@ import Glibc
     }
 
     @Test func connectionRefused() async throws {
-        // A bound but not listening socket: its port refuses connections, and nobody else gets it.
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        try #require(bound)
-        let port = Int(UInt16(bigEndian: address.sin_port))
+        // A port bound and not listening refuses connections.
         let client = WebhookClient(maxConcurrent: 2, connectTimeout: .seconds(1), totalTimeout: .seconds(2))
-        let response = await client.post(to: try await policy.resolve("http://127.0.0.1:\(port)/hook"), headers: [], body: [])
+        let bound = try await LoopbackPort.bound { port in
+            await client.post(to: try await policy.resolve("http://127.0.0.1:\(port)/hook"), headers: [], body: [])
+        }
+        let response = try #require(bound)
         #expect(response.status == nil)
         #expect(response.error?.isEmpty == false)
         await client.shutdown()

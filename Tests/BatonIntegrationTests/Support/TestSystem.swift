@@ -142,10 +142,10 @@ func freePort() throws -> Int {
         for _ in 0..<500 {
             let candidate = Int.random(in: 10_000..<low)
             guard handedOut.withLock({ $0.insert(candidate).inserted }) else { continue }
-            if try bindLoopback(port: candidate) != nil { return candidate }
+            if try LoopbackPort.bind(candidate) != nil { return candidate }
         }
     }
-    guard let port = try bindLoopback(port: 0) else { throw TestError("bind failed") }
+    guard let port = try LoopbackPort.bind() else { throw TestError("bind failed") }
     return port
 }
 
@@ -158,23 +158,6 @@ private func ephemeralPortRange() -> ClosedRange<Int> {
     let bounds = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).compactMap { Int($0) }
     guard bounds.count == 2, bounds[0] <= bounds[1] else { return 32768...60999 }
     return bounds[0]...bounds[1]
-}
-
-/// Binds a TCP socket to `port` on loopback (0: any) and closes it; the port bound, or nil
-/// when `port` is taken.
-private func bindLoopback(port: Int) throws -> Int? {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw TestError("socket failed") }
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = UInt16(port).bigEndian
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-    }
-    return bound ? Int(UInt16(bigEndian: address.sin_port)) : nil
 }
 
 /// A `baton worker` child process (for crash tests), its output in a log file.
