@@ -47,8 +47,8 @@ def merged(phase):
                 errors=sum(x["errors"] for x in runs))
 
 
-H, H1, N, F, F1, D, D1, Fhalf, Dhalf, A, RA, R, R1, RD, RD1, RDhalf = map(
-    merged, ("H", "H1", "N", "F", "F1", "D", "D1", "Fhalf", "Dhalf", "A", "RA", "R", "R1", "RD", "RD1", "RDhalf"))
+H, H1, N, N1, F, F1, D, D1, Fhalf, Dhalf, A, RA, R, R1, RD, RD1, RDhalf = map(
+    merged, ("H", "H1", "N", "N1", "F", "F1", "D", "D1", "Fhalf", "Dhalf", "A", "RA", "R", "R1", "RD", "RD1", "RDhalf"))
 W, WF, S, S1 = phases["W"], phases["WF"], phases["S"], phases["S1"]
 
 
@@ -83,6 +83,9 @@ def round_ratios(p):
         "rd_half_p99_ms": p["RDhalf"]["p99"],
         "A_over_RA": p["A"]["rps"] / p["RA"]["rps"],
         "ra_accept_per_s": p["RA"]["rps"],
+        "n1_p50_ms": p["N1"]["p50"],
+        "added_p50_over_n1_ms": p["F1"]["p50"] - p["H1"]["p50"] - p["N1"]["p50"],
+        "relay_added_p50_over_n1_ms": p["R1"]["p50"] - p["H1"]["p50"] - p["N1"]["p50"],
         "limit": limit,
     }
 
@@ -118,6 +121,8 @@ counts = {
     "rd_half_p99_ms": medians["rd_half_p99_ms"],
     "A_over_RA": medians["A_over_RA"],
     "ra_accept_per_s": medians["ra_accept_per_s"],
+    "n1_p50_ms": medians["n1_p50_ms"],
+    "added_p50_over_n1_ms": medians["added_p50_over_n1_ms"],
 }
 # bench/allocs.sh: "F=front,back R=... D=... RD=..." (heap allocations per call), or "" without perf.
 allocations = {name: tuple(map(float, pair.split(","))) for name, pair in (item.split("=") for item in allocs.split())}
@@ -151,6 +156,7 @@ rows = [
     ("W", f"{held} held sync calls (slow, 5 s)", W),
     ("WF", f"{held} held sync calls on the fast lane (slow-fast, 5 s)", WF),
     ("H·1", "H at 1 connection", H1),
+    ("N·1", "N with 1 request in flight", N1),
     ("F·1", "F at 1 connection", F1),
     ("R·1", "R at 1 connection", R1),
     ("D·1", "D at 1 connection", D1),
@@ -213,6 +219,10 @@ lines += [
     f"- R, the fast lane's design with nothing of Baton's gateway in it (HTTP in, one BatonNATS request to the same worker, HTTP out):"
     f" R/limit = {medians['R_over_limit']:.2f}, F/R = {medians['F_over_R']:.2f} (what the gateway's own work costs: services, ids, headers,"
     f" trace context, metrics, problem documents); at 1 connection F·1 − R·1 = {(F1['p50'] - R1['p50']) * 1000:.0f} µs at p50.",
+    f"- A lone call: F·1 − H·1 = {medians['added_p50_ms']:.3f} ms at p50 (median of the rounds'), and it holds a NATS round trip:"
+    f" N·1, one request-reply at a time with no HTTP, reads {medians['n1_p50_ms']:.3f} ms at p50 here, and F·1 − H·1 − N·1 ="
+    f" {medians['added_p50_over_n1_ms'] * 1000:.0f} µs is what a lone call adds beyond the two baselines (R·1 − H·1 − N·1 ="
+    f" {medians['relay_added_p50_over_n1_ms'] * 1000:.0f} µs with no gateway logic; medians of the rounds').",
     f"- RD, the durable lane's design with nothing of Baton in it (HTTP in; the job published to a work-queue stream on file, its id as"
     " message id; a bare worker pulls it, stores its answer create-only in a KV bucket, replies and acks; HTTP out: 2 stored"
     f" messages and an ack per job, as D): RD/R = {medians['RD_over_R']:.2f} (what JetStream's durability costs against"
@@ -254,7 +264,7 @@ for key, value in ratios.items():
     shown = f"{value:.3f}" if isinstance(value, float) else str(value)
     lines.append(f"| {key} | {shown} | {op} {target} | {'yes' if met(key) else 'no'} |")
 keys = ["F_over_limit", "D_over_F", "added_p50_ms", "added_p99_ms", "d_half_p99_ms", "async_accept_per_s", "F_over_R", "R_over_limit",
-        "D_over_RD", "RD_over_R", "rd_half_p99_ms", "A_over_RA", "ra_accept_per_s"]
+        "D_over_RD", "RD_over_R", "rd_half_p99_ms", "A_over_RA", "ra_accept_per_s", "n1_p50_ms", "added_p50_over_n1_ms"]
 lines += ["", "Each round's ratios (the table above takes their medians):", "",
           "| round | " + " | ".join(keys) + " | limit req/s |", "| --- |" + " ---: |" * (len(keys) + 1)]
 for number, values in per_round.items():
@@ -275,8 +285,8 @@ left.bar(names, [v["rps"] for v in values], color=["#999", "#999", "#999", "#2a7
 left.set_title(f"throughput, {conns} connections (req/s)")
 for i, v in enumerate(values):
     left.text(i, v["rps"], f"{v['rps']:.0f}", ha="center", va="bottom", fontsize=8)
-lat_names = ["H·1", "F·1", "D·1", "F·½", "D·½", "RD·½"]
-lat = [H1, F1, D1, Fhalf, Dhalf, RDhalf]
+lat_names = ["H·1", "N·1", "F·1", "D·1", "F·½", "D·½", "RD·½"]
+lat = [H1, N1, F1, D1, Fhalf, Dhalf, RDhalf]
 x = range(len(lat_names))
 right.bar([i - 0.2 for i in x], [v["p50"] for v in lat], width=0.4, label="p50")
 right.bar([i + 0.2 for i in x], [v["p99"] for v in lat], width=0.4, label="p99")

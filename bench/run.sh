@@ -206,6 +206,8 @@ for round in $(seq "$ROUNDS"); do
 
   echo "== the same at 1 connection"
   record H1.$round "$(wrk_run -t1 -c1 -d5s -s bench/post.lua $HELLO)"
+  # N·1, a lone NATS request-reply (no HTTP): the round trip F·1 and R·1 make on top of H·1.
+  record N1.$round "$(python3 bench/slices.py total <(python3 bench/slices.py nats "$("$BIN/baton-bench" nats-rr --nats-url "$NATS" --concurrency 1 --duration 5)"))"
   record F1.$round "$(wrk_run -t1 -c1 -d5s -s bench/post.lua $FAST)"
   record R1.$round "$(wrk_run -t1 -c1 -d5s -s bench/post.lua $RELAY)"
   record D1.$round "$(wrk_run -t1 -c1 -d5s -s bench/post.lua $DURABLE)"
