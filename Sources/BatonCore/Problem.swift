@@ -84,6 +84,16 @@ extension Problem {
         Problem(type: "/problems/bad-request", title: "Bad Request", status: 400, detail: detail)
     }
 
+    /// A request the HTTP/1.1 parser refused; `reason` says what it found (a bad request line,
+    /// header or chunk).
+    public static func malformedRequest(_ reason: String) -> Problem {
+        badRequest("The request is not well-formed HTTP/1.1: \(reason).")
+    }
+
+    /// Header fields over the gateway's HTTP/1.1 decoder limits (Hummingbird's defaults).
+    public static let headerFieldsTooLarge = http(
+        431, title: "Request Header Fields Too Large", detail: "The request's header fields exceed the gateway's limits (80 KiB, 1,000 fields).")
+
     /// `Callback-Url` on a gateway without a webhook secret (every gateway of a deployment
     /// shares it, so without one no gateway could sign the deliveries).
     public static let webhooksDisabled = Problem(

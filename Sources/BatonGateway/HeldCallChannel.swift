@@ -20,7 +20,7 @@ struct HeldCallHTTP1Channel: ServerChildChannel {
 
     static func builder() -> HTTPServerBuilder {
         HTTPServerBuilder { responder in
-            HeldCallHTTP1Channel(base: HTTP1Channel(responder: responder, configuration: .init(additionalChannelHandlers: [CompactBodyParts()])))
+            HeldCallHTTP1Channel(base: HTTP1Channel(responder: responder, configuration: .init(additionalChannelHandlers: [CompactBodyParts(), MalformedRequestProblems()])))
         }
     }
 

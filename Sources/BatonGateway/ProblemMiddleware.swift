@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import NIOHTTP1
 
 /// Turns every error into an RFC 9457 problem document. Baton's own problems render themselves
 /// (`Problem+HTTPResponseError`) and pass on to the router; the rest are mapped here:
@@ -28,6 +29,8 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             throw error
         case is NIOTooManyBytesError:
             return .problem(.bodyTooLarge())
+        case let error as HTTPParserError:  // in the body (before it: `MalformedRequestProblems`); the connection ends
+            return .problem(.parsing(error), headers: [.connection: "close"])
         case let error as HTTPError:
             let problem: Problem =
                 error.status == .notFound

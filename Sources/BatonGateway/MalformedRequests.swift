@@ -1,0 +1,81 @@
+import BatonCore
+import HTTPTypes
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+
+extension Problem {
+    /// The problem of a request NIO's HTTP/1 parser refused.
+    static func parsing(_ error: HTTPParserError) -> Problem {
+        if case .headerOverflow = error { return .headerFieldsTooLarge }
+        return .malformedRequest("\(error)")
+    }
+}
+
+/// Answers a request that NIO's HTTP/1 parser refuses before any route sees it (a bad request
+/// line, a malformed or oversized header) with a problem document, where Hummingbird would
+/// write an empty `400`; then closes the connection, as Hummingbird does.
+///
+/// A refusal that follows whole requests still being answered (pipelined) is answered after
+/// their responses. One inside a request's body goes on to the route that reads the body, and
+/// `ProblemMiddleware` answers it.
+final class MalformedRequestProblems: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    /// Requests passed on whose response has not ended.
+    private var responsesOwed = 0
+    /// A request's head passed on, and not yet its end.
+    private var inBody = false
+    /// A refusal waiting for the responses owed (the parser's error: a byte, not its problem
+    /// document, in every connection's handler).
+    private var refusal: HTTPParserError?
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head:
+            responsesOwed += 1
+            inBody = true
+        case .end:
+            inBody = false
+        case .body:
+            break
+        }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        guard case .end = unwrapOutboundIn(data) else {
+            context.write(data, promise: promise)
+            return
+        }
+        responsesOwed -= 1
+        context.write(data, promise: promise)
+        if responsesOwed == 0, let refusal { answer(.parsing(refusal), context: context) }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let error = error as? HTTPParserError, !inBody else {
+            context.fireErrorCaught(error)
+            return
+        }
+        if responsesOwed == 0 {
+            answer(.parsing(error), context: context)
+        } else {
+            refusal = refusal ?? error
+        }
+    }
+
+    private func answer(_ problem: Problem, context: ChannelHandlerContext) {
+        let body = problem.encoded()
+        let head = HTTPResponse(
+            status: .init(code: problem.statusCode),
+            headerFields: [.contentType: Problem.mediaType, .contentLength: String(body.readableBytes), .connection: "close"])
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(body)), promise: nil)
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+    }
+}
