@@ -56,6 +56,10 @@ struct GatewayEdgesTests {
         #expect(try api.json()["type"] as? String == "/problems/not-found", "\(api.text)")
         #expect(try await admin.get("/v1/services").status == 404)
         #expect(try await admin.get("/ui").status == 404)
+        // A request the parser refuses is a problem there too.
+        let garbage = try await RawHTTP.exchange(port: adminPort, "GARBAGE\r\n\r\n")
+        #expect(garbage.count == 1 && garbage[0].status == 400, "\(garbage)")
+        #expect(garbage.first?.headers["content-type"] == "application/problem+json")
     }
 
     @Test func aBadCertificateOrAHalfTLSConfigurationStopsTheGatewayAtStart() async throws {
