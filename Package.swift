@@ -119,14 +119,20 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // `GET /metrics` over Hummingbird, and the worker's small /metrics + /healthz server: kept
-        // out of BatonObservability so the BatonWorker library does not pull in an HTTP server.
+        // What every Baton HTTP listener shares: `GET /metrics` over Hummingbird, the worker's
+        // small /metrics + /healthz server, and a problem document for a request NIO's parser
+        // refuses. Kept out of BatonObservability so the BatonWorker library does not pull in an
+        // HTTP server.
         .target(
-            name: "BatonMetricsHTTP",
+            name: "BatonHTTPServer",
             dependencies: [
+                "BatonCore",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -144,7 +150,7 @@ let package = Package(
         .target(
             name: "BatonGateway",
             dependencies: [
-                "BatonCore", "BatonNATS", "BatonStore", "BatonWebhooks", "BatonObservability", "BatonMetricsHTTP",
+                "BatonCore", "BatonNATS", "BatonStore", "BatonWebhooks", "BatonObservability", "BatonHTTPServer",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -188,7 +194,7 @@ let package = Package(
             name: "baton",
             dependencies: [
                 "BatonCore", "BatonNATS", "BatonStore", "BatonWorker", "BatonGateway", "BatonExamples", "EmbeddedNATS",
-                "BatonObservability", "BatonMetricsHTTP", "BatonHTTPClient", "BatonWebhooks",
+                "BatonObservability", "BatonHTTPServer", "BatonHTTPClient", "BatonWebhooks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -256,7 +262,7 @@ let package = Package(
             name: "BatonIntegrationTests",
             dependencies: [
                 "baton", "BatonCore", "BatonNATS", "BatonStore", "BatonWorker", "BatonGateway", "BatonExamples", "EmbeddedNATS",
-                "BatonWebhooks", "BatonObservability", "BatonMetricsHTTP", "BatonTestSupport",
+                "BatonWebhooks", "BatonObservability", "BatonHTTPServer", "BatonTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,4 +1,4 @@
-import BatonMetricsHTTP
+import BatonHTTPServer
 import BatonNATS
 import BatonObservability
 import Hummingbird

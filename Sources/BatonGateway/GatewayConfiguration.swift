@@ -1,4 +1,4 @@
-import BatonMetricsHTTP
+import BatonHTTPServer
 import BatonObservability
 import BatonStore
 import BatonWebhooks

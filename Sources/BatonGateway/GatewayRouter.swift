@@ -1,5 +1,5 @@
 import BatonNATS
-import BatonMetricsHTTP
+import BatonHTTPServer
 import BatonObservability
 import BatonStore
 import Hummingbird

@@ -1,3 +1,4 @@
+import BatonHTTPServer
 import Hummingbird
 import HummingbirdCore
 import Logging

@@ -1,4 +1,5 @@
 import BatonCore
+import BatonHTTPServer
 import HTTPTypes
 import Hummingbird
 import Logging

@@ -52,6 +52,7 @@ public struct Worker: Service {
         let capabilities = await connection.logServerVersion()
         try await prepare(jetStream)
         let store = JobStore(jetStream: jetStream)
+        WorkerMetrics.announce(services: services.map(\.name))
         logger.info("worker serving", metadata: [
             "services": "\(services.map { "\($0.name) (\($0.lane.rawValue))" }.joined(separator: ", "))",
             "concurrency": "\(configuration.concurrency)",

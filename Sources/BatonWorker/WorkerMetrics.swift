@@ -1,3 +1,4 @@
+import BatonCore
 import BatonObservability
 import Metrics
 
@@ -13,7 +14,19 @@ import Metrics
 ///   retries);
 /// - `baton_job_retries_total{service}`: retryable failures handed back with a backoff;
 /// - `baton_dead_letters_total{kind}`.
+///
+/// A service's in-flight gauge and its finished counters are there, at zero, from the start
+/// (`announce`): a fresh worker's scrape shows what it serves, and `rate()` counts its first job.
 enum WorkerMetrics {
+    static func announce(services: [String]) {
+        for service in services {
+            inFlightHandles[service].set(0)
+            for state in JobState.allCases where state.isTerminal {
+                Counter(label: "baton_jobs_finished_total", dimensions: [("service", service), ("state", state.rawValue)]).increment(by: 0)
+            }
+        }
+    }
+
     static func finished(service: String, state: String, duration: Duration?) {
         let handles = finishedHandles[LabelPair(service, state)]
         handles.count.increment()

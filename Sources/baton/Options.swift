@@ -2,7 +2,7 @@ import ArgumentParser
 import BatonExamples
 import BatonGateway
 import BatonNATS
-import BatonMetricsHTTP
+import BatonHTTPServer
 import BatonObservability
 import BatonStore
 import BatonWebhooks

@@ -1,7 +1,7 @@
 import ArgumentParser
 import BatonGateway
 import BatonNATS
-import BatonMetricsHTTP
+import BatonHTTPServer
 import BatonObservability
 import BatonWorker
 import EmbeddedNATS

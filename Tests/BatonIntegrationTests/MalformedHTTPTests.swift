@@ -8,18 +8,8 @@ import Testing
 /// after their responses). Raw bytes over a socket to the shared system's gateway.
 @Suite("malformed HTTP/1.1 requests", .timeLimit(.minutes(1)))
 struct MalformedHTTPTests {
-    /// The one response, a problem document of `type` and `status`; the gateway closed after it.
     private func expectProblem(_ request: String, status: Int, type: String) async throws {
-        let port = try await SharedSystem.get().gateway.port
-        let responses = try await RawHTTP.exchange(port: port, request)
-        try #require(responses.count == 1, "\(responses)")
-        #expect(responses[0].status == status, "\(responses[0])")
-        #expect(responses[0].headers["content-type"] == "application/problem+json", "\(responses[0])")
-        #expect(responses[0].headers["connection"] == "close")
-        let document = try JSONSerialization.jsonObject(with: Data(responses[0].body.utf8)) as? [String: Any]
-        #expect(document?["type"] as? String == type, "\(responses[0].body)")
-        #expect(document?["status"] as? Int == status)
-        #expect((document?["detail"] as? String)?.isEmpty == false)
+        try await expectRefusal(port: SharedSystem.get().gateway.port, request, status: status, type: type)
     }
 
     @Test func aBadRequestLineIsAProblem() async throws {

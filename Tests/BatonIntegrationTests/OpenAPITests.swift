@@ -1,6 +1,6 @@
 @testable import BatonGateway
 import BatonNATS
-import BatonMetricsHTTP
+import BatonHTTPServer
 import BatonObservability
 import BatonTestSupport
 import Foundation

@@ -1,5 +1,6 @@
 import BatonNATS
 import BatonTestSupport
+import Glibc
 import Logging
 import NIOCore
 import Synchronization
@@ -156,8 +157,9 @@ struct JetStreamTests {
         try await js.ensureConsumer(consumerSpec)  // idempotent
         try await js.publish(ByteBuffer("job"), to: "\(name).jobs", messageID: "m1")
 
-        let deliveries = Mutex<[Int]>([])
-        let ackedAfter = Mutex<Int?>(nil)
+        // Each delivery's count and the server's time of sending it (from its ack subject).
+        let deliveries = Mutex<[(count: Int, sentAt: UInt64)]>([])
+        let ackConfirmedAt = Mutex<UInt64?>(nil)
         let markerSeen = Atomic(false)
         let consumer = PriorityPuller(jetStream: js, stream: name, consumers: ["workers"])
         let run = Task {
@@ -167,28 +169,34 @@ struct JetStreamTests {
                     markerSeen.store(true, ordering: .relaxed)
                     return
                 }
-                let count = deliveries.withLock { $0.append(message.deliveryCount); return $0.count }
+                let reply = message.message.replyTo ?? ""
+                let count = deliveries.withLock {
+                    $0.append((message.deliveryCount, deliveryTime(ackSubject: reply) ?? .max))
+                    return $0.count
+                }
                 // The first delivery "crashes": no ack. A later one acks and waits for the
-                // server to confirm it (a loaded box may redeliver once more before that).
-                guard count >= 2, ackedAfter.withLock({ $0 }) == nil, let reply = message.message.replyTo else { return }
+                // server to confirm it.
+                guard count >= 2, ackConfirmedAt.withLock({ $0 }) == nil else { return }
                 if (try? await nats.request(ByteBuffer("+ACK"), to: reply, timeout: .seconds(5))) != nil {
-                    ackedAfter.withLock { $0 = deliveries.withLock { $0.count } }
+                    ackConfirmedAt.withLock { $0 = wallClockNanoseconds() }
                 }
             }
         }
-        try await waitUntil(timeout: .seconds(10)) { ackedAfter.withLock { $0 } != nil }
-        // The acknowledged job has left the work queue: the server cannot send it again. A
-        // delivery it sent before it took the ack may still be on its way (on a loaded box): a
-        // marker published now comes after it on this connection, and the puller starts handlers
-        // in the order messages arrive, so once the marker is handled every delivery is counted.
+        try await waitUntil(timeout: .seconds(10)) { ackConfirmedAt.withLock { $0 } != nil }
+        // The acknowledged job has left the work queue: the server cannot send it again.
+        // Deliveries it sent before it took the ack may still be on their way (on a loaded box
+        // the ack's round trip can outlast an ack wait or two): a marker published now comes
+        // after them on this connection, and the puller starts handlers in the order messages
+        // arrive, so once the marker is handled every delivery is counted.
         try await waitUntil(timeout: .seconds(5)) { try await js.streamMessageCount(name) == 0 }
         try await js.publish(ByteBuffer("marker"), to: "\(name).jobs", messageID: "marker")
         try await waitUntil(timeout: .seconds(10)) { markerSeen.load(ordering: .relaxed) }
         run.cancel()
         _ = await run.result
         let seen = deliveries.withLock { $0 }
-        #expect(Array(seen.prefix(2)) == [1, 2], "redelivered after the ack wait, counted: \(seen)")
-        #expect(seen.count <= ackedAfter.withLock { $0 ?? 0 } + 1, "at most one delivery sent before the ack was taken: \(seen)")
+        let confirmed = try #require(ackConfirmedAt.withLock { $0 })
+        #expect(seen.prefix(2).map(\.count) == [1, 2], "redelivered after the ack wait, counted: \(seen)")
+        #expect(seen.allSatisfy { $0.sentAt <= confirmed }, "no delivery sent after the ack was confirmed at \(confirmed): \(seen)")
         try await js.deleteStream(name)
         await nats.close()
     }
@@ -232,4 +240,22 @@ extension Result {
     fileprivate var failure: Failure? {
         if case .failure(let error) = self { error } else { nil }
     }
+}
+
+/// The server's time of sending a JetStream delivery, in nanoseconds since 1970, from its ack
+/// subject: `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>`, or the
+/// form with a domain and an account hash after `ACK` (and a token at the end).
+private func deliveryTime(ackSubject: String) -> UInt64? {
+    let tokens = ackSubject.split(separator: ".")
+    switch tokens.count {
+    case 9: return UInt64(tokens[7])
+    case 11, 12: return UInt64(tokens[9])
+    default: return nil
+    }
+}
+
+private func wallClockNanoseconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
 }

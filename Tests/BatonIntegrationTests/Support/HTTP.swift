@@ -1,4 +1,6 @@
+import BatonTestSupport
 import Foundation
+import Testing
 
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -54,4 +56,18 @@ struct HTTPClient: Sendable {
     func get(_ path: String, headers: [String: String] = [:]) async throws -> Response {
         try await send("GET", path, headers: headers)
     }
+}
+
+/// Sends `request`'s raw bytes to `port` and expects one response, a problem document of `type`
+/// and `status` (a request the listener's HTTP parser refuses), after which the server closed.
+func expectRefusal(port: Int, _ request: String, status: Int, type: String) async throws {
+    let responses = try await RawHTTP.exchange(port: port, request)
+    try #require(responses.count == 1, "\(responses)")
+    #expect(responses[0].status == status, "\(responses[0])")
+    #expect(responses[0].headers["content-type"] == "application/problem+json", "\(responses[0])")
+    #expect(responses[0].headers["connection"] == "close")
+    let document = try JSONSerialization.jsonObject(with: Data(responses[0].body.utf8)) as? [String: Any]
+    #expect(document?["type"] as? String == type, "\(responses[0].body)")
+    #expect(document?["status"] as? Int == status)
+    #expect((document?["detail"] as? String)?.isEmpty == false)
 }

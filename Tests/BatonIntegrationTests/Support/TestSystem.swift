@@ -2,7 +2,7 @@ import BatonCore
 import BatonExamples
 import BatonGateway
 import BatonNATS
-import BatonMetricsHTTP
+import BatonHTTPServer
 import BatonObservability
 import BatonTestSupport
 import BatonWebhooks

@@ -32,7 +32,8 @@ public struct MetricsEndpoint: Sendable {
         addRoutes(to: router)
         router.get("/healthz") { _, _ in Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#))) }
         let application = Application(
-            router: router, configuration: .init(address: .hostname(host, port: port), serverName: "baton-worker"), logger: logger)
+            router: router, server: .http1(configuration: .init(additionalChannelHandlers: [MalformedRequestProblems()])),
+            configuration: .init(address: .hostname(host, port: port), serverName: "baton-worker"), logger: logger)
         try await application.run()
     }
 }

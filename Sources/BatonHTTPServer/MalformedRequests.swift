@@ -6,7 +6,7 @@ import NIOHTTPTypes
 
 extension Problem {
     /// The problem of a request NIO's HTTP/1 parser refused.
-    static func parsing(_ error: HTTPParserError) -> Problem {
+    public static func parsing(_ error: HTTPParserError) -> Problem {
         if case .headerOverflow = error { return .headerFieldsTooLarge }
         return .malformedRequest("\(error)")
     }
@@ -19,11 +19,11 @@ extension Problem {
 /// A refusal that follows whole requests still being answered (pipelined) is answered after
 /// their responses. One inside a request's body goes on to the route that reads the body, and
 /// `ProblemMiddleware` answers it.
-final class MalformedRequestProblems: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPRequestPart
-    typealias InboundOut = HTTPRequestPart
-    typealias OutboundIn = HTTPResponsePart
-    typealias OutboundOut = HTTPResponsePart
+public final class MalformedRequestProblems: ChannelDuplexHandler, RemovableChannelHandler {
+    public typealias InboundIn = HTTPRequestPart
+    public typealias InboundOut = HTTPRequestPart
+    public typealias OutboundIn = HTTPResponsePart
+    public typealias OutboundOut = HTTPResponsePart
 
     /// Requests passed on whose response has not ended.
     private var responsesOwed = 0
@@ -33,7 +33,9 @@ final class MalformedRequestProblems: ChannelDuplexHandler, RemovableChannelHand
     /// document, in every connection's handler).
     private var refusal: HTTPParserError?
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    public init() {}
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head:
             responsesOwed += 1
@@ -46,7 +48,7 @@ final class MalformedRequestProblems: ChannelDuplexHandler, RemovableChannelHand
         context.fireChannelRead(data)
     }
 
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+    public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         guard case .end = unwrapOutboundIn(data) else {
             context.write(data, promise: promise)
             return
@@ -56,7 +58,7 @@ final class MalformedRequestProblems: ChannelDuplexHandler, RemovableChannelHand
         if responsesOwed == 0, let refusal { answer(.parsing(refusal), context: context) }
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
         guard let error = error as? HTTPParserError, !inBody else {
             context.fireErrorCaught(error)
             return
