@@ -30,7 +30,9 @@ public struct MetricsEndpoint: Sendable {
     public func serve(host: String, port: Int, logger: Logger) async throws {
         let router = Router()
         addRoutes(to: router)
-        router.get("/healthz") { _, _ in Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#))) }
+        router.get("/healthz") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#)))
+        }
         let application = Application(
             router: router, server: .http1(configuration: .init(additionalChannelHandlers: [MalformedRequestProblems()])),
             configuration: .init(address: .hostname(host, port: port), serverName: "baton-worker"), logger: logger)

@@ -22,6 +22,7 @@ struct WorkerListenerTests {
 
         let health = try await listener.get("/healthz")
         #expect(health.text == #"{"status":"ok"}"#)
+        #expect(health.header("content-type") == "application/json")
         let metrics = try await listener.get("/metrics")
         #expect(metrics.status == 200)
         #expect(metrics.header("content-type")?.hasPrefix("text/plain; version=0.0.4") == true, "\(metrics.headers)")
