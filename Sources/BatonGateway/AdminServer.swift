@@ -29,7 +29,7 @@ struct AdminServer: Service, CustomStringConvertible {
         let logger = self.logger
         let application = Application(
             router: router,
-            server: .http1(configuration: .init(additionalChannelHandlers: [MalformedRequestProblems()])),
+            server: .http1WithProblems,
             configuration: .init(address: .hostname(listener.host, port: listener.port), serverName: "baton-admin"),
             onServerRunning: { channel in
                 logger.info("admin listening (/metrics, /healthz, /readyz)", metadata: ["port": "\(channel.localAddress?.port ?? 0)"])

@@ -1,5 +1,6 @@
 import BatonCore
 import HTTPTypes
+import HummingbirdCore
 import NIOCore
 import NIOHTTP1
 import NIOHTTPTypes
@@ -79,5 +80,14 @@ public final class MalformedRequestProblems: ChannelDuplexHandler, RemovableChan
         context.write(wrapOutboundOut(.body(body)), promise: nil)
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+    }
+}
+
+extension HTTPServerBuilder {
+    /// Hummingbird's HTTP/1 server with `MalformedRequestProblems`: the operator listeners'
+    /// (a gateway's `--admin-port`, a worker's `--metrics-port`). The API port builds its own
+    /// channel (`HeldCallHTTP1Channel`) with the same handler.
+    public static var http1WithProblems: HTTPServerBuilder {
+        .http1(configuration: .init(additionalChannelHandlers: [MalformedRequestProblems()]))
     }
 }

@@ -34,7 +34,7 @@ public struct MetricsEndpoint: Sendable {
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#)))
         }
         let application = Application(
-            router: router, server: .http1(configuration: .init(additionalChannelHandlers: [MalformedRequestProblems()])),
+            router: router, server: .http1WithProblems,
             configuration: .init(address: .hostname(host, port: port), serverName: "baton-worker"), logger: logger)
         try await application.run()
     }

@@ -22,7 +22,7 @@ enum WorkerMetrics {
         for service in services {
             inFlightHandles[service].set(0)
             for state in JobState.allCases where state.isTerminal {
-                Counter(label: "baton_jobs_finished_total", dimensions: [("service", service), ("state", state.rawValue)]).increment(by: 0)
+                _ = finishedHandles[LabelPair(service, state.rawValue)]
             }
         }
     }
